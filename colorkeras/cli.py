@@ -1,0 +1,226 @@
+"""The `colorkeras` command line. Each subcommand is a thin call into the package."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up chatter buries the messages our users need to read.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# ------------------------------------------------------------------------------------
+# Subcommands
+# ------------------------------------------------------------------------------------
+def cmd_toy_city(args) -> int:
+    from colorkeras.data.synthetic import write_toy_city
+
+    paths = write_toy_city(args.out, per_class=args.per_class, size=args.size, seed=args.seed, progress=True)
+    print(f"Wrote {len(paths)} toy-city images to {args.out}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from colorkeras.data.prepare import PrepareSettings, prepare
+
+    settings = PrepareSettings(image_size=args.size, seed=args.seed, val_fraction=args.val,
+                               test_fraction=args.test, keep_grayscale=args.keep_grayscale)
+    report = prepare(args.source, args.out, settings, workers=args.workers, overwrite=args.overwrite)
+    print(report.to_text())
+    return 0
+
+
+def cmd_sun397(args) -> int:
+    from colorkeras.data.sun397 import fetch_urban32
+
+    check = fetch_urban32(args.out, archive=args.archive, extracted=args.extracted, url=args.url)
+    print(check.to_text())
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from colorkeras.embed import embed_dataset
+
+    weights = None if args.weights == "random" else args.weights
+    key = embed_dataset(args.prepared, args.extractor, weights, batch_size=args.batch_size)
+    print(f"Embeddings cached under {Path(args.prepared) / 'embeddings' / key}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from colorkeras.config import TrainConfig, parse_overrides
+    from colorkeras.train import train
+
+    base = TrainConfig.smoke if args.smoke else TrainConfig
+    overrides = parse_overrides(args.set or [])
+    overrides["model"] = args.model
+    for field in ("epochs", "batch_size", "image_size", "loss"):
+        if getattr(args, field) is not None:
+            overrides[field] = getattr(args, field)
+    if args.extractor_weights is not None:
+        overrides["extractor_weights"] = None if args.extractor_weights == "random" else args.extractor_weights
+    config = base(**overrides)
+    result = train(args.prepared, args.out, config, distribute=args.distribute)
+    print(result.to_text())
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from colorkeras.evaluate import evaluate_run
+
+    for run_dir in args.run_dirs:
+        out = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size)
+        print(f"Per-image metrics: {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from colorkeras.report import write_report
+
+    written = write_report(args.run_dirs, args.out, split=args.split)
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_colorize(args) -> int:
+    from colorkeras.colorize import colorize_paths
+
+    report = colorize_paths(args.model, args.inputs, args.out, overwrite=args.overwrite, fmt=args.format)
+    print(report.to_text())
+    return 0 if report.written or not report.skipped else 1
+
+
+def cmd_demo(args) -> int:
+    from colorkeras.demo import run_demo
+
+    return run_demo(args.out, quick=args.quick)
+
+
+# ------------------------------------------------------------------------------------
+# Parser
+# ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="colorkeras",
+        description="Colorize grayscale photographs of cities (Keras 3). "
+                    "Start with `colorkeras demo`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="the whole path on the embedded toy city: prepare, train, evaluate, report")
+    p.add_argument("--out", default="demo", help="output folder (default: ./demo)")
+    p.add_argument("--quick", action="store_true", help="a much shorter run (for tests)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("toy-city", help="write the synthetic toy-city image folder")
+    p.add_argument("out", help="output folder (one sub-folder per scene class)")
+    p.add_argument("--per-class", type=int, default=100)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_toy_city)
+
+    p = sub.add_parser("prepare", help="image folder (class sub-folders) -> prepared dataset")
+    p.add_argument("source", help="folder with one sub-folder per class (or train/test/<class>)")
+    p.add_argument("out", help="prepared dataset folder")
+    p.add_argument("--size", type=int, default=256, help="square side of the arrays (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the 80/10/10 per-class split")
+    p.add_argument("--val", type=float, default=0.1, help="validation fraction per class")
+    p.add_argument("--test", type=float, default=0.1, help="test fraction per class")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--keep-grayscale", action="store_true", help="keep sources without colour")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset prepared with other settings")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("sun397", help="fetch SUN397's 32 urban classes (streams the archive)")
+    p.add_argument("out", help="output folder (one sub-folder per class)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--archive", help="a local SUN397.tar.gz instead of the download")
+    source.add_argument("--extracted", help="an unpacked SUN397 folder")
+    from colorkeras.data.sun397 import SUN397_URL
+
+    p.add_argument("--url", default=SUN397_URL, help="archive URL (default: the official one)")
+    p.set_defaults(func=cmd_sun397)
+
+    p = sub.add_parser("embed", help="cache a frozen extractor's outputs for a prepared dataset")
+    p.add_argument("prepared")
+    p.add_argument("--extractor", choices=("inception_v3", "vit_b16"), required=True)
+    p.add_argument("--weights", default="imagenet", help="imagenet, a local path, or random")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
+    p.add_argument("prepared")
+    p.add_argument("--model", required=True, help="baseline, inception_fusion or vit_fusion")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--smoke", action="store_true", help="start from the CPU smoke recipe")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--loss", choices=("mse", "l1"))
+    p.add_argument("--extractor-weights", help="imagenet (default), a local path, or random")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any TrainConfig field")
+    p.add_argument("--distribute", action="store_true", help="data parallel over all accelerators")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="per-image metrics of trained runs and the grey floor")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--data", required=True, help="prepared dataset")
+    p.add_argument("--split", default="test")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="tables and figures from evaluated runs")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("colorize", help="colorize photos at full resolution")
+    p.add_argument("model", help="a saved model (.keras) or a run folder")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=("png", "jpg"), default=None, help="default: as the input")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
+    p.set_defaults(func=cmd_colorize)
+    return parser
+
+
+def main(argv=None) -> int:
+    _quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as error:  # noqa: BLE001 - known user errors become one clear line
+        if not isinstance(error, _known_errors()):
+            raise
+        print(f"colorkeras {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to continue", file=sys.stderr)
+        return 130
+
+
+def _known_errors() -> tuple:
+    """User-facing error types: printed as one clear line instead of a traceback."""
+    from colorkeras.data.pipeline import DatasetError
+    from colorkeras.data.prepare import PrepareError
+    from colorkeras.data.sun397 import Sun397Error
+    from colorkeras.images import ImageReadError
+
+    errors = [DatasetError, PrepareError, Sun397Error, ImageReadError, ValueError, FileNotFoundError]
+    # Only modules already imported can have raised; importing others would load TensorFlow.
+    for module, name in (("colorkeras.train", "TrainingError"),
+                         ("colorkeras.models.extractors", "WeightsUnavailableError"),
+                         ("colorkeras.evaluate", "EvaluationError")):
+        if module in sys.modules and hasattr(sys.modules[module], name):
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The one place for colour maths: sRGB <-> CIE-LAB (D65), normalisation, storage, merging.
+
+Two forms that agree:
+
+* a NumPy form (scikit-image) used for data preparation, metrics and colorize;
+* a ``keras.ops`` form (``rgb_to_lab_ops`` / ``lab_to_rgb_ops``) usable inside models,
+  losses and metrics on any Keras backend.
+
+The study's normalisation is kept exactly: ``L / 50 - 1`` and ``ab / 127.5``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# --- The study's normalisation (reference/seed_results.md) ---------------------------
+L_SCALE = 50.0  # L in [0, 100] -> L / 50 - 1 in [-1, 1]
+AB_SCALE = 127.5  # ab in about [-128, 127] -> ab / 127.5 in about [-1, 1]
+
+# --- Storage precision of prepared datasets ------------------------------------------
+# Prepared L and ab are stored as uint8. L uses the full [0, 100] range: step 100/255,
+# worst rounding error 0.196. The sRGB gamut's ab lies inside a in [-86.2, 98.3] and
+# b in [-107.9, 94.5], so [-108, 99] covers it: step 207/255, worst error 0.406 < 0.5.
+# uint8 keeps a 256x256 image at 192 KiB (SUN397 urban-32: about 2.4 GiB), half of
+# float16, and is read straight into the pipeline.
+AB_STORAGE_MIN = -108.0
+AB_STORAGE_MAX = 99.0
+_L_STEP = 100.0 / 255.0
+_AB_STEP = (AB_STORAGE_MAX - AB_STORAGE_MIN) / 255.0
+
+# --- CIE constants, identical to scikit-image's so both forms agree ---------------------
+D65_WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
+XYZ_FROM_RGB = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ],
+    dtype=np.float64,
+)
+RGB_FROM_XYZ = np.linalg.inv(XYZ_FROM_RGB)
+_EPSILON = 0.008856  # (6/29)^3, where the cube root meets the linear segment
+_KAPPA = 7.787
+
+
+# ====================================================================================
+# NumPy / scikit-image form
+# ====================================================================================
+def _as_unit_rgb(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb)
+    if rgb.ndim < 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"Expected RGB with a last axis of 3, got shape {rgb.shape}")
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.float32) / 255.0
+    return rgb.astype(np.float32)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (uint8, or float in [0, 1]) of shape (..., 3) -> CIE-LAB float32 (D65)."""
+    from skimage.color import rgb2lab
+
+    return rgb2lab(_as_unit_rgb(rgb), illuminant="D65").astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """CIE-LAB (..., 3) -> sRGB float32 in [0, 1] (out-of-gamut colours are clipped)."""
+    import warnings
+
+    from skimage.color import lab2rgb
+
+    with warnings.catch_warnings():
+        # lab2rgb warns when a predicted colour has negative Z; clipping it is the intent.
+        warnings.simplefilter("ignore", UserWarning)
+        rgb = lab2rgb(np.asarray(lab, dtype=np.float64), illuminant="D65")
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+def rgb_to_l(rgb: np.ndarray) -> np.ndarray:
+    """sRGB -> the L channel (..., H, W) in [0, 100]; a grey photo keeps its lightness."""
+    return rgb_to_lab(rgb)[..., 0]
+
+
+def normalize_l(lightness):
+    """L in [0, 100] -> model input in [-1, 1]. Works on NumPy arrays and tensors."""
+    return lightness / L_SCALE - 1.0
+
+
+def denormalize_l(l_norm):
+    return (l_norm + 1.0) * L_SCALE
+
+
+def normalize_ab(ab):
+    """ab in about [-128, 127] -> the model's target range, about [-1, 1]."""
+    return ab / AB_SCALE
+
+
+def denormalize_ab(ab_norm):
+    return ab_norm * AB_SCALE
+
+
+def quantize_l(lightness: np.ndarray) -> np.ndarray:
+    """L in [0, 100] -> uint8 for storage (worst error 0.196)."""
+    return np.clip(np.rint(np.asarray(lightness) / _L_STEP), 0, 255).astype(np.uint8)
+
+
+def quantize_ab(ab: np.ndarray) -> np.ndarray:
+    """ab -> uint8 for storage over [AB_STORAGE_MIN, AB_STORAGE_MAX] (worst error 0.406)."""
+    scaled = (np.asarray(ab) - AB_STORAGE_MIN) / _AB_STEP
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def dequantize_l(l_uint8):
+    """Stored uint8 L -> L in [0, 100]; takes a float array or tensor."""
+    return l_uint8 * _L_STEP
+
+
+def dequantize_ab(ab_uint8):
+    """Stored uint8 ab -> ab; takes a float array or tensor."""
+    return ab_uint8 * _AB_STEP + AB_STORAGE_MIN
+
+
+def stored_to_normalized(l_stored, ab_stored):
+    """Stored uint8 L and ab (already cast to float) -> normalised model input and target.
+
+    Plain arithmetic, so the same function serves NumPy, tf.data and any Keras backend.
+    """
+    return normalize_l(dequantize_l(l_stored)), normalize_ab(dequantize_ab(ab_stored))
+
+
+def resize_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of an (h, w, 2) ab field to (height, width, 2), float32."""
+    ab = np.asarray(ab, dtype=np.float32)
+    if ab.shape[:2] == (height, width):
+        return ab
+    from PIL import Image
+
+    # Pillow's float ("F") resize is exact bilinear with antialiasing and far lighter on
+    # memory than scikit-image for 24 MP photos.
+    channels = [
+        np.asarray(Image.fromarray(ab[..., c]).resize((width, height), Image.BILINEAR))
+        for c in range(ab.shape[-1])
+    ]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def merge_l_ab(lightness: np.ndarray, ab: np.ndarray, rows_per_chunk: int = 512) -> np.ndarray:
+    """Put an ab field (any size) on a full-resolution L channel and return sRGB uint8.
+
+    Args:
+        lightness: (H, W) L channel in [0, 100] at the photo's own resolution.
+        ab: (h, w, 2) un-normalised ab; resized to (H, W) bilinearly.
+        rows_per_chunk: LAB->RGB runs over row blocks so memory stays bounded for
+            very large photos.
+    """
+    lightness = np.asarray(lightness, dtype=np.float32)
+    if lightness.ndim != 2:
+        raise ValueError(f"Expected a 2-D L channel, got shape {lightness.shape}")
+    height, width = lightness.shape
+    ab_full = resize_ab(ab, height, width)
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, rows_per_chunk):
+        rows = slice(top, top + rows_per_chunk)
+        lab = np.concatenate([lightness[rows, :, None], ab_full[rows]], axis=-1)
+        out[rows] = np.rint(lab_to_rgb(lab) * 255.0).astype(np.uint8)
+    return out
+
+
+def predicted_ab_to_rgb(l_norm: np.ndarray, ab_norm: np.ndarray) -> np.ndarray:
+    """Model-space tensors -> sRGB float32 in [0, 1], batched.
+
+    Args:
+        l_norm: (..., H, W) or (..., H, W, 1) normalised L (the model input).
+        ab_norm: (..., H, W, 2) normalised ab (the model output or the target).
+    """
+    l_norm = np.asarray(l_norm, dtype=np.float32)
+    if l_norm.ndim == np.ndim(ab_norm):
+        l_norm = l_norm[..., 0]
+    lab = np.concatenate(
+        [denormalize_l(l_norm)[..., None], denormalize_ab(np.asarray(ab_norm, np.float32))],
+        axis=-1,
+    )
+    return lab_to_rgb(lab)
+
+
+# ====================================================================================
+# keras.ops form: the same maths for use inside models and metrics, on any backend
+# ====================================================================================
+def rgb_to_lab_ops(rgb):
+    """sRGB float in [0, 1], shape (..., 3) -> CIE-LAB (D65), with keras.ops."""
+    from keras import ops
+
+    rgb = ops.convert_to_tensor(rgb, dtype="float32")
+    linear = ops.where(
+        rgb > 0.04045,
+        ops.power(ops.maximum((rgb + 0.055) / 1.055, 1e-12), 2.4),
+        rgb / 12.92,
+    )
+    matrix = ops.convert_to_tensor((XYZ_FROM_RGB / D65_WHITE[:, None]).T, dtype="float32")
+    xyz = ops.matmul(linear, matrix)  # already divided by the reference white
+    # The safe maximum keeps the unused branch finite so gradients stay NaN-free.
+    f = ops.where(
+        xyz > _EPSILON,
+        ops.power(ops.maximum(xyz, _EPSILON), 1.0 / 3.0),
+        _KAPPA * xyz + 16.0 / 116.0,
+    )
+    fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
+    lightness = 116.0 * fy - 16.0
+    return ops.stack([lightness, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_rgb_ops(lab):
+    """CIE-LAB (..., 3) -> sRGB float in [0, 1] (clipped), with keras.ops."""
+    from keras import ops
+
+    lab = ops.convert_to_tensor(lab, dtype="float32")
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = ops.maximum(fy - lab[..., 2] / 200.0, 0.0)  # as scikit-image: no negative Z
+    f = ops.stack([fx, fy, fz], axis=-1)
+    threshold = (_EPSILON ** (1.0 / 3.0))
+    xyz = ops.where(f > threshold, f * f * f, (f - 16.0 / 116.0) / _KAPPA)
+    matrix = ops.convert_to_tensor((RGB_FROM_XYZ * D65_WHITE[None, :]).T, dtype="float32")
+    linear = ops.matmul(xyz, matrix)
+    srgb = ops.where(
+        linear > 0.0031308,
+        1.055 * ops.power(ops.maximum(linear, 1e-12), 1.0 / 2.4) - 0.055,
+        12.92 * linear,
+    )
+    return ops.clip(srgb, 0.0, 1.0)

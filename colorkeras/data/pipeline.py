@@ -1,0 +1,290 @@
+"""Read a prepared dataset: a tf.data pipeline, and a TF-free reader for JAX-only hosts.
+
+Both readers draw the same seeded order of examples each epoch (``epoch_order``), so
+without augmentation they yield identical batches. Training batches are
+``(l_norm, ab_norm)`` or, when embeddings are given, ``((l_norm, embedding), ab_norm)``:
+``l_norm`` is (B, S, S, 1) in [-1, 1] and ``ab_norm`` (B, S, S, 2) in about [-1, 1].
+
+Embeddings are cached per image *and* per horizontal flip (shape (N, 2, D)), so a
+flipped training image is paired with the embedding of the flipped image.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from colorkeras import color
+from colorkeras.data.prepare import SPLITS, read_settings
+
+
+class DatasetError(RuntimeError):
+    """A prepared dataset that is missing, incomplete or does not fit the request."""
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset on disk (see ``colorkeras.data.prepare``), opened memory-mapped.
+
+    Args:
+        root: the prepared dataset folder.
+    """
+
+    root: Path
+    settings: dict
+
+    @classmethod
+    def open(cls, root) -> "PreparedDataset":
+        root = Path(root)
+        try:
+            settings = read_settings(root)
+        except Exception as error:  # noqa: BLE001 - one clear message for the user
+            raise DatasetError(str(error)) from error
+        return cls(root, settings)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.settings["image_size"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.settings["classes"])
+
+    def count(self, split: str) -> int:
+        return int(self.settings["counts"].get(split, 0))
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Memory-mapped uint8 (L, ab) arrays of one split."""
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; expected one of {SPLITS}")
+        try:
+            l_array = np.load(self.root / f"{split}_l.npy", mmap_mode="r")
+            ab_array = np.load(self.root / f"{split}_ab.npy", mmap_mode="r")
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"{self.root}: cannot read the {split} arrays ({error})") from error
+        return l_array, ab_array
+
+    def manifest(self, split: str | None = None) -> list[dict]:
+        with open(self.root / "manifest.csv", newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        return [r for r in rows if split is None or r["split"] == split]
+
+    def labels(self, split: str) -> list[str]:
+        """Class name of each row of a split, in row order."""
+        return [row["class"] for row in self.manifest(split)]
+
+    def embeddings(self, split: str, key: str) -> np.ndarray:
+        """Cached extractor outputs (N, 2, D) float32: [:, 0] the image, [:, 1] its flip."""
+        path = embedding_path(self.root, key, split)
+        if not path.is_file():
+            raise DatasetError(
+                f"{self.root}: no cached embeddings {key!r} for split {split!r}; "
+                f"run `colorkeras embed {self.root} --extractor ...` first."
+            )
+        return np.load(path, mmap_mode="r")
+
+
+def embedding_path(root: Path, key: str, split: str) -> Path:
+    return Path(root) / "embeddings" / key / f"{split}.npy"
+
+
+def epoch_order(count: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
+    """The order of examples in one epoch; a pure function of (seed, epoch)."""
+    if not shuffle:
+        return np.arange(count)
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def epoch_flips(count: int, seed: int, epoch: int) -> np.ndarray:
+    """Which examples are mirrored in one epoch (for the TF-free reader's augmentation)."""
+    return np.random.default_rng([seed, epoch, 1]).random(count) < 0.5
+
+
+def _batches(order: np.ndarray, batch_size: int, drop_remainder: bool):
+    stop = len(order) - (len(order) % batch_size if drop_remainder else 0)
+    for start in range(0, stop, batch_size):
+        yield order[start : start + batch_size]
+
+
+def _gather(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    # Reading rows in ascending order is much kinder to a memory map; restore order after.
+    sort = np.argsort(indices, kind="stable")
+    out = np.empty((len(indices),) + array.shape[1:], array.dtype)
+    out[sort] = array[indices[sort]]
+    return out
+
+
+class BatchReader:
+    """Shared batch logic: seeded order, gather, normalise; used by both readers."""
+
+    def __init__(self, dataset: PreparedDataset, split: str, batch_size: int,
+                 embeddings_key: str | None = None):
+        self.dataset = dataset
+        self.l_array, self.ab_array = dataset.arrays(split)
+        self.embedding_array = dataset.embeddings(split, embeddings_key) if embeddings_key else None
+        self.batch_size = batch_size
+        if len(self.l_array) == 0:
+            raise DatasetError(f"{dataset.root}: split {split!r} is empty")
+
+    def numpy_batch(self, indices: np.ndarray, flips: np.ndarray | None = None):
+        l_u8 = _gather(self.l_array, indices)
+        ab_u8 = _gather(self.ab_array, indices)
+        if flips is not None and flips.any():
+            l_u8[flips] = l_u8[flips][:, :, ::-1]
+            ab_u8[flips] = ab_u8[flips][:, :, ::-1]
+        l_norm, ab_norm = color.stored_to_normalized(l_u8.astype(np.float32), ab_u8.astype(np.float32))
+        inputs = l_norm[..., None].astype(np.float32)
+        if self.embedding_array is None:
+            return inputs, ab_norm.astype(np.float32)
+        rows = _gather(self.embedding_array, indices)
+        which = np.zeros(len(indices), np.int64) if flips is None else flips.astype(np.int64)
+        embedding = rows[np.arange(len(indices)), which].astype(np.float32)
+        return (inputs, embedding), ab_norm.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------
+# tf.data
+# ------------------------------------------------------------------------------------
+def make_tf_dataset(
+    dataset: PreparedDataset | str | Path,
+    split: str = "train",
+    *,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    augment: bool = True,
+    seed: int = 0,
+    embeddings_key: str | None = None,
+    drop_remainder: bool | None = None,
+    start_epoch: int = 0,
+):
+    """A tf.data pipeline of normalised batches (see the module docstring).
+
+    Each pass over the dataset is one epoch with its own seeded order; horizontal flips
+    are drawn in TensorFlow (seeded) and pick the flipped image's cached embedding.
+
+    Args:
+        start_epoch: the epoch the first pass stands for, so a resumed run continues the
+            same sequence of orders.
+    """
+    import tensorflow as tf
+
+    if not isinstance(dataset, PreparedDataset):
+        dataset = PreparedDataset.open(dataset)
+    reader = BatchReader(dataset, split, batch_size, embeddings_key)
+    count = len(reader.l_array)
+    drop_remainder = shuffle if drop_remainder is None else drop_remainder
+    epoch_counter = [start_epoch]
+
+    def index_batches():
+        epoch = epoch_counter[0]
+        epoch_counter[0] += 1
+        yield from _batches(epoch_order(count, seed, epoch, shuffle), batch_size, drop_remainder)
+
+    size = dataset.image_size
+    with_embedding = reader.embedding_array is not None
+
+    def load(indices, flips):
+        def gather(idx, flp):
+            idx, flp = np.asarray(idx), np.asarray(flp)
+            l_u8, ab_u8 = _gather(reader.l_array, idx), _gather(reader.ab_array, idx)
+            if with_embedding:
+                rows = _gather(reader.embedding_array, idx)
+                emb = rows[np.arange(len(idx)), flp.astype(np.int64)].astype(np.float32)
+            else:
+                emb = np.zeros((len(idx), 0), np.float32)
+            return l_u8, ab_u8, emb
+
+        l_u8, ab_u8, emb = tf.numpy_function(gather, [indices, flips], [tf.uint8, tf.uint8, tf.float32])
+        l_u8.set_shape([None, size, size])
+        ab_u8.set_shape([None, size, size, 2])
+        l_f = tf.cast(l_u8, tf.float32)[..., None]
+        ab_f = tf.cast(ab_u8, tf.float32)
+        # Flip in TF (cheap, vectorised); the embedding row was already chosen by `flips`.
+        mask = tf.reshape(flips, [-1, 1, 1, 1])
+        l_f = tf.where(mask, tf.reverse(l_f, axis=[2]), l_f)
+        ab_f = tf.where(mask, tf.reverse(ab_f, axis=[2]), ab_f)
+        l_norm, ab_norm = color.stored_to_normalized(l_f, ab_f)
+        if with_embedding:
+            emb.set_shape([None, reader.embedding_array.shape[-1]])
+            return (l_norm, emb), ab_norm
+        return l_norm, ab_norm
+
+    indices = tf.data.Dataset.from_generator(
+        index_batches, output_signature=tf.TensorSpec([None], tf.int64)
+    )
+    if augment:
+        flips = tf.data.Dataset.random(seed=seed).map(lambda x: x % 2 == 0)
+        flips = flips.batch(batch_size).repeat()
+    else:
+        flips = tf.data.Dataset.from_tensors(tf.zeros([batch_size], tf.bool)).repeat()
+    pipeline = tf.data.Dataset.zip(indices, flips).map(
+        lambda idx, flp: (idx, flp[: tf.shape(idx)[0]])
+    )
+    pipeline = pipeline.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = True
+    return pipeline.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+# ------------------------------------------------------------------------------------
+# TF-free reader
+# ------------------------------------------------------------------------------------
+def make_py_dataset(
+    dataset: PreparedDataset | str | Path,
+    split: str = "train",
+    *,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    augment: bool = True,
+    seed: int = 0,
+    embeddings_key: str | None = None,
+    drop_remainder: bool | None = None,
+    start_epoch: int = 0,
+    workers: int = 1,
+):
+    """A ``keras.utils.PyDataset`` over the memory-mapped arrays (no TensorFlow needed)."""
+    import keras
+
+    if not isinstance(dataset, PreparedDataset):
+        dataset = PreparedDataset.open(dataset)
+    reader = BatchReader(dataset, split, batch_size, embeddings_key)
+    drop_remainder = shuffle if drop_remainder is None else drop_remainder
+
+    class PreparedPyDataset(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=workers, use_multiprocessing=False)
+            self.epoch = start_epoch
+            self._set_epoch(start_epoch)
+
+        def _set_epoch(self, epoch):
+            count = len(reader.l_array)
+            self._order = epoch_order(count, seed, epoch, shuffle)
+            self._flips = epoch_flips(count, seed, epoch) if augment else None
+            self._batches = list(_batches(np.arange(count), batch_size, drop_remainder))
+
+        def __len__(self):
+            return len(self._batches)
+
+        def __getitem__(self, index):
+            positions = self._batches[index]
+            flips = None if self._flips is None else self._flips[positions]
+            return reader.numpy_batch(self._order[positions], flips)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._set_epoch(self.epoch)
+
+    return PreparedPyDataset()
+
+
+def describe(root) -> str:
+    """A short human summary of a prepared dataset."""
+    dataset = PreparedDataset.open(root)
+    counts = ", ".join(f"{s}: {dataset.count(s)}" for s in SPLITS)
+    return f"{root}: {len(dataset.classes)} classes, {dataset.image_size}px, {counts}"
+
+

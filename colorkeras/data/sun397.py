@@ -1,0 +1,948 @@
+"""SUN397 urban-32: get the study's 32 urban classes without storing the 37 GB archive.
+
+The study trained on 32 urban scene classes of SUN397 (list and expected image counts ship
+as package data, ``sun397_urban32.csv``). The official archive is one 39 GB ``.tar.gz``;
+only about 12% of its images belong to those classes, so :func:`fetch_urban32` reads the
+archive as a stream and writes only the members of the chosen classes, as they pass.
+
+Sources, in the order a user is likely to need them:
+
+* the official URL (default): streamed over HTTP, never stored; a dropped connection is
+  resumed with an HTTP range request where the server allows it;
+* ``archive=PATH``: a local copy of ``SUN397.tar.gz`` (or the un-gzipped ``.tar``),
+  streamed the same way;
+* ``extracted=DIR``: an already unpacked SUN397.
+
+Output layout: ``out_dir/<class name>/<original file name>``, one folder per class, which
+is what ``colorkeras prepare`` reads. Beside the class folders, ``sun397_report.json``
+records the source, the counts and every archive member that was skipped and why.
+
+Safety: an archive is untrusted input. A destination path is never taken from the
+archive; it is built from our own class name plus the member's base name, and checked
+with ``os.path.realpath`` to lie inside ``out_dir``. Links, device files, FIFOs, absolute
+names and names with ``..`` are skipped and reported, never extracted.
+
+Interruptions: every image is written to a temporary file in its class folder and then
+renamed (``os.replace``), so a file that exists is complete. A rerun skips files that are
+already present with the right size, so a run that was cut off keeps its work and the
+next run writes only what is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as _dt
+import gzip
+import http.client
+import importlib.resources
+import io
+import json
+import os
+import re
+import secrets
+import stat
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from tqdm.auto import tqdm
+
+__all__ = [
+    "SUN397_URL",
+    "SUN397_ARCHIVE_BYTES",
+    "SUN397_PAGE",
+    "REPORT_NAME",
+    "UrbanClass",
+    "ClassCount",
+    "CountCheck",
+    "Sun397Error",
+    "load_urban32",
+    "fetch_urban32",
+]
+
+SUN397_URL = "https://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz"
+SUN397_ARCHIVE_BYTES = 39_077_296_924
+# Where a user can download the archive by hand (named in error messages).
+SUN397_PAGE = "https://vision.princeton.edu/projects/2010/SUN/"
+REPORT_NAME = "sun397_report.json"
+
+# SUN397 images are JPEGs; other image suffixes are accepted so that a re-packed archive
+# works too. Anything else inside a class folder is reported and left out.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+
+# Temporary files carry this prefix/suffix so that a rerun can recognise and remove the
+# leftovers of a run that was killed (SIGKILL, power loss) before it could clean up.
+_TMP_PREFIX = ".sun397-"
+_TMP_SUFFIX = ".part"
+_COPY_CHUNK = 1 << 20
+# Pauses before the 1st, 2nd, 3rd... attempt to resume a dropped download.
+_RETRY_DELAYS_S = (0.5, 2.0, 8.0, 20.0, 30.0)
+# A class name becomes a folder name: keep it a single, plain path component.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# How many skipped members to_text() lists before it points to the report file.
+_TEXT_SKIPPED_LIMIT = 20
+
+
+class Sun397Error(RuntimeError):
+    """A failure the user can act on; the message says what happened and what to do."""
+
+
+@dataclass(frozen=True)
+class UrbanClass:
+    """One SUN397 class used by the study.
+
+    Args:
+        sun397_path: the class folder inside the archive's ``SUN397/`` folder, with a
+            leading slash, e.g. ``/a/apartment_building/outdoor``. Only files directly in
+            this folder belong to the class.
+        name: the output folder name, e.g. ``apartment_building_outdoor``.
+        expected_images: how many images SUN397 has in this class.
+    """
+
+    sun397_path: str
+    name: str
+    expected_images: int
+
+
+class ClassCount(NamedTuple):
+    """Images of one class found in the output folder, against the expected number."""
+
+    name: str
+    expected: int
+    found: int
+
+
+@dataclass
+class CountCheck:
+    """Per-class image counts after a fetch, and what the fetch did.
+
+    Args:
+        per_class: one row (name, expected, found) per class, in class-list order;
+            ``found`` counts the images present in ``out_dir/<name>/`` after the run.
+        skipped: (source member or file, reason) for everything left out on purpose:
+            unsafe archive members (links, devices, absolute or ``..`` names), non-image
+            files in a class folder, class folders missing from an extracted source.
+        written: images written by this run.
+        already_present: images that were already in place (complete) and were kept.
+        source: the URL, archive path or folder that was read.
+        report_path: the JSON report written beside the class folders.
+    """
+
+    per_class: list[ClassCount]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    written: int = 0
+    already_present: int = 0
+    source: str = ""
+    report_path: str | None = None
+
+    @property
+    def matches(self) -> bool:
+        """True when every class has exactly the expected number of images."""
+        return all(row.found == row.expected for row in self.per_class)
+
+    @property
+    def differences(self) -> list[ClassCount]:
+        """The rows whose found count differs from the expected count."""
+        return [row for row in self.per_class if row.found != row.expected]
+
+    def to_text(self) -> str:
+        """A short human-readable summary: a table of the classes that differ, if any."""
+        expected_total = sum(row.expected for row in self.per_class)
+        found_total = sum(row.found for row in self.per_class)
+        n = len(self.per_class)
+        lines = [f"Wrote {self.written:,} images; {self.already_present:,} were already present."]
+        diffs = self.differences
+        if not diffs:
+            lines.append(
+                f"All {n} classes have the expected number of images ({found_total:,} in total)."
+            )
+        else:
+            width = max(len("class"), *(len(row.name) for row in diffs))
+            lines.append(f"{'class':<{width}}  {'expected':>8}  {'found':>8}  {'difference':>10}")
+            for row in diffs:
+                lines.append(
+                    f"{row.name:<{width}}  {row.expected:>8,}  {row.found:>8,}  "
+                    f"{row.found - row.expected:>+10,}"
+                )
+            lines.append(
+                f"{len(diffs)} of {n} classes differ from the expected counts; "
+                f"{found_total:,} of {expected_total:,} images present."
+            )
+            if found_total == 0:
+                lines.append(
+                    "No image of these classes was found: is the source really SUN397 "
+                    "(folders like SUN397/a/alley/)?"
+                )
+        if self.skipped:
+            lines.append(f"Skipped {len(self.skipped):,} item(s) on purpose:")
+            for name, reason in self.skipped[:_TEXT_SKIPPED_LIMIT]:
+                lines.append(f"  {name}: {reason}")
+            rest = len(self.skipped) - _TEXT_SKIPPED_LIMIT
+            if rest > 0:
+                where = f" (all listed in {self.report_path})" if self.report_path else ""
+                lines.append(f"  ... and {rest:,} more{where}")
+        return "\n".join(lines)
+
+
+def load_urban32() -> list[UrbanClass]:
+    """The study's 32 urban SUN397 classes with their expected image counts."""
+    text = (
+        importlib.resources.files("colorkeras.data")
+        .joinpath("sun397_urban32.csv")
+        .read_text(encoding="utf-8")
+    )
+    reader = csv.DictReader(io.StringIO(text))
+    wanted = {"sun397_path", "class", "expected_images"}
+    if not wanted <= set(reader.fieldnames or ()):
+        raise Sun397Error(
+            f"Package data sun397_urban32.csv lacks columns {sorted(wanted)}; "
+            "reinstall colorkeras."
+        )
+    return [
+        UrbanClass(
+            sun397_path=row["sun397_path"].strip(),
+            name=row["class"].strip(),
+            expected_images=int(row["expected_images"]),
+        )
+        for row in reader
+    ]
+
+
+def fetch_urban32(
+    out_dir: str | os.PathLike[str],
+    *,
+    archive: str | os.PathLike[str] | None = None,
+    extracted: str | os.PathLike[str] | None = None,
+    url: str = SUN397_URL,
+    classes: Iterable[UrbanClass | str] | None = None,
+    progress: bool = True,
+    timeout: float = 60,
+    retries: int = 3,
+) -> CountCheck:
+    """Put the images of the urban classes into ``out_dir/<class name>/``.
+
+    Args:
+        out_dir: output folder (created if needed). Images already there with the right
+            size are kept, so rerunning after an interruption completes the rest.
+        archive: a local ``SUN397.tar.gz`` (or ``.tar``) to stream instead of the URL.
+        extracted: an unpacked SUN397: the folder that contains ``SUN397/``, or
+            ``SUN397/`` itself (the one holding the letter folders ``a/``, ``b/``...).
+        url: where to stream the archive from when neither ``archive`` nor ``extracted``
+            is given.
+        classes: the classes to fetch, as :class:`UrbanClass` objects or names from
+            :func:`load_urban32`; default: all 32.
+        progress: show a progress bar (bytes of the archive, or files when copying).
+        timeout: seconds a network connect or read may stall before it counts as failed.
+        retries: how many times a dropped download is resumed (HTTP range request)
+            before giving up.
+
+    Returns:
+        A :class:`CountCheck`; print ``.to_text()`` to show what differs.
+
+    Raises:
+        Sun397Error: on every failure a user can act on (offline, cut-off stream, not an
+            archive, unwritable output...). What was written before the failure stays.
+    """
+    if archive is not None and extracted is not None:
+        raise Sun397Error("Give either an archive or an extracted folder, not both.")
+    chosen = _resolve_classes(classes)
+    run = _Run(out_dir, chosen)
+    if extracted is not None:
+        run.source = os.fspath(extracted)
+    elif archive is not None:
+        run.source = os.fspath(archive)
+    else:
+        run.source = url
+    try:
+        if extracted is not None:
+            _copy_extracted(run, Path(extracted), progress)
+        elif archive is not None:
+            _stream_local_archive(run, Path(archive), progress)
+        else:
+            _stream_url(run, url, progress, timeout, retries)
+    except BaseException as exc:
+        # Record the partial state for the user (and for us when debugging a report
+        # they send), but never let a failing report hide the real error.
+        try:
+            run.write_report(complete=False, error=str(exc) or type(exc).__name__)
+        except (OSError, Sun397Error):
+            pass
+        raise
+    return run.write_report(complete=True, error=None)
+
+
+# --------------------------------------------------------------------------------------
+# Class list and output folder
+# --------------------------------------------------------------------------------------
+
+
+def _resolve_classes(classes: Iterable[UrbanClass | str] | None) -> list[UrbanClass]:
+    if classes is None:
+        items: list[UrbanClass | str] = list(load_urban32())
+    else:
+        items = list(classes)
+    by_name: dict[str, UrbanClass] | None = None
+    resolved: list[UrbanClass] = []
+    for item in items:
+        if isinstance(item, str):
+            if by_name is None:
+                by_name = {c.name: c for c in load_urban32()}
+            if item not in by_name:
+                raise Sun397Error(
+                    f"Unknown class {item!r}; the urban classes are: {', '.join(sorted(by_name))}."
+                )
+            item = by_name[item]
+        elif not isinstance(item, UrbanClass):
+            raise TypeError(f"classes must hold UrbanClass objects or names, got {item!r}")
+        resolved.append(_checked_class(item))
+    if not resolved:
+        raise Sun397Error("No classes to fetch.")
+    names = [c.name for c in resolved]
+    paths = [c.sun397_path for c in resolved]
+    if len(set(names)) != len(names) or len(set(paths)) != len(paths):
+        raise Sun397Error("The class list repeats a class name or a SUN397 path.")
+    return resolved
+
+
+def _checked_class(cls: UrbanClass) -> UrbanClass:
+    # The name becomes a folder in out_dir and the path is matched against archive
+    # names: reject anything that could make either ambiguous or escape.
+    if not _SAFE_NAME.fullmatch(cls.name) or cls.name in {".", ".."}:
+        raise Sun397Error(f"Class name {cls.name!r} is not a plain folder name.")
+    path = cls.sun397_path.rstrip("/")
+    parts = path.split("/")
+    if not path.startswith("/") or any(p in {"", ".", ".."} for p in parts[1:]):
+        raise Sun397Error(
+            f"SUN397 path {cls.sun397_path!r} of class {cls.name!r} must look like /a/alley."
+        )
+    if cls.expected_images < 0:
+        raise Sun397Error(f"Class {cls.name!r} has a negative expected count.")
+    return dataclasses.replace(cls, sun397_path=path)
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or below it (both already resolved)."""
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives on Windows
+        return False
+
+
+def _is_image_name(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+class _Run:
+    """The state of one fetch: output folders, counters, skipped items, the report."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], classes: list[UrbanClass]) -> None:
+        self.classes = classes
+        self.by_path = {c.sun397_path: c for c in classes}
+        self.written = 0
+        self.already_present = 0
+        self.skipped: list[tuple[str, str]] = []
+        self.source = ""
+        out = os.path.abspath(os.fspath(out_dir))
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as exc:
+            raise Sun397Error(f"Cannot create the output folder {out}: {exc}") from exc
+        if not os.path.isdir(out):
+            raise Sun397Error(f"The output path {out} exists and is not a folder.")
+        self.out = out
+        self.root = os.path.realpath(out)
+        # Class folders are checked now (a planted link fails before any download) but
+        # created only when their first image arrives: a run that fails at once, or a
+        # class the source lacks, leaves no empty folder for `prepare` to trip over.
+        self.class_dirs = {cls.name: os.path.join(self.root, cls.name) for cls in classes}
+        self._created: set[str] = set()
+        for cls in classes:
+            if os.path.lexists(self.class_dirs[cls.name]):
+                self._class_dir(cls)
+                self._remove_stale_temporaries(self.class_dirs[cls.name])
+
+    def _class_dir(self, cls: UrbanClass) -> str:
+        """The class folder, created if needed and verified to lie inside the output."""
+        class_dir = self.class_dirs[cls.name]
+        if cls.name in self._created:
+            return class_dir
+        try:
+            os.makedirs(class_dir, exist_ok=True)
+        except OSError as exc:
+            raise Sun397Error(f"Cannot create {class_dir}: {exc}") from exc
+        # A pre-existing link named like a class could point anywhere; refuse it.
+        real = os.path.realpath(class_dir)
+        if real != class_dir or not os.path.isdir(real):
+            raise Sun397Error(
+                f"{class_dir} is a link that leads outside {self.root}, or not a folder; "
+                "remove it and rerun."
+            )
+        self._created.add(cls.name)
+        return class_dir
+
+    @staticmethod
+    def _remove_stale_temporaries(class_dir: str) -> None:
+        # Leftovers of a killed run are incomplete by definition; `prepare` would
+        # otherwise report them as unreadable images.
+        with os.scandir(class_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith(_TMP_PREFIX) and entry.name.endswith(_TMP_SUFFIX):
+                    try:
+                        os.unlink(entry.path)
+                    except OSError:
+                        pass
+
+    def skip(self, item: str, reason: str) -> None:
+        self.skipped.append((item, reason))
+
+    def store(
+        self,
+        cls: UrbanClass,
+        basename: str,
+        size: int,
+        open_source: Callable[[], IO[bytes]],
+        item: str,
+    ) -> None:
+        """Write one image atomically unless a complete copy is already there."""
+        # The destination comes from our class name and the base name only; the
+        # realpath check also catches a planted link at the destination.
+        dest = os.path.join(self._class_dir(cls), basename)
+        if not _inside(os.path.realpath(dest), self.root):
+            self.skip(item, "its destination would lie outside the output folder")
+            return
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise Sun397Error(f"Cannot inspect {dest}: {exc}") from exc
+        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == size:
+            self.already_present += 1
+            return
+        source = open_source()
+        try:
+            _write_atomically(source, dest, size)
+        finally:
+            source.close()
+        self.written += 1
+
+    def present_counts(self) -> list[ClassCount]:
+        rows = []
+        for cls in self.classes:
+            found = 0
+            try:
+                with os.scandir(self.class_dirs[cls.name]) as entries:
+                    for entry in entries:
+                        if _is_image_name(entry.name) and entry.is_file(follow_symlinks=False):
+                            found += 1
+            except OSError:  # no folder yet: nothing of this class arrived
+                found = 0
+            rows.append(ClassCount(cls.name, cls.expected_images, found))
+        return rows
+
+    def kept_summary(self) -> str:
+        total = sum(row.found for row in self.present_counts())
+        return (
+            f"{total:,} images of the chosen classes are in {self.out} "
+            f"({self.written:,} written by this run); they are complete and are kept."
+        )
+
+    def write_report(self, *, complete: bool, error: str | None) -> CountCheck:
+        rows = self.present_counts()
+        report_path = os.path.join(self.root, REPORT_NAME)
+        check = CountCheck(
+            per_class=rows,
+            skipped=list(self.skipped),
+            written=self.written,
+            already_present=self.already_present,
+            source=self.source,
+            report_path=report_path,
+        )
+        report = {
+            "source": self.source,
+            "complete": complete,
+            "error": error,
+            "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "written": self.written,
+            "already_present": self.already_present,
+            "counts_match": check.matches,
+            "classes": [
+                {
+                    "name": cls.name,
+                    "sun397_path": cls.sun397_path,
+                    "expected": row.expected,
+                    "found": row.found,
+                }
+                for cls, row in zip(self.classes, rows)
+            ],
+            "skipped": [{"item": item, "reason": reason} for item, reason in self.skipped],
+        }
+        data = (json.dumps(report, indent=2) + "\n").encode("utf-8")
+        _write_atomically(io.BytesIO(data), report_path, len(data))
+        return check
+
+
+def _write_atomically(source: IO[bytes], dest: str, size: int) -> None:
+    """Copy ``source`` to ``dest`` through a temporary file in the same folder.
+
+    Errors reading ``source`` propagate unchanged (the caller knows what they mean);
+    errors writing become :class:`Sun397Error`.
+    """
+    folder, base = os.path.split(dest)
+    tmp = os.path.join(folder, f"{_TMP_PREFIX}{base}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    # os.open with O_EXCL instead of mkstemp: mkstemp creates mode 0600, while images
+    # should get the usual permissions (0666 minus the umask).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except OSError as exc:
+        raise Sun397Error(f"Cannot write into {folder}: {exc}") from exc
+    try:
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = source.read(_COPY_CHUNK)
+                if not chunk:
+                    break
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    raise Sun397Error(
+                        f"Cannot write {dest}: {exc}. Free some space or choose another "
+                        "output folder, then rerun: complete images are kept."
+                    ) from exc
+                written += len(chunk)
+            if written != size:
+                # tarfile raises on short members itself; this guards other sources
+                # (a file that changed while being copied).
+                raise EOFError(f"expected {size:,} bytes for {dest}, got {written:,}")
+            try:
+                out.flush()
+                # fsync so that "present with the right size" also means "really on
+                # disk" after a power loss, which is what a rerun relies on.
+                os.fsync(out.fileno())
+            except OSError as exc:
+                raise Sun397Error(f"Cannot write {dest}: {exc}") from exc
+        try:
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise Sun397Error(f"Cannot write {dest}: {exc}") from exc
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------------------
+# Streaming a tar(.gz)
+# --------------------------------------------------------------------------------------
+
+
+def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
+    """Why a member must not be extracted, or None when it is a plain file or folder."""
+    name = member.name
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+        return "absolute path"
+    if ".." in re.split(r"[/\\]", name):
+        return "path with '..'"
+    if "\\" in name or "\x00" in name:
+        return "unsafe characters in the name"
+    if member.issym():
+        return f"symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"hard link (to {member.linkname!r})"
+    if member.ischr() or member.isblk():
+        return "device file"
+    if member.isfifo():
+        return "FIFO"
+    if not (member.isreg() or member.isdir()):
+        return "not a regular file"
+    return None
+
+
+def _consider_member(run: _Run, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    reason = _unsafe_reason(member)
+    if reason is not None:
+        run.skip(member.name, reason)
+        return
+    if member.isdir():
+        return
+    parts = [p for p in member.name.split("/") if p not in ("", ".")]
+    if parts and parts[0] == "SUN397":
+        parts = parts[1:]
+    if len(parts) < 2:
+        return
+    # Exact folder match: /b/balcony/exterior takes only files directly in it, never
+    # files of a deeper folder or of a sibling class such as /c/canal/natural.
+    cls = run.by_path.get("/" + "/".join(parts[:-1]))
+    if cls is None:
+        return
+    basename = parts[-1]
+    if not _is_image_name(basename):
+        run.skip(member.name, "not an image file")
+        return
+
+    def open_source() -> IO[bytes]:
+        source = tar.extractfile(member)
+        assert source is not None  # regular files always have data
+        return source
+
+    run.store(cls, basename, member.size, open_source, member.name)
+
+
+class _Progress:
+    """A read-only wrapper that counts the bytes read and advances a progress bar."""
+
+    def __init__(self, raw: IO[bytes] | _HTTPSource, bar: tqdm) -> None:
+        self._raw = raw
+        self._bar = bar
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.position += len(data)
+        self._bar.update(len(data))
+        return data
+
+
+class _Prepend:
+    """A reader that returns ``head`` before the rest of ``raw`` (for format sniffing)."""
+
+    def __init__(self, head: bytes, raw: _Progress) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._raw.read(size)
+        if size is None or size < 0:
+            data, self._head = self._head + self._raw.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data
+
+
+def _extract_tar_stream(run: _Run, reader: _Progress, bar: tqdm) -> None:
+    """Extract the chosen classes from a tar or tar.gz byte stream, reading it once.
+
+    Raises whatever the reader, gzip or tarfile raise on a broken stream; the callers
+    turn that into a message that fits their source.
+    """
+    head = b""
+    while len(head) < 2:
+        more = reader.read(2 - len(head))
+        if not more:
+            break
+        head += more
+    if not head:
+        raise EOFError("the archive is empty")
+    src = _Prepend(head, reader)
+    # gzip.GzipFile instead of tarfile's "r|gz": tarfile's own stream decompressor
+    # silently stops at a cut that happens to fall between two members, and never
+    # checks the CRC. GzipFile raises EOFError on any cut and verifies the trailer.
+    payload: IO[bytes] | _Prepend
+    payload = gzip.GzipFile(fileobj=src, mode="rb") if head == b"\x1f\x8b" else src
+    try:
+        tar = tarfile.open(fileobj=payload, mode="r|")  # type: ignore[call-overload]
+    except tarfile.ReadError as exc:
+        # A cut inside the first header surfaces as EOFError from gzip; a ReadError
+        # here means the (decompressed) data does not start like a tar archive.
+        raise _NotAnArchive(f"no tar header at the start ({exc})") from exc
+    with tar:
+        while True:
+            member = tar.next()
+            if member is None:
+                break
+            # Stream mode keeps every TarInfo read so far; SUN397 has ~110k members and
+            # we never look back, so drop them to keep memory flat.
+            tar.members = []
+            _consider_member(run, tar, member)
+            bar.set_postfix_str(f"{run.written + run.already_present:,} images", refresh=False)
+    # Read the rest (tar padding and the gzip trailer) so that the CRC is checked and a
+    # cut in the last bytes is still noticed.
+    while payload.read(_COPY_CHUNK):
+        pass
+
+
+class _NotAnArchive(tarfile.ReadError):
+    """The source holds neither a tar nor a tar.gz archive."""
+
+
+_STREAM_ERRORS = (EOFError, tarfile.TarError, zlib.error, OSError, http.client.HTTPException)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _stream_local_archive(run: _Run, path: Path, progress: bool) -> None:
+    try:
+        size = path.stat().st_size
+        raw = open(path, "rb")
+    except FileNotFoundError:
+        raise Sun397Error(
+            f"The archive {path} does not exist. Download SUN397.tar.gz from {SUN397_PAGE} "
+            "or leave out --archive to stream it."
+        ) from None
+    except OSError as exc:
+        raise Sun397Error(f"Cannot read the archive {path}: {exc}") from exc
+    with raw, tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="SUN397 archive",
+        disable=not progress,
+    ) as bar:
+        reader = _Progress(raw, bar)
+        try:
+            _extract_tar_stream(run, reader, bar)
+        except (gzip.BadGzipFile, _NotAnArchive) as exc:
+            raise Sun397Error(
+                f"{path} is not a valid SUN397 .tar.gz ({_describe(exc)}). "
+                f"{run.kept_summary()} Download SUN397.tar.gz again from {SUN397_PAGE}."
+            ) from exc
+        except _STREAM_ERRORS as exc:
+            hint = ""
+            if size < SUN397_ARCHIVE_BYTES and path.name == "SUN397.tar.gz":
+                hint = (
+                    f" The file has {size:,} bytes; the complete archive has "
+                    f"{SUN397_ARCHIVE_BYTES:,}: the download is probably incomplete."
+                )
+            raise Sun397Error(
+                f"The archive {path} is truncated or damaged: reading stopped at byte "
+                f"{reader.position:,} of {size:,} ({_describe(exc)}).{hint} "
+                f"{run.kept_summary()} Complete or repeat the download (e.g. `wget -c "
+                f"{SUN397_URL}`), then run the same command again: images already "
+                "present are skipped."
+            ) from exc
+
+
+# --------------------------------------------------------------------------------------
+# HTTP source
+# --------------------------------------------------------------------------------------
+
+
+class _CannotResume(OSError):
+    """The server does not answer a range request with the bytes we asked for."""
+
+
+class _HTTPSource:
+    """A file-like ``read()`` over an HTTP download that resumes after a dropped connection.
+
+    Resuming keeps the gzip and tar state in memory and asks the server for the
+    remaining bytes (``Range: bytes=N-``); without it a hiccup after hours would mean
+    streaming 39 GB again from the start.
+
+    Args:
+        url: what to download.
+        timeout: socket timeout in seconds for connecting and for each read.
+        retries: resume attempts allowed in a row without receiving any data.
+    """
+
+    def __init__(self, url: str, timeout: float, retries: int) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.retries = retries
+        self.position = 0
+        self.total: int | None = None
+        self.resumed = 0
+        self._failures = 0
+        self._response = self._open(0)
+
+    def _open(self, offset: int) -> http.client.HTTPResponse:
+        # Some servers refuse urllib's default User-Agent; name ourselves instead.
+        headers = {"User-Agent": "colorkeras-sun397/1"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        request = urllib.request.Request(self.url, headers=headers)
+        response = urllib.request.urlopen(request, timeout=self.timeout)
+        if offset:
+            content_range = response.headers.get("Content-Range", "")
+            if response.status != 206 or not content_range.startswith(f"bytes {offset}-"):
+                response.close()
+                raise _CannotResume(
+                    f"the server does not support resuming (HTTP {response.status} to a "
+                    "range request)"
+                )
+        else:
+            length = response.headers.get("Content-Length")
+            self.total = int(length) if length and length.isdigit() else None
+        return response
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            error: BaseException | None = None
+            try:
+                data = self._response.read(size)
+            except (OSError, http.client.HTTPException) as exc:
+                data, error = b"", exc
+            if data:
+                self.position += len(data)
+                self._failures = 0
+                return data
+            if error is None and (self.total is None or self.position >= self.total):
+                return b""  # the real end of the download
+            # The connection broke (an error, or fewer bytes than Content-Length).
+            cause = _describe(error) if error else "the connection closed early"
+            self._resume(cause)
+
+    def _resume(self, cause: str) -> None:
+        where = f"after {self.position:,}" + (f" of {self.total:,}" if self.total else "")
+        while self._failures < self.retries:
+            delay = _RETRY_DELAYS_S[min(self._failures, len(_RETRY_DELAYS_S) - 1)]
+            self._failures += 1
+            time.sleep(delay)
+            try:
+                self._response.close()
+                self._response = self._open(self.position)
+                self.resumed += 1
+                return
+            except _CannotResume as exc:
+                raise OSError(f"download broke {where} bytes ({cause}); {exc}") from None
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                cause = _describe(exc)
+        raise OSError(
+            f"download broke {where} bytes and {self.retries} attempt(s) to resume failed "
+            f"(last: {cause})"
+        )
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> _HTTPSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _offline_advice() -> str:
+    return (
+        f"Download SUN397.tar.gz (39 GB) from {SUN397_PAGE} where there is internet "
+        "access, then run `colorkeras sun397 OUT --archive SUN397.tar.gz`, or unpack it "
+        "and run `colorkeras sun397 OUT --extracted DIR`."
+    )
+
+
+def _stream_url(run: _Run, url: str, progress: bool, timeout: float, retries: int) -> None:
+    try:
+        source = _HTTPSource(url, timeout, retries)
+    except urllib.error.HTTPError as exc:
+        raise Sun397Error(
+            f"The server at {url} answered HTTP {exc.code} {exc.reason}. "
+            f"The archive may have moved: check {SUN397_PAGE}. {_offline_advice()}"
+        ) from exc
+    except ValueError as exc:  # urllib's "unknown url type"
+        raise Sun397Error(f"{url!r} is not a valid URL ({exc}).") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise Sun397Error(
+            f"Could not reach {url} ({reason}). This command streams the SUN397 archive "
+            f"from the internet. {_offline_advice()}"
+        ) from exc
+    with source, tqdm(
+        total=source.total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="SUN397 download",
+        disable=not progress,
+    ) as bar:
+        reader = _Progress(source, bar)
+        try:
+            _extract_tar_stream(run, reader, bar)
+        except (gzip.BadGzipFile, _NotAnArchive) as exc:
+            raise Sun397Error(
+                f"What {url} sends is not a gzip-compressed tar archive ({_describe(exc)}); "
+                f"a proxy or login page may be in the way. {_offline_advice()}"
+            ) from exc
+        except _STREAM_ERRORS as exc:
+            total = f" of {source.total:,}" if source.total else ""
+            raise Sun397Error(
+                f"The download from {url} stopped early, after {source.position:,}{total} "
+                f"bytes ({_describe(exc)}). {run.kept_summary()} Run the same command "
+                "again to complete the rest: images already present are skipped (the "
+                "archive is read from its start again, without storing it). If the "
+                "connection keeps failing, download the archive with a tool that resumes "
+                f"(`wget -c {url}`) and use --archive."
+            ) from exc
+
+
+# --------------------------------------------------------------------------------------
+# Extracted SUN397 folder
+# --------------------------------------------------------------------------------------
+
+
+def _find_sun397_root(base: Path, classes: list[UrbanClass]) -> Path:
+    if not base.is_dir():
+        raise Sun397Error(f"The folder {base} does not exist.")
+    # Accept both the folder that contains SUN397/ and SUN397/ itself (letter folders).
+    for root in (base / "SUN397", base):
+        if any((root / cls.sun397_path.lstrip("/")).is_dir() for cls in classes):
+            return root
+    example = classes[0].sun397_path.lstrip("/")
+    raise Sun397Error(
+        f"No SUN397 class folder found under {base} (looked for {base / 'SUN397' / example} "
+        f"and {base / example}). Give the folder that contains SUN397/, or SUN397/ itself."
+    )
+
+
+def _copy_extracted(run: _Run, base: Path, progress: bool) -> None:
+    root = _find_sun397_root(base, list(run.classes))
+    plan: list[tuple[UrbanClass, os.DirEntry[str]]] = []
+    for cls in run.classes:
+        src_dir = root / cls.sun397_path.lstrip("/")
+        if not src_dir.is_dir():
+            run.skip(str(src_dir), "class folder missing in the source")
+            continue
+        try:
+            with os.scandir(src_dir) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise Sun397Error(f"Cannot list {src_dir}: {exc}") from exc
+        for entry in entries:
+            # Only files directly in the class folder; sub-folders belong to other
+            # classes (or to nothing), and links could lead anywhere.
+            if entry.is_symlink():
+                run.skip(entry.path, "symbolic link")
+            elif entry.is_dir(follow_symlinks=False):
+                continue
+            elif not entry.is_file(follow_symlinks=False):
+                run.skip(entry.path, "not a regular file")
+            elif not _is_image_name(entry.name):
+                run.skip(entry.path, "not an image file")
+            else:
+                plan.append((cls, entry))
+    with tqdm(total=len(plan), unit="img", desc="SUN397 copy", disable=not progress) as bar:
+        for cls, entry in plan:
+            try:
+                size = entry.stat(follow_symlinks=False).st_size
+            except OSError as exc:
+                run.skip(entry.path, f"cannot read: {exc}")
+                bar.update(1)
+                continue
+
+            def open_source(path: str = entry.path) -> IO[bytes]:
+                # O_NOFOLLOW: the entry was a regular file when listed; refuse it if it
+                # has been swapped for a link since.
+                flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+                fd = os.open(path, flags)
+                return os.fdopen(fd, "rb")
+
+            try:
+                run.store(cls, entry.name, size, open_source, entry.path)
+            except (OSError, EOFError) as exc:
+                # A source file that cannot be read is reported; the rest is copied.
+                run.skip(entry.path, f"cannot read: {_describe(exc)}")
+            bar.update(1)

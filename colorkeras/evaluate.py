@@ -1,0 +1,307 @@
+"""Evaluate a trained run on a prepared dataset: per-image metrics, for the model and the grey floor.
+
+``evaluate_run(RUN_DIR, PREPARED)`` loads ``RUN_DIR/best.keras``, predicts ab for every
+image of a split in batches straight from the memory-mapped arrays, and writes
+
+```
+RUN_DIR/eval/<split>/
+  per_image.csv       row, relpath, class, model, psnr, ssim, lpips, mse,
+                      colorfulness_pred, colorfulness_true, colorfulness_gap
+                      (one row per image for the model, then one per image for the
+                      "grey floor": ab = 0 on the same L)
+  predictions_ab.npy  (N, S, S, 2) uint8 predicted ab, stored as the dataset stores ab
+  evaluation.json     what was evaluated, on what, with which LPIPS, and the means
+```
+
+Every file is written under a temporary name and renamed into place; ``evaluation.json``
+comes last, so its presence means the folder is complete. The metric definitions live in
+``colorkeras.metrics``; ``colorkeras.report`` turns these files into tables and figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from colorkeras import color
+from colorkeras.data.pipeline import DatasetError, PreparedDataset
+from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
+
+GREY_FLOOR = "grey floor"
+MODEL_FILE = "best.keras"
+CSV_COLUMNS = ("row", "relpath", "class", "model") + METRIC_NAMES
+PER_IMAGE_CSV = "per_image.csv"
+PREDICTIONS_FILE = "predictions_ab.npy"
+EVALUATION_JSON = "evaluation.json"
+
+
+class EvaluationError(RuntimeError):
+    """An evaluation that cannot run: no trained model, or data that does not fit it."""
+
+
+def eval_dir(run_dir, split: str = "test") -> Path:
+    """Where ``evaluate_run`` writes the results of one split of a run."""
+    return Path(run_dir) / "eval" / split
+
+
+# ------------------------------------------------------------------------------------
+# Atomic writing (shared with colorkeras.report)
+# ------------------------------------------------------------------------------------
+def write_atomic(path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary_path)``, then rename the result to ``path``.
+
+    The temporary file sits beside the target with a hidden name, so a reader never sees a
+    half-written file and an interrupted write leaves the previous version intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def format_number(value: float) -> str:
+    """A metric value for a CSV cell: blank for NaN (not computed), ``inf`` kept."""
+    value = float(value)
+    if math.isnan(value):
+        return ""
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.8g}"
+
+
+def _json_number(value: float):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ------------------------------------------------------------------------------------
+# Inputs
+# ------------------------------------------------------------------------------------
+def read_run_config(run_dir) -> dict:
+    """``run_dir/config.json`` as a dict; empty when the run has none or it is unreadable."""
+    path = Path(run_dir) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def urban32_class_names() -> frozenset[str]:
+    """The study's 32 SUN397 class names (the ``class`` column of sun397_urban32.csv)."""
+    from colorkeras.data.sun397 import load_urban32
+
+    return frozenset(entry.name for entry in load_urban32())
+
+
+def is_sun397_urban32(classes) -> bool:
+    """Whether a dataset's classes are exactly the study's SUN397 urban-32 classes."""
+    return set(classes) == set(urban32_class_names())
+
+
+def model_input_size(model) -> int:
+    """The square image side a colorizer takes; EvaluationError for any other kind of model."""
+    if len(model.inputs) != 1:
+        raise EvaluationError(
+            f"model {model.name!r} takes {len(model.inputs)} inputs; evaluation needs the "
+            "end-to-end colorizer that takes the L image alone"
+        )
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+        raise EvaluationError(f"model {model.name!r} has input shape {shape}; expected (None, S, S, 1)")
+    out_shape = tuple(model.outputs[0].shape)
+    if len(out_shape) != 4 or out_shape[-1] != 2:
+        raise EvaluationError(f"model {model.name!r} outputs shape {out_shape}; expected (None, S, S, 2) ab")
+    return int(shape[1])
+
+
+def _open_dataset(data) -> PreparedDataset:
+    if isinstance(data, PreparedDataset):
+        return data
+    try:
+        return PreparedDataset.open(data)
+    except DatasetError as error:
+        raise EvaluationError(str(error)) from error
+
+
+def _resolve_scorer(lpips_scorer) -> LpipsScorer | None:
+    return LpipsScorer(pretrained=True) if lpips_scorer == "auto" else lpips_scorer
+
+
+def _lpips_info(scorer: LpipsScorer | None) -> dict:
+    if scorer is None:
+        return {"available": False, "reason": "LPIPS was not requested for this evaluation",
+                "weights": None, "description": None}
+    return {
+        "available": bool(scorer.available),
+        "reason": scorer.reason,
+        "weights": "pretrained" if scorer.pretrained else "random",
+        "description": scorer.description,
+    }
+
+
+# ------------------------------------------------------------------------------------
+# The evaluation
+# ------------------------------------------------------------------------------------
+def evaluate_run(
+    run_dir,
+    data,
+    split: str = "test",
+    batch_size: int = 32,
+    lpips_scorer: LpipsScorer | str | None = "auto",
+    progress: bool = True,
+) -> Path:
+    """Evaluate ``run_dir/best.keras`` on one split of a prepared dataset; return the eval folder.
+
+    Args:
+        run_dir: a training run folder holding ``best.keras`` (and usually ``config.json``,
+            whose ``"model"`` names the model; else the Keras model's name is used).
+        data: a prepared dataset folder (or an open ``PreparedDataset``) of the same
+            image size as the model.
+        split: "train", "val" or "test".
+        batch_size: images per prediction batch.
+        lpips_scorer: "auto" builds ``LpipsScorer()`` (real LPIPS, or an empty column that
+            says why); None skips LPIPS; or pass a scorer.
+        progress: show a progress bar.
+
+    Raises:
+        EvaluationError: no model in the run, an unreadable or empty dataset split, or a
+            dataset whose image size differs from the model's.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(lpips_scorer, str) and lpips_scorer != "auto":
+        raise ValueError(f"lpips_scorer must be 'auto', None or an LpipsScorer, got {lpips_scorer!r}")
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise EvaluationError(f"run folder {run_dir} does not exist")
+    model_path = run_dir / MODEL_FILE
+    if not model_path.is_file():
+        raise EvaluationError(f"no {MODEL_FILE} in {run_dir} — train first (colorkeras train ...)")
+
+    dataset = _open_dataset(data)
+    try:
+        l_array, ab_array = dataset.arrays(split)
+    except DatasetError as error:
+        raise EvaluationError(str(error)) from error
+    count = len(l_array)
+    if count == 0:
+        raise EvaluationError(f"{dataset.root}: split {split!r} has no images")
+    manifest = sorted(dataset.manifest(split), key=lambda row: int(row["row"]))
+    if len(manifest) != count or [int(r["row"]) for r in manifest] != list(range(count)):
+        raise EvaluationError(
+            f"{dataset.root}: manifest.csv lists {len(manifest)} {split} images but the arrays "
+            f"hold {count}; prepare the dataset again"
+        )
+
+    from colorkeras.models.registry import load_model
+
+    try:
+        model = load_model(model_path)
+    except Exception as error:  # noqa: BLE001 - a damaged or foreign file: one clear message
+        raise EvaluationError(f"cannot load {model_path}: {error}") from error
+    size = model_input_size(model)
+    if size != dataset.image_size:
+        raise EvaluationError(
+            f"{model_path} takes {size}x{size} images but the prepared dataset {dataset.root} "
+            f"holds {dataset.image_size}x{dataset.image_size}; prepare the data at image size "
+            f"{size} or evaluate a run trained at {dataset.image_size}"
+        )
+    label = str(read_run_config(run_dir).get("model") or model.name)
+    if label == GREY_FLOOR:
+        raise EvaluationError(f"a model may not be called {GREY_FLOOR!r}: that label is the ab = 0 baseline")
+    if lpips_scorer is not None and size < LPIPS_MIN_SIZE:
+        scorer = None
+        lpips_info = {**_lpips_info(None), "reason": (
+            f"LPIPS (AlexNet) needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels; "
+            f"these are {size}x{size}")}
+    else:
+        scorer = _resolve_scorer(lpips_scorer)
+        lpips_info = _lpips_info(scorer)
+    out_dir = eval_dir(run_dir, split)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    model_metrics = {name: np.empty(count) for name in METRIC_NAMES}
+    grey_metrics = {name: np.empty(count) for name in METRIC_NAMES}
+    predictions_path = out_dir / PREDICTIONS_FILE
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=count, desc=f"evaluate {run_dir.name} ({split})", unit="img")
+
+    def predict_all(tmp: Path) -> None:
+        # A memory-mapped output keeps memory bounded by the batch, whatever the split size.
+        stored = np.lib.format.open_memmap(tmp, "w+", np.uint8, (count, size, size, 2))
+        for start in range(0, count, batch_size):
+            stop = min(start + batch_size, count)
+            l_norm, true_ab = color.stored_to_normalized(
+                np.asarray(l_array[start:stop], np.float32), np.asarray(ab_array[start:stop], np.float32)
+            )
+            pred_ab = np.asarray(model.predict_on_batch(l_norm[..., None]), np.float32)
+            stored[start:stop] = color.quantize_ab(color.denormalize_ab(pred_ab))
+            for metrics, ab in ((model_metrics, pred_ab), (grey_metrics, np.zeros_like(true_ab))):
+                values = batch_metrics(l_norm, ab, true_ab, scorer)
+                for name in METRIC_NAMES:
+                    metrics[name][start:stop] = values[name]
+            if bar is not None:
+                bar.update(stop - start)
+        stored.flush()
+        del stored
+
+    try:
+        write_atomic(predictions_path, predict_all)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row_label, metrics in ((label, model_metrics), (GREY_FLOOR, grey_metrics)):
+        for i, entry in enumerate(manifest):
+            writer.writerow([i, entry["relpath"], entry["class"], row_label]
+                            + [format_number(metrics[name][i]) for name in METRIC_NAMES])
+    write_text_atomic(out_dir / PER_IMAGE_CSV, buffer.getvalue())
+
+    classes = list(dataset.classes)
+    summary = {
+        row_label: {name: _json_number(np.mean(metrics[name])) for name in METRIC_NAMES}
+        for row_label, metrics in ((label, model_metrics), (GREY_FLOOR, grey_metrics))
+    }
+    evaluation = {
+        "run": run_dir.resolve().name,
+        "run_dir": str(run_dir.resolve()),
+        "model": label,
+        "model_file": MODEL_FILE,
+        "dataset_root": str(Path(dataset.root).resolve()),
+        "dataset_name": Path(dataset.root).resolve().name,
+        "split": split,
+        "image_size": dataset.image_size,
+        "count": count,
+        "classes": classes,
+        "sun397_urban32": is_sun397_urban32(classes),
+        "lpips": lpips_info,
+        "mean": summary,  # over images; non-finite means (e.g. an inf PSNR) are null
+        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_text_atomic(out_dir / EVALUATION_JSON, json.dumps(evaluation, indent=2) + "\n")
+    return out_dir

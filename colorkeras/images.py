@@ -1,0 +1,341 @@
+"""Safe image reading and writing.
+
+`read_rgb` turns any photo a user may have (JPEG, PNG, TIFF, WebP, BMP, ...; 8-bit,
+16-bit, float, palette, CMYK, with or without alpha or an EXIF rotation) into an 8-bit
+RGB array, and turns every way a file can be bad into one exception, `ImageReadError`,
+that names the file and the reason. Pixel counts are checked from the header before any
+decoding, so a decompression bomb is refused without allocating its pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+import stat
+import struct
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+)
+
+# A 24 MP camera photo is 24e6 pixels and a 1200 dpi scan of an 8x10 inch print about
+# 115e6; 120e6 admits both while refusing the multi-gigapixel headers of bomb files.
+DEFAULT_MAX_PIXELS: int = 120_000_000
+
+# Pillow's EPS reader runs Ghostscript on the file, which is no way to open an
+# untrusted photo; every other format Pillow knows stays readable.
+_REFUSED_FORMATS = frozenset({"EPS"})
+
+# Exceptions Pillow's decoders raise on malformed data; anything else is a bug here.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    OverflowError,
+)
+
+_JPEG_QUALITY = 95
+
+
+class ImageReadError(ValueError):
+    """A file that cannot be turned into an RGB image.
+
+    Args:
+        path: the file, as given by the caller.
+        reason: why it could not be read, in words.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        # Both values go to Exception.args so the error pickles across worker processes.
+        super().__init__(os.fsdecode(path), reason)
+        self.path = os.fsdecode(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def read_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Reads an image file as a uint8 array of shape (height, width, 3).
+
+    EXIF orientation is applied; transparency is composited on white; 16-bit, 32-bit
+    and float grayscale are scaled to 8 bits from their bit depth (not clipped).
+    Only the first frame of a multi-frame file is read.
+
+    Args:
+        path: the image file.
+        max_pixels: images whose header declares more pixels than this are refused
+            before decoding. Pillow's own hard limit (2 * `PIL.Image.MAX_IMAGE_PIXELS`)
+            still applies above it, and between `MAX_IMAGE_PIXELS` and that limit
+            Pillow emits a `DecompressionBombWarning` (the image is still read, unless
+            warning filters turn it into an error). Global warning filters are left
+            alone here because changing them is not thread-safe.
+
+    Raises:
+        ImageReadError: the file is missing, not a regular file, empty, not an image,
+            corrupt, truncated, too large, or has zero width or height.
+        ValueError: `max_pixels` is below 1.
+    """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be at least 1, got {max_pixels}")
+    name = os.fsdecode(path)
+    _check_regular_nonempty_file(name)
+    try:
+        with Image.open(name, formats=_readable_formats()) as image:
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise ImageReadError(name, f"image has zero size ({width}x{height})")
+            if width * height > max_pixels:
+                raise ImageReadError(
+                    name,
+                    f"image is {width}x{height} = {width * height:,} pixels, more than "
+                    f"the limit of {max_pixels:,} (possible decompression bomb)",
+                )
+            # A full decode now, so truncated or corrupt data fails here and not later.
+            image.load()
+            _apply_exif_orientation(image)
+            return _to_rgb_array(image, name)
+    except ImageReadError:
+        raise
+    except FileNotFoundError as error:
+        raise ImageReadError(name, "file not found") from error
+    except PermissionError as error:
+        raise ImageReadError(name, "permission denied") from error
+    except Image.UnidentifiedImageError as error:
+        raise ImageReadError(
+            name, "not a recognisable image: unknown format or invalid header"
+        ) from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # The warning only arrives as an exception where the caller's filters say so.
+        raise ImageReadError(name, f"possible decompression bomb: {error}") from error
+    except _DECODE_ERRORS as error:
+        raise ImageReadError(
+            name, f"corrupt or truncated image data ({type(error).__name__}: {error})"
+        ) from error
+
+
+def is_grayscale(rgb: np.ndarray, tolerance: int = 2) -> bool:
+    """Whether every pixel has its R, G and B within `tolerance` of each other.
+
+    Such an image carries no colour for a colorizer to learn from. A 2-D array, or one
+    with a single channel, is grayscale by construction.
+
+    Args:
+        rgb: array of shape (height, width, 3), any numeric dtype.
+        tolerance: the largest difference between two channels still called grey.
+    """
+    rgb = np.asarray(rgb)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    if rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[-1] == 1):
+        return True
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"expected an array of shape (height, width, 3), got {rgb.shape}")
+    work_dtype = np.int32 if np.issubdtype(rgb.dtype, np.integer) else np.float64
+    # Row blocks keep the signed copies small on large photos and stop at the first
+    # coloured block, which is where most colour photos end.
+    rows_per_block = max(1, 1_000_000 // max(1, rgb.shape[1]))
+    for start in range(0, rgb.shape[0], rows_per_block):
+        block = rgb[start : start + rows_per_block].astype(work_dtype)
+        red, green, blue = block[..., 0], block[..., 1], block[..., 2]
+        if (
+            np.abs(red - green).max() > tolerance
+            or np.abs(green - blue).max() > tolerance
+            or np.abs(red - blue).max() > tolerance
+        ):
+            return False
+    return True
+
+
+def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
+    """Image files under `folder`, recursively, sorted by their path relative to it.
+
+    A file counts when its suffix, in any case, is in `IMAGE_EXTENSIONS`. Hidden files
+    and folders (name starting with ".") are skipped, and so are symbolic links to
+    folders, which could loop.
+
+    Raises:
+        FileNotFoundError: `folder` does not exist.
+        NotADirectoryError: `folder` is not a folder.
+    """
+    root = pathlib.Path(folder)
+    if not root.exists():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    if not root.is_dir():
+        raise NotADirectoryError(f"not a folder: {root}")
+    found: list[pathlib.Path] = []
+    for directory, subdirectories, filenames in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        for filename in filenames:
+            candidate = pathlib.Path(directory, filename)
+            if (
+                not filename.startswith(".")
+                and candidate.suffix.lower() in IMAGE_EXTENSIONS
+                and candidate.is_file()
+            ):
+                found.append(candidate)
+    # Sorting on path parts, not on os.walk order, makes the list the same on every
+    # file system, which keeps dataset splits reproducible.
+    found.sort(key=lambda candidate: candidate.relative_to(root).parts)
+    return found
+
+
+def save_rgb(rgb: np.ndarray, path: str | os.PathLike) -> None:
+    """Writes a uint8 (height, width, 3) array atomically, in the format of the suffix.
+
+    The image goes to a hidden temporary file in the target folder that then replaces
+    `path`, so a reader never sees a half-written file. Parent folders are created.
+    JPEG and WebP are written at quality 95.
+
+    Raises:
+        ValueError: the array is not uint8 (height, width, 3), or the suffix is not in
+            `IMAGE_EXTENSIONS`.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(
+            f"expected a uint8 array of shape (height, width, 3), got {rgb.dtype} "
+            f"{rgb.shape}"
+        )
+    target = pathlib.Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in IMAGE_EXTENSIONS:
+        raise ValueError(
+            f"cannot tell the image format of {target}: use one of "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
+    Image.init()
+    image_format = Image.EXTENSION[suffix]
+    options = {"quality": _JPEG_QUALITY} if image_format in ("JPEG", "WEBP") else {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 lets the umask decide permissions, as for any new file;
+    # tempfile would leave the result readable by its owner only.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            Image.fromarray(rgb).save(handle, format=image_format, **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _readable_formats() -> tuple[str, ...]:
+    Image.init()
+    return tuple(name for name in Image.ID if name not in _REFUSED_FORMATS)
+
+
+def _check_regular_nonempty_file(name: str) -> None:
+    try:
+        status = os.stat(name)
+    except (FileNotFoundError, NotADirectoryError) as error:
+        raise ImageReadError(name, "file not found") from error
+    except OSError as error:
+        raise ImageReadError(name, f"cannot access file ({error.strerror or error})") from error
+    if stat.S_ISDIR(status.st_mode):
+        raise ImageReadError(name, "is a directory, not an image file")
+    # Opening a FIFO or device would block or read forever.
+    if not stat.S_ISREG(status.st_mode):
+        raise ImageReadError(name, "not a regular file")
+    if status.st_size == 0:
+        raise ImageReadError(name, "file is empty (0 bytes)")
+
+
+def _apply_exif_orientation(image: Image.Image) -> None:
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except _DECODE_ERRORS:
+        # A damaged EXIF block does not damage the pixels: keep them as stored.
+        pass
+
+
+def _to_rgb_array(image: Image.Image, name: str) -> np.ndarray:
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        gray = _high_depth_to_uint8(image)
+        return np.repeat(gray[:, :, np.newaxis], 3, axis=2)
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba.getchannel("A"))
+        return np.array(white, dtype=np.uint8)
+    try:
+        # convert() copies even when the mode already matches; a 24 MP photo need not
+        # pay for that twice.
+        rgb_image = image if image.mode == "RGB" else image.convert("RGB")
+        return np.array(rgb_image, dtype=np.uint8)
+    except ValueError as error:
+        raise ImageReadError(name, f"unsupported image mode {image.mode}") from error
+
+
+def _high_depth_to_uint8(image: Image.Image) -> np.ndarray:
+    values = np.asarray(image)
+    transparent = None
+    if "transparency" in image.info and not isinstance(image.info["transparency"], bytes):
+        transparent = values == image.info["transparency"]
+    if image.mode == "F":
+        gray = _float_to_uint8(values)
+    else:
+        white = 2 ** _integer_bit_depth(image, values) - 1
+        gray = _integer_to_uint8(values, white)
+    if transparent is not None:
+        gray[transparent] = 255
+    return gray
+
+
+def _integer_bit_depth(image: Image.Image, values: np.ndarray) -> int:
+    tags = getattr(image, "tag_v2", None)
+    if tags is not None and 258 in tags:
+        bits_per_sample = tags[258]
+        bits = bits_per_sample[0] if isinstance(bits_per_sample, tuple) else bits_per_sample
+        # TIFF SampleFormat 2 is signed: the top bit is the sign, not brightness.
+        sample_format = tags.get(339, 1)
+        sample_format = sample_format[0] if isinstance(sample_format, tuple) else sample_format
+        return int(bits) - 1 if sample_format == 2 else int(bits)
+    if image.mode.startswith("I;16") or image.format == "PNG":
+        return 16
+    # No declared depth (e.g. PGM): the smallest common depth that holds the data.
+    largest = int(values.max()) if values.size else 0
+    if largest <= 255:
+        return 8
+    if largest <= 65535:
+        return 16
+    return 31 if values.dtype.kind == "i" else 32
+
+
+def _integer_to_uint8(values: np.ndarray, white: int) -> np.ndarray:
+    clipped = np.clip(values, 0, white)
+    if white % 255 == 0:
+        # Depths of 8, 16, 24, 32 bits divide exactly (65535 = 255 * 257): integer
+        # rounding keeps every 8-bit level exact and needs no float copy.
+        step = white // 255
+        work_dtype = np.uint32 if white <= 0xFFFF else np.uint64
+        return ((clipped.astype(work_dtype) + step // 2) // step).astype(np.uint8)
+    return np.rint(clipped.astype(np.float64) * (255.0 / white)).astype(np.uint8)
+
+
+def _float_to_uint8(values: np.ndarray) -> np.ndarray:
+    # Float images carry no white point: read them in the nominal range that holds them.
+    finite = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    largest = float(finite.max()) if finite.size else 0.0
+    if largest <= 1.0:
+        white = 1.0
+    elif largest <= 255.0:
+        white = 255.0
+    elif largest <= 65535.0:
+        white = 65535.0
+    else:
+        white = largest
+    return np.rint(np.clip(finite, 0.0, white) * (255.0 / white)).astype(np.uint8)

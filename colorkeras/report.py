@@ -1,0 +1,716 @@
+"""Per-class reports of one or several evaluated runs: Markdown, CSV, HTML and figures.
+
+``write_report(RUN_DIRS, OUT)`` reads what ``colorkeras.evaluate`` wrote
+(``RUN_DIR/eval/<split>/per_image.csv`` and ``evaluation.json``) and writes
+
+```
+OUT/report.md           the tables below, with figures linked relatively
+OUT/report.html         the same, self-contained (inline style, figures beside it)
+OUT/overall.csv         one row per model, the grey floor, and the study's rows (SUN397 only)
+OUT/per_class.csv       one row per (class, model)
+OUT/qualitative.png     input L | each model | truth, for chosen, best and worst images
+OUT/gain_per_class.png  each model's PSNR gain and MSE reduction over the grey floor
+```
+
+Every mean is taken over per-image values: a class mean over that class's images, the
+overall mean over all images (not over class means). Every table carries the grey floor
+(ab = 0): on urban photos it already scores well in PSNR and SSIM, so a model's numbers
+mean something only next to it. The study's own numbers are shown beside ours only when
+the data is SUN397 urban-32, and always labelled as reported by the study.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from colorkeras import color
+from colorkeras.evaluate import (
+    EVALUATION_JSON,
+    GREY_FLOOR,
+    PER_IMAGE_CSV,
+    PREDICTIONS_FILE,
+    eval_dir,
+    format_number,
+    write_atomic,
+    write_text_atomic,
+)
+from colorkeras.metrics import METRIC_NAMES
+
+# ------------------------------------------------------------------------------------
+# What the study reported (reference/seed_results.md): "Image Colorization in Urban
+# Landscapes", University of Padova, 2024 (slides of 15/02/2024 and report). Test set of
+# its own unseeded 80/10/10 split of SUN397 urban-32, 256x256. Not computed by us.
+# ------------------------------------------------------------------------------------
+STUDY_CITATION = 'the study "Image Colorization in Urban Landscapes" (University of Padova, 2024)'
+STUDY_OVERALL = (
+    # model, PSNR, SSIM, LPIPS (AlexNet), MSE
+    ("CNN baseline", 22.0465, 0.8712, 0.1725, 0.0091),
+    ("CNN + InceptionV3", 25.0957, 0.9390, 0.1158, 0.0073),
+    ("CNN + ViT", 24.9997, 0.9375, 0.1106, 0.0076),
+)
+# The study's best and worst four classes by MSE (it does not say for which model), with
+# its class names mapped onto the folder names of sun397_urban32.csv.
+STUDY_BEST_CLASSES = (
+    # class, PSNR, SSIM, LPIPS, MSE
+    ("basilica", 27.42, 0.9555, 0.0708, 0.0033),
+    ("skyscraper", 25.68, 0.9468, 0.0772, 0.0050),
+    ("cathedral_outdoor", 26.02, 0.9444, 0.0861, 0.0053),
+    ("street", 27.23, 0.9635, 0.0889, 0.0043),
+)
+STUDY_WORST_CLASSES = (
+    ("phone_booth", 22.59, 0.8602, 0.1418, 0.0117),
+    ("market_outdoor", 22.13, 0.9117, 0.1997, 0.0133),
+    ("playground", 22.15, 0.9111, 0.1791, 0.0134),
+    ("balcony_exterior", 23.39, 0.9144, 0.1128, 0.0135),
+)
+REPORTED_BY_STUDY = "reported by the study"
+
+TABLE_METRICS = ("psnr", "ssim", "lpips", "mse")
+_TITLES = {
+    "psnr": "PSNR (dB) ↑",
+    "ssim": "SSIM ↑",
+    "lpips": "LPIPS ↓",
+    "mse": "MSE ↓",
+    "colorfulness_pred": "Colourfulness pred",
+    "colorfulness_true": "Colourfulness true",
+    "colorfulness_gap": "Colourfulness gap",
+}
+# The study printed four decimals; a tenth of a dB and a unit of colourfulness are the
+# resolution that matters for ours.
+_DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 4, "mse": 4,
+             "colorfulness_pred": 1, "colorfulness_true": 1, "colorfulness_gap": 1}
+FIGURE_DPI = 120
+
+
+class ReportError(RuntimeError):
+    """Runs that cannot be reported together, or a run that was not evaluated."""
+
+
+# ------------------------------------------------------------------------------------
+# Loading
+# ------------------------------------------------------------------------------------
+@dataclass
+class Series:
+    """Per-image results of one row of the tables (a model, or the grey floor).
+
+    Args:
+        label: the name shown in the tables (unique within a report).
+        rows: one dict per image: ``row`` (int), ``relpath``, ``class`` and each metric
+            as a float (NaN where the CSV cell is blank).
+        evaluation: the ``evaluation.json`` it comes from.
+        run_dir: the run folder the results were read from.
+    """
+
+    label: str
+    rows: list[dict]
+    evaluation: dict
+    run_dir: Path
+
+    def values(self, metric: str, cls: str | None = None) -> np.ndarray:
+        return np.array([r[metric] for r in self.rows if cls is None or r["class"] == cls], float)
+
+    def mean(self, metric: str, cls: str | None = None) -> float:
+        values = self.values(metric, cls)
+        return float(np.mean(values)) if len(values) else math.nan
+
+    @property
+    def lpips(self) -> dict:
+        return self.evaluation.get("lpips") or {}
+
+
+@dataclass
+class ReportData:
+    """The evaluated runs of one report: the models, the grey floor and the dataset.
+
+    Args:
+        models: one Series per run, in the order given.
+        grey: the grey floor on the same images (taken once).
+        split: the evaluated split.
+    """
+
+    models: list[Series]
+    grey: Series
+    split: str
+
+    @property
+    def evaluation(self) -> dict:
+        return self.models[0].evaluation
+
+    @property
+    def series(self) -> list[Series]:
+        return [*self.models, self.grey]
+
+    @property
+    def count(self) -> int:
+        return len(self.grey.rows)
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted({r["class"] for r in self.grey.rows})
+
+    @property
+    def sun397(self) -> bool:
+        return bool(self.evaluation.get("sun397_urban32"))
+
+    def dataset_line(self) -> str:
+        name = self.evaluation.get("dataset_name", "?")
+        kind = "SUN397 urban-32, the study's 32 classes" if self.sun397 else "not SUN397"
+        size = self.evaluation.get("image_size")
+        return (f"Dataset: {name} ({kind}) · split: {self.split} · {self.count} images · "
+                f"{len(self.classes)} classes · {size}x{size} px")
+
+
+def _parse_float(text: str) -> float:
+    return math.nan if text.strip() == "" else float(text)
+
+
+def _read_per_image(path: Path) -> dict[str, list[dict]]:
+    """per_image.csv -> model label -> rows in row order."""
+    by_label: dict[str, list[dict]] = {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"row", "relpath", "class", "model", *METRIC_NAMES} - set(reader.fieldnames or ())
+        if missing:
+            raise ReportError(f"{path} lacks the columns {sorted(missing)}; evaluate the run again")
+        for entry in reader:
+            row = {"row": int(entry["row"]), "relpath": entry["relpath"], "class": entry["class"]}
+            row.update({name: _parse_float(entry[name]) for name in METRIC_NAMES})
+            by_label.setdefault(entry["model"], []).append(row)
+    for rows in by_label.values():
+        rows.sort(key=lambda r: r["row"])
+    return by_label
+
+
+def _load_run(run_dir: Path, split: str) -> tuple[Series, Series]:
+    folder = eval_dir(run_dir, split)
+    json_path, csv_path = folder / EVALUATION_JSON, folder / PER_IMAGE_CSV
+    if not json_path.is_file() or not csv_path.is_file():
+        raise ReportError(
+            f"{run_dir}: no evaluation of split {split!r} (expected {json_path}); "
+            f"run `colorkeras evaluate {run_dir} --data PREPARED --split {split}` first"
+        )
+    try:
+        evaluation = json.loads(json_path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ReportError(f"{json_path} is not valid JSON ({error}); evaluate the run again") from error
+    by_label = _read_per_image(csv_path)
+    label = evaluation.get("model")
+    if label not in by_label or GREY_FLOOR not in by_label:
+        raise ReportError(f"{csv_path} lacks the rows of {label!r} or of the {GREY_FLOOR}; evaluate the run again")
+    return (Series(label, by_label[label], evaluation, run_dir),
+            Series(GREY_FLOOR, by_label[GREY_FLOOR], evaluation, run_dir))
+
+
+def _unique_labels(models: list[Series]) -> None:
+    """Two runs of the same model get their run names added, so every row is distinct."""
+    counts: dict[str, int] = {}
+    for series in models:
+        counts[series.label] = counts.get(series.label, 0) + 1
+    seen: set[str] = set()
+    for series in models:
+        if counts[series.label] > 1:
+            series.label = f"{series.label} ({series.evaluation.get('run') or series.run_dir.name})"
+        base, number = series.label, 2
+        while series.label in seen:
+            series.label = f"{base} #{number}"
+            number += 1
+        seen.add(series.label)
+
+
+def load_results(run_dirs, split: str = "test") -> ReportData:
+    """Read the evaluations of ``run_dirs`` (one or several) on ``split``.
+
+    Raises:
+        ReportError: a run without an evaluation of that split, or runs evaluated on
+            different images (another dataset, split or preparation).
+    """
+    if isinstance(run_dirs, (str, Path)):
+        run_dirs = [run_dirs]
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise ValueError("write_report needs at least one run folder")
+    loaded = [_load_run(d, split) for d in run_dirs]
+    reference = loaded[0][1]
+    images = [(r["row"], r["relpath"]) for r in reference.rows]
+    for model, grey in loaded[1:]:
+        if [(r["row"], r["relpath"]) for r in grey.rows] != images:
+            raise ReportError(
+                f"{model.run_dir} was evaluated on other images than {run_dirs[0]} "
+                f"({grey.evaluation.get('dataset_name')} vs {reference.evaluation.get('dataset_name')}, "
+                f"split {split}); a report compares runs on the same images"
+            )
+    models = [model for model, _ in loaded]
+    _unique_labels(models)
+    # The grey floor is the same on the same images; take it from a run that has LPIPS.
+    greys = [grey for _, grey in loaded]
+    grey = next((g for g in greys if g.lpips.get("available")), greys[0])
+    return ReportData(models, grey, split)
+
+
+# ------------------------------------------------------------------------------------
+# Tables
+# ------------------------------------------------------------------------------------
+RANDOM_LPIPS_MARK = "†"
+
+
+def _cell(metric: str, value: float, signed: bool = False) -> str:
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    decimals = _DECIMALS[metric]
+    if round(value, decimals) == 0:
+        value = 0.0  # no "-0.0000" for a difference that rounds away
+        signed = False
+    return f"{value:{'+' if signed else ''}.{decimals}f}"
+
+
+def _lpips_cell(series: Series, value: float) -> str:
+    """LPIPS of random weights (test mode) is marked wherever it appears."""
+    cell = _cell("lpips", value)
+    if cell != "n/a" and series.lpips.get("weights") == "random":
+        cell += RANDOM_LPIPS_MARK
+    return cell
+
+
+def _metric_cells(series: Series, cls: str | None = None) -> list[str]:
+    return [_lpips_cell(series, series.mean(m, cls)) if m == "lpips" else _cell(m, series.mean(m, cls))
+            for m in TABLE_METRICS]
+
+
+def _lpips_notes(data: ReportData) -> list[str]:
+    """Why an LPIPS column is empty, or why its numbers must not be compared."""
+    notes: list[str] = []
+    random_labels: list[str] = []
+    missing: dict[str, list[str]] = {}
+    for series in data.series:
+        info = series.lpips
+        if np.all(np.isnan(series.values("lpips"))):
+            reason = info.get("reason") or "LPIPS was not computed"
+            missing.setdefault(reason, []).append(series.label)
+        elif info.get("weights") == "random":
+            random_labels.append(series.label)
+    for reason, labels in missing.items():
+        notes.append(f"LPIPS n/a ({', '.join(labels)}): {reason}.")
+    if random_labels:
+        notes.append(f"{RANDOM_LPIPS_MARK} LPIPS of {', '.join(random_labels)} computed with random "
+                     "weights (test mode): not a real LPIPS value.")
+    return notes
+
+
+def overall_rows(data: ReportData) -> list[dict]:
+    """The overall table as dicts: ours (each model, then the grey floor), then the study's."""
+    rows = []
+    for series in data.series:
+        row = {"model": series.label, "source": "ours", "split": data.split, "n": len(series.rows)}
+        row.update({name: series.mean(name) for name in METRIC_NAMES})
+        rows.append(row)
+    if data.sun397:
+        for model, *values in STUDY_OVERALL:
+            row = {"model": model, "source": REPORTED_BY_STUDY, "split": "test", "n": None}
+            row.update({name: math.nan for name in METRIC_NAMES})
+            row.update(dict(zip(TABLE_METRICS, values)))
+            rows.append(row)
+    return rows
+
+
+def _overall_table(data: ReportData) -> tuple[list[str], list[list[str]], list[str]]:
+    header = ["Model", *(_TITLES[m] for m in TABLE_METRICS),
+              "Colourfulness pred / true", "Source"]
+    body = []
+    series_of = {series.label: series for series in data.series}
+    for row in overall_rows(data):
+        study = row["source"] == REPORTED_BY_STUDY
+        if study:
+            cells = [_cell(m, row[m]) for m in TABLE_METRICS]
+            colour = "—"
+        else:
+            cells = _metric_cells(series_of[row["model"]])
+            colour = (f"{_cell('colorfulness_pred', row['colorfulness_pred'])} / "
+                      f"{_cell('colorfulness_true', row['colorfulness_true'])}")
+        body.append([row["model"], *cells, colour,
+                     REPORTED_BY_STUDY if study else f"ours ({data.split}, {row['n']} images)"])
+    notes = _lpips_notes(data)
+    if data.sun397:
+        notes.append(f"Rows marked '{REPORTED_BY_STUDY}' are the numbers published by {STUDY_CITATION} "
+                     "for its own (unseeded) test split at 256x256; we did not compute them.")
+    return header, body, notes
+
+
+def per_class_rows(data: ReportData) -> list[dict]:
+    """One dict per (class, model or grey floor): n, the metric means, the gain over grey."""
+    rows = []
+    for cls in data.classes:
+        grey_psnr, grey_mse = data.grey.mean("psnr", cls), data.grey.mean("mse", cls)
+        for series in data.series:
+            row = {"class": cls, "model": series.label, "n": len(series.values("mse", cls))}
+            row.update({name: series.mean(name, cls) for name in METRIC_NAMES})
+            is_grey = series is data.grey
+            row["psnr_gain"] = math.nan if is_grey else row["psnr"] - grey_psnr
+            row["mse_reduction"] = math.nan if is_grey else grey_mse - row["mse"]
+            rows.append(row)
+    return rows
+
+
+def _per_class_table(data: ReportData):
+    header = ["Class", "n", "Model", *(_TITLES[m] for m in TABLE_METRICS),
+              "PSNR gain over grey (dB)", "MSE reduction over grey"]
+    body = []
+    series_of = {series.label: series for series in data.series}
+    for row in per_class_rows(data):
+        grey = row["model"] == GREY_FLOOR
+        body.append([row["class"], str(row["n"]), row["model"], *_metric_cells(series_of[row["model"]], row["class"]),
+                     "—" if grey else _cell("psnr", row["psnr_gain"], signed=True),
+                     "—" if grey else _cell("mse", row["mse_reduction"], signed=True)])
+    return header, body
+
+
+def best_worst_classes(data: ReportData, series: Series, k: int | None = None):
+    """(best, worst): the k classes of lowest and of highest mean MSE, each in ascending MSE.
+
+    k defaults to 4, as the study showed, or half the classes when there are fewer than 8,
+    so that the two lists do not overlap.
+    """
+    classes = data.classes
+    if k is None:
+        k = min(4, max(1, len(classes) // 2))
+    ranked = sorted(classes, key=lambda c: (series.mean("mse", c), c))
+    return ranked[:k], ranked[-k:]
+
+
+def _best_worst_table(data: ReportData, series: Series):
+    header = ["", "Class", "n", *(_TITLES[m] for m in TABLE_METRICS)]
+    best, worst = best_worst_classes(data, series)
+    body = []
+    for which, classes in (("best", best), ("worst", worst)):
+        for cls in classes:
+            body.append([which, cls, str(len(series.values("mse", cls))), *_metric_cells(series, cls)])
+    return header, body
+
+
+def _study_best_worst_table():
+    header = ["", "Class", *(_TITLES[m] for m in TABLE_METRICS)]
+    body = []
+    for which, rows in (("best", STUDY_BEST_CLASSES), ("worst", STUDY_WORST_CLASSES)):
+        for cls, *values in rows:
+            body.append([which, cls, *(_cell(m, v) for m, v in zip(TABLE_METRICS, values))])
+    return header, body
+
+
+def _markdown_table(header: list[str], body: list[list[str]]) -> str:
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    aligns = ["---" if i == 0 or not body or not _numeric(body[0][i]) else "---:" for i in range(len(header))]
+    return "\n".join([line(header), "| " + " | ".join(aligns) + " |", *(line(r) for r in body)])
+
+
+def _numeric(text: str) -> bool:
+    head = str(text).split(" ")[0].lstrip("+-").rstrip(RANDOM_LPIPS_MARK)
+    return head.replace(".", "", 1).isdigit() or head in ("n/a", "inf", "—")
+
+
+def format_overall_table(run_dirs, split: str = "test") -> str:
+    """The overall table (Markdown, with its footnotes) of evaluated runs, e.g. to print last."""
+    data = run_dirs if isinstance(run_dirs, ReportData) else load_results(run_dirs, split)
+    header, body, notes = _overall_table(data)
+    lines = [data.dataset_line(), "", _markdown_table(header, body)]
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------
+# CSV
+# ------------------------------------------------------------------------------------
+def _csv_text(columns: list[str], rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else format_number(row[c]) if isinstance(row[c], float)
+                         else row[c] for c in columns])
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------
+# Figures (matplotlib's object API: no pyplot, so no global backend is touched)
+# ------------------------------------------------------------------------------------
+def default_sample_rows(data: ReportData, fixed: int = 2) -> list[int]:
+    """Best two and worst two images by the first model's MSE, then ``fixed`` evenly spaced rows.
+
+    The evenly spaced rows depend only on the number of images, so reports of other runs on
+    the same data show them too.
+    """
+    mse = data.models[0].values("mse")
+    rows = [r["row"] for r in data.models[0].rows]
+    order = [rows[i] for i in np.argsort(mse, kind="stable")]
+    chosen: list[int] = []
+    for row in order[:2] + order[::-1][:2]:
+        if row not in chosen:
+            chosen.append(row)
+    for j in range(1, fixed + 1):
+        row = (j * len(rows)) // (fixed + 1)
+        while row in chosen and len(chosen) < len(rows):
+            row = (row + 1) % len(rows)
+        if row not in chosen:
+            chosen.append(row)
+    return chosen
+
+
+def _save_figure(figure, path: Path) -> Path:
+    return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=FIGURE_DPI))
+
+
+def _qualitative_figure(data: ReportData, rows: list[int], dataset, path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    l_array, ab_array = dataset.arrays(data.split)
+    predictions = []
+    for series in data.models:
+        pred = np.load(eval_dir(series.run_dir, data.split) / PREDICTIONS_FILE, mmap_mode="r")
+        if pred.shape[0] != len(l_array) or pred.shape[1:3] != l_array.shape[1:3]:
+            raise ReportError(f"{series.run_dir}: {PREDICTIONS_FILE} does not match the dataset's arrays")
+        predictions.append(pred)
+    by_row = [{r["row"]: r for r in series.rows} for series in data.models]
+    grey_by_row = {r["row"]: r for r in data.grey.rows}
+    titles = ["input L", *(s.label for s in data.models), "truth"]
+    columns = len(titles)
+    figure = Figure(figsize=(1.9 * columns, 2.1 * len(rows) + 0.3), layout="constrained")
+    axes = np.asarray(figure.subplots(len(rows), columns, squeeze=False))
+    for i, row in enumerate(rows):
+        l_norm, true_ab = color.stored_to_normalized(
+            np.asarray(l_array[row], np.float32), np.asarray(ab_array[row], np.float32))
+        panels = [color.predicted_ab_to_rgb(l_norm, np.zeros_like(true_ab))]
+        for pred in predictions:
+            pred_ab = color.normalize_ab(color.dequantize_ab(np.asarray(pred[row], np.float32)))
+            panels.append(color.predicted_ab_to_rgb(l_norm, pred_ab))
+        panels.append(color.predicted_ab_to_rgb(l_norm, true_ab))
+        entry = grey_by_row[row]
+        for j, (ax, image) in enumerate(zip(axes[i], panels)):
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(titles[j], fontsize=9)
+            if 0 < j <= len(data.models):
+                metrics = by_row[j - 1][row]
+                ax.set_xlabel(f"MSE {_cell('mse', metrics['mse'])} · {_cell('psnr', metrics['psnr'])} dB",
+                              fontsize=7)
+        axes[i][0].set_ylabel(f"{entry['class']}\nrow {row}", fontsize=8)
+    return _save_figure(figure, path)
+
+
+def _gain_figure(data: ReportData, path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    classes = data.classes
+    rows = per_class_rows(data)
+    lookup = {(r["class"], r["model"]): r for r in rows}
+    x = np.arange(len(classes))
+    width = 0.8 / max(1, len(data.models))
+    figure = Figure(figsize=(max(6.0, 0.45 * len(classes) * max(1, len(data.models)) + 2), 6.0),
+                    layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    for k, series in enumerate(data.models):
+        offset = (k - (len(data.models) - 1) / 2) * width
+        gain = [lookup[(c, series.label)]["psnr_gain"] for c in classes]
+        reduction = [lookup[(c, series.label)]["mse_reduction"] for c in classes]
+        top.bar(x + offset, np.nan_to_num(gain, posinf=0, neginf=0), width, label=series.label)
+        bottom.bar(x + offset, np.nan_to_num(reduction), width, label=series.label)
+    for ax, ylabel in ((top, "PSNR gain over grey (dB)"), (bottom, "MSE reduction over grey")):
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+    figure.suptitle(f"Gain over the grey floor (ab = 0) per class ({data.split}, {data.count} images)")
+    top.legend(fontsize=8)
+    bottom.set_xticks(x, classes, rotation=60 if len(classes) > 6 else 0, ha="right" if len(classes) > 6 else "center")
+    return _save_figure(figure, path)
+
+
+# ------------------------------------------------------------------------------------
+# The document, rendered to Markdown and HTML from one description
+# ------------------------------------------------------------------------------------
+class _Document:
+    def __init__(self):
+        self.blocks: list[tuple] = []
+
+    def heading(self, level: int, text: str):
+        self.blocks.append(("heading", level, text))
+
+    def paragraph(self, text: str):
+        self.blocks.append(("paragraph", text))
+
+    def bullets(self, items: list[str]):
+        if items:
+            self.blocks.append(("bullets", list(items)))
+
+    def table(self, header, body):
+        self.blocks.append(("table", header, body))
+
+    def image(self, src: str, alt: str):
+        self.blocks.append(("image", src, alt))
+
+    def markdown(self) -> str:
+        parts = []
+        for kind, *args in self.blocks:
+            if kind == "heading":
+                parts.append("#" * args[0] + " " + args[1])
+            elif kind == "paragraph":
+                parts.append(args[0])
+            elif kind == "bullets":
+                parts.append("\n".join(f"- {item}" for item in args[0]))
+            elif kind == "table":
+                parts.append(_markdown_table(*args))
+            elif kind == "image":
+                parts.append(f"![{args[1]}]({args[0]})")
+        return "\n\n".join(parts) + "\n"
+
+    def html(self, title: str) -> str:
+        esc = html.escape
+        parts = []
+        for kind, *args in self.blocks:
+            if kind == "heading":
+                parts.append(f"<h{args[0]}>{esc(args[1])}</h{args[0]}>")
+            elif kind == "paragraph":
+                parts.append(f"<p>{esc(args[0])}</p>")
+            elif kind == "bullets":
+                parts.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in args[0]) + "</ul>")
+            elif kind == "table":
+                header, body = args
+                numeric = [i > 0 and bool(body) and _numeric(body[0][i]) for i in range(len(header))]
+                head = "".join(f"<th>{esc(h)}</th>" for h in header)
+                rows = "".join(
+                    "<tr>" + "".join(f'<td class="{"num" if numeric[i] else "txt"}">{esc(str(c))}</td>'
+                                     for i, c in enumerate(r)) + "</tr>" for r in body)
+                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif kind == "image":
+                parts.append(f'<figure><img src="{esc(args[0])}" alt="{esc(args[1])}">'
+                             f"<figcaption>{esc(args[1])}</figcaption></figure>")
+        style = (
+            "body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}"
+            "table{border-collapse:collapse;margin:1rem 0;font-size:0.9rem}"
+            "th,td{border:1px solid #ccc;padding:0.25rem 0.6rem}th{background:#f3f3f3}"
+            "td.num{text-align:right;font-variant-numeric:tabular-nums}"
+            "img{max-width:100%}figcaption{font-size:0.85rem;color:#555}"
+        )
+        return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                f"<title>{esc(title)}</title><style>{style}</style></head><body>\n"
+                + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _run_lines(data: ReportData, out_dir: Path) -> list[str]:
+    lines = []
+    for series in data.models:
+        lpips = series.lpips.get("description") if series.lpips.get("available") else "LPIPS n/a"
+        # Relative to the report, so a committed report does not carry one machine's paths.
+        where = os.path.relpath(series.run_dir.resolve(), out_dir.resolve())
+        lines.append(f"{series.label}: run folder {where} ({lpips})")
+    return lines
+
+
+def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_root=None) -> dict[str, Path]:
+    """Write the report of one or several evaluated runs into ``out_dir``.
+
+    Args:
+        run_dirs: run folders evaluated on the same images (``colorkeras.evaluate``).
+        out_dir: the report folder (created).
+        split: the evaluated split to report.
+        sample_rows: dataset rows (of the split) for the qualitative grid; default: the
+            best two and worst two by the first model's MSE and two fixed rows.
+        data_root: the prepared dataset, when it is no longer where the evaluation found it
+            (it is read for the qualitative grid only).
+
+    Returns:
+        name -> written path: "markdown", "html", "overall_csv", "per_class_csv",
+        "gain_per_class" and, when the dataset can be read, "qualitative".
+    """
+    data = load_results(run_dirs, split)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+
+    if sample_rows is None:
+        sample_rows = default_sample_rows(data)
+    else:
+        sample_rows = [int(r) for r in sample_rows]
+        bad = [r for r in sample_rows if not 0 <= r < data.count]
+        if bad or not sample_rows:
+            raise ValueError(f"sample_rows must be rows 0..{data.count - 1} of the {split} split, got {bad or 'none'}")
+
+    # --- CSV
+    overall = overall_rows(data)
+    overall_columns = ["model", "source", "split", "n", *METRIC_NAMES]
+    written["overall_csv"] = write_text_atomic(out_dir / "overall.csv", _csv_text(overall_columns, overall))
+    per_class = per_class_rows(data)
+    per_class_columns = ["class", "model", "n", *METRIC_NAMES, "psnr_gain", "mse_reduction"]
+    written["per_class_csv"] = write_text_atomic(out_dir / "per_class.csv", _csv_text(per_class_columns, per_class))
+
+    # --- Figures
+    from colorkeras.data.pipeline import DatasetError, PreparedDataset
+
+    figure_notes = []
+    root = Path(data_root) if data_root is not None else Path(data.evaluation.get("dataset_root", ""))
+    try:
+        dataset = PreparedDataset.open(root)
+        written["qualitative"] = _qualitative_figure(data, sample_rows, dataset, out_dir / "qualitative.png")
+    except (DatasetError, OSError) as error:
+        figure_notes.append(f"The qualitative grid was not drawn: the prepared dataset could not be read ({error}).")
+    written["gain_per_class"] = _gain_figure(data, out_dir / "gain_per_class.png")
+
+    # --- The document
+    doc = _Document()
+    title = f"Colorization report — {data.evaluation.get('dataset_name', '')} ({split})"
+    doc.heading(1, title)
+    doc.paragraph(data.dataset_line())
+    if not data.sun397:
+        doc.paragraph("These images are not SUN397 urban-32, so the study's published numbers are not "
+                      "comparable and are not shown; compare the models with the grey floor instead.")
+    doc.bullets(_run_lines(data, out_dir))
+    doc.paragraph(
+        "Means over images (per image first; a class mean is over that class's images, the overall "
+        "mean over all images). PSNR and SSIM on sRGB in [0, 1] after putting the predicted ab on the "
+        "true L; MSE on normalised ab (ab / 127.5); LPIPS v0.1 AlexNet on RGB in [-1, 1]; colourfulness "
+        "after Hasler & Süsstrunk on 0-255 RGB. The grey floor predicts no colour (ab = 0): it already "
+        "scores well in PSNR and SSIM because both are dominated by the L channel the model is given, "
+        "so a model's numbers mean something only next to it."
+    )
+    doc.heading(2, "Overall")
+    header, body, notes = _overall_table(data)
+    doc.table(header, body)
+    doc.bullets(notes)
+    lpips_notes = _lpips_notes(data)
+
+    doc.heading(2, "Best and worst classes by MSE")
+    for series in data.models:
+        doc.heading(3, series.label)
+        doc.table(*_best_worst_table(data, series))
+    if data.sun397:
+        doc.heading(3, f"{REPORTED_BY_STUDY} (model not stated)")
+        doc.table(*_study_best_worst_table())
+        doc.paragraph(f"Numbers published by {STUDY_CITATION}; its class names are mapped onto ours.")
+
+    doc.heading(2, "Per class")
+    doc.table(*_per_class_table(data))
+    if lpips_notes:
+        doc.paragraph("LPIPS: see the notes under the overall table.")
+
+    doc.heading(2, "Figures")
+    if "qualitative" in written:
+        doc.image("qualitative.png", "Input L | each model | truth, for rows " + ", ".join(map(str, sample_rows)))
+    doc.image("gain_per_class.png", "PSNR gain and MSE reduction of each model over the grey floor, per class")
+    doc.bullets(figure_notes)
+
+    written["markdown"] = write_text_atomic(out_dir / "report.md", doc.markdown())
+    written["html"] = write_text_atomic(out_dir / "report.html", doc.html(title))
+    return written

@@ -1,0 +1,346 @@
+"""Train a colorizer with Keras `fit`, resumable after a kill at any moment.
+
+A run folder holds everything about one run:
+
+```
+config.json     the resolved TrainConfig plus the dataset it trains on
+log.csv         one row per finished epoch (loss, val_loss, seconds)
+tensorboard/    TensorBoard logs
+best.keras      the end-to-end model of the best validation epoch
+state/epoch-NNNN/   the last finished epoch: weights with optimizer state, and state.json
+```
+
+Each state folder is written under a temporary name and renamed when complete, so
+the newest ``state/epoch-*`` folder is always whole; running the same command again loads
+it and continues with the next epoch, until the configured number of epochs is done.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from colorkeras.config import TrainConfig
+from colorkeras.data.pipeline import DatasetError, PreparedDataset
+from colorkeras.models import build_model, is_fusion, training_graph
+from colorkeras.models.registry import EXTRACTOR_OF
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or go on; the message says why and what was kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    best_epoch: int | None
+    best_val_loss: float | None
+    resumed_from: int
+
+    def to_text(self) -> str:
+        resumed = f" (resumed after epoch {self.resumed_from})" if self.resumed_from else ""
+        best = (f"best val_loss {self.best_val_loss:.5f} at epoch {self.best_epoch}"
+                if self.best_epoch is not None else "no validation epoch yet")
+        return f"{self.run_dir}: {self.epochs_done} epoch(s) done{resumed}; {best}"
+
+
+# ------------------------------------------------------------------------------------
+# Precision and devices
+# ------------------------------------------------------------------------------------
+def resolve_precision(requested: str) -> str:
+    """float16 with loss scaling on GPUs before Ampere (a T4), bfloat16 on newer, else float32."""
+    if requested != "auto":
+        return requested
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return "float32"
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (7, 0))
+        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "gpu":
+            return "float32"
+        capability = float(getattr(device, "compute_capability", "7.0"))
+        return "mixed_bfloat16" if capability >= 8.0 else "mixed_float16"
+    return "float32"
+
+
+def _distribution_scope(distribute: bool):
+    """A context for building the model: data parallel over all visible accelerators."""
+    import contextlib
+
+    if not distribute:
+        return contextlib.nullcontext()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+            d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices).scope()
+    if backend == "jax":
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        return contextlib.nullcontext()
+    raise TrainingError(f"--distribute is not supported on the {backend} backend")
+
+
+# ------------------------------------------------------------------------------------
+# State on disk
+# ------------------------------------------------------------------------------------
+def latest_state(run_dir: Path) -> Path | None:
+    states = sorted((run_dir / "state").glob("epoch-[0-9][0-9][0-9][0-9]"))
+    complete = [s for s in states if (s / "state.json").is_file() and (s / "train.weights.h5").is_file()]
+    return complete[-1] if complete else None
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_log(run_dir: Path, history: list[dict]) -> None:
+    keys = ["epoch"] + sorted({k for row in history for k in row} - {"epoch"})
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, keys, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(history)
+
+    _write_atomic(run_dir / "log.csv", write)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raise (instead of finishing the epoch) so no NaN weights are ever saved."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLoss(f"loss became {loss} at batch {batch}")
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After each epoch: the best end-to-end model, the resumable state and the log.
+
+    Args:
+        run_dir: the run folder.
+        end_to_end: the model to save as best.keras (shares layers with the trained graph).
+        history: per-epoch logs so far (restored on resume).
+        best: (best_val_loss, best_epoch) so far.
+    """
+
+    def __init__(self, run_dir: Path, end_to_end, history, best, keep_states: int = 1):
+        super().__init__()
+        self.run_dir = run_dir
+        self.end_to_end = end_to_end
+        self.history = history
+        self.best_val_loss, self.best_epoch = best
+        self.keep_states = keep_states
+        self._epoch_start = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        if any(not math.isfinite(v) for v in logs.values()):
+            raise NonFiniteLoss(f"a non-finite value in epoch {epoch + 1}'s logs: {logs}")
+        row = {"epoch": epoch + 1, **logs, "seconds": round(time.time() - self._epoch_start, 2)}
+        self.history.append(row)
+        monitored = logs.get("val_loss", logs.get("loss"))
+        if self.best_val_loss is None or monitored < self.best_val_loss:
+            self.best_val_loss, self.best_epoch = monitored, epoch + 1
+            _write_atomic(self.run_dir / "best.keras", lambda tmp: self.end_to_end.save(tmp))
+        self._save_state(epoch + 1)
+        _write_log(self.run_dir, self.history)
+
+    def _save_state(self, epochs_done: int) -> None:
+        states = self.run_dir / "state"
+        states.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=states))
+        try:
+            self.model.save_weights(tmp / "train.weights.h5")
+            state = {"epochs_done": epochs_done, "best_val_loss": self.best_val_loss,
+                     "best_epoch": self.best_epoch, "history": self.history}
+            (tmp / "state.json").write_text(json.dumps(state, indent=2))
+            os.replace(tmp, states / f"epoch-{epochs_done:04d}")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for old in sorted(states.glob("epoch-[0-9][0-9][0-9][0-9]"))[: -self.keep_states]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------
+# The run
+# ------------------------------------------------------------------------------------
+def _dataset_identity(dataset: PreparedDataset) -> dict:
+    settings = dataset.settings
+    return {"root": str(dataset.root.resolve()), "image_size": settings["image_size"],
+            "source_fingerprint": settings.get("source_fingerprint"), "seed": settings.get("seed"),
+            "counts": settings.get("counts")}
+
+
+def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> None:
+    """A folder that holds another run (other model, data or recipe) is never touched."""
+    config_path = run_dir / "config.json"
+    if config_path.is_file():
+        saved = json.loads(config_path.read_text())
+        if saved.get("config") != config.to_dict() or saved.get("dataset") != identity:
+            raise TrainingError(
+                f"{run_dir} holds another run (its config.json differs from this one's model, "
+                "recipe or dataset). Choose a new --out folder, or rerun that run's own command "
+                "to resume it."
+            )
+    elif run_dir.exists() and any(p for p in run_dir.iterdir() if not p.name.startswith(".")):
+        raise TrainingError(f"{run_dir} exists and is not a colorkeras run folder; choose another --out.")
+
+
+def train(
+    prepared,
+    run_dir,
+    config: TrainConfig | None = None,
+    *,
+    distribute: bool = False,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Train `config.model` on a prepared dataset into `run_dir`; resume if it was started.
+
+    Args:
+        prepared: prepared dataset folder (see `colorkeras prepare`).
+        run_dir: the run folder (created; resumed if it holds this same run).
+        config: the recipe (default: the study's).
+        distribute: data parallel over all visible accelerators.
+        verbose: Keras' progress bar setting.
+    """
+    config = config or TrainConfig()
+    run_dir = Path(run_dir)
+    try:
+        dataset = PreparedDataset.open(prepared)
+    except DatasetError as error:
+        raise TrainingError(str(error)) from error
+    if dataset.image_size != config.image_size:
+        raise TrainingError(
+            f"{prepared} was prepared at {dataset.image_size}px but the config asks for "
+            f"{config.image_size}px: prepare again with --size {config.image_size}, or set "
+            f"image_size={dataset.image_size}."
+        )
+    if dataset.count("train") == 0:
+        raise TrainingError(f"{prepared} has no training images")
+    identity = _dataset_identity(dataset)
+    _check_run_folder(run_dir, config, identity)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "config.json").is_file():
+        doc = {"model": config.model, "config": config.to_dict(), "dataset": identity,
+               "backend": keras.backend.backend()}
+        _write_atomic(run_dir / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2)))
+
+    keras.utils.set_random_seed(config.seed)
+    precision = resolve_precision(config.mixed_precision)
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        with _distribution_scope(distribute):
+            end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
+                                     input_channels=config.input_channels,
+                                     extractor_size=config.extractor_size)
+            trainable = training_graph(end_to_end)
+            optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+            trainable.compile(optimizer=optimizer, loss="mae" if config.loss == "l1" else "mse",
+                              jit_compile=config.jit_compile)
+            embeddings_key = _ensure_embeddings(dataset, config, end_to_end) if is_fusion(end_to_end) else None
+
+            history, best, initial_epoch = [], (None, None), 0
+            state = latest_state(run_dir)
+            if state is not None:
+                saved = json.loads((state / "state.json").read_text())
+                trainable.optimizer.build(trainable.trainable_variables)
+                trainable.load_weights(state / "train.weights.h5")
+                history, initial_epoch = saved["history"], saved["epochs_done"]
+                best = (saved["best_val_loss"], saved["best_epoch"])
+            if initial_epoch >= config.epochs:
+                return TrainResult(run_dir, initial_epoch, best[1], best[0], initial_epoch)
+
+            train_data, val_data, steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
+            callbacks = [
+                StopOnNonFiniteLoss(),
+                RunCheckpoint(run_dir, end_to_end, history, best),
+                keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
+            ]
+            trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
+                          initial_epoch=initial_epoch, steps_per_epoch=steps,
+                          callbacks=callbacks, verbose=verbose)
+    except NonFiniteLoss as error:
+        kept = latest_state(run_dir)
+        raise TrainingError(
+            f"Training stopped: {error}. Nothing from the diverged epoch was saved; the last good "
+            f"state is {kept or 'none (it diverged in the first epoch)'}"
+            f"{' and best.keras' if (run_dir / 'best.keras').exists() else ''}. Try a lower "
+            "learning_rate or mixed_precision=float32."
+        ) from error
+    except OSError as error:
+        raise TrainingError(
+            f"Could not write to {run_dir} ({error}). The last complete state "
+            f"({latest_state(run_dir) or 'none yet'}) and best.keras are intact; free space and "
+            "rerun the same command to resume."
+        ) from error
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    checkpoint = callbacks[1]
+    return TrainResult(run_dir, len(checkpoint.history), checkpoint.best_epoch,
+                       checkpoint.best_val_loss, initial_epoch)
+
+
+def _ensure_embeddings(dataset, config, end_to_end) -> str:
+    from colorkeras.embed import embed_dataset
+
+    return embed_dataset(dataset, EXTRACTOR_OF[config.model], config.extractor_weights,
+                         extractor_size=config.extractor_size, batch_size=config.batch_size,
+                         model=end_to_end.get_layer("extractor"))
+
+
+def _make_inputs(dataset, config, embeddings_key, initial_epoch):
+    """tf.data on the TensorFlow backend, the TF-free reader elsewhere."""
+    from colorkeras.data import pipeline
+
+    make = pipeline.make_tf_dataset if keras.backend.backend() == "tensorflow" else pipeline.make_py_dataset
+    count = dataset.count("train")
+    steps = None
+    if config.max_train_images:
+        steps = max(1, min(count, config.max_train_images) // config.batch_size)
+    train_data = make(dataset, "train", batch_size=config.batch_size, shuffle=True,
+                      augment=config.augment, seed=config.seed, embeddings_key=embeddings_key,
+                      start_epoch=initial_epoch)
+    if count < config.batch_size:
+        raise TrainingError(f"the training split has {count} images, fewer than one batch of {config.batch_size}")
+    val_data = None
+    if dataset.count("val"):
+        val_data = make(dataset, "val", batch_size=config.batch_size, shuffle=False, augment=False,
+                        seed=config.seed, embeddings_key=embeddings_key)
+    return train_data, val_data, steps

@@ -1,0 +1,38 @@
+"""The command line: help lists the subcommands; toy-city and prepare run for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from PIL import Image
+
+SUBCOMMANDS = ("demo", "toy-city", "prepare", "sun397", "embed", "train", "evaluate", "report", "colorize")
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "colorkeras.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_lists_every_subcommand():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+
+
+def test_toy_city_then_prepare(tmp_path):
+    result = run_cli("toy-city", tmp_path / "city", "--per-class", 3, "--size", 24)
+    assert result.returncode == 0, result.stderr
+    files = sorted((tmp_path / "city").rglob("*.png"))
+    assert len(files) == 12 and Image.open(files[0]).size == (24, 24)
+    result = run_cli("prepare", tmp_path / "city", tmp_path / "prepared", "--size", 16, "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    assert "train:" in result.stdout and (tmp_path / "prepared" / "settings.json").is_file()
+
+
+def test_user_errors_are_one_line_not_a_traceback(tmp_path):
+    result = run_cli("prepare", tmp_path / "missing", tmp_path / "out")
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,244 @@
+"""Tests of colorkeras.evaluate and colorkeras.report on a tiny prepared toy city (32x32)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import lab2rgb
+
+from colorkeras.data.pipeline import PreparedDataset
+from colorkeras.data.prepare import PrepareSettings, prepare
+from colorkeras.data.synthetic import write_toy_city
+from colorkeras.evaluate import (
+    CSV_COLUMNS,
+    GREY_FLOOR,
+    EvaluationError,
+    evaluate_run,
+    is_sun397_urban32,
+    urban32_class_names,
+)
+from colorkeras.metrics import LpipsScorer
+from colorkeras.report import REPORTED_BY_STUDY, ReportError, format_overall_table, write_report
+
+SIZE = 32
+
+
+def _save_model(run_dir, image_size, seed, config=None):
+    import keras
+
+    from colorkeras.models.registry import build_model
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    build_model("baseline", image_size).save(run_dir / "best.keras")
+    if config is not None:
+        (run_dir / "config.json").write_text(json.dumps(config))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A prepared toy city and two evaluated runs: one with LPIPS (random mode), one without."""
+    root = tmp_path_factory.mktemp("evaluate")
+    write_toy_city(root / "city", per_class=3, size=SIZE, seed=0)
+    # Two of three images per class in the test split: 8 test images, 4 classes.
+    prepare(root / "city", root / "prepared",
+            PrepareSettings(image_size=SIZE, val_fraction=0.0, test_fraction=0.67),
+            workers=1, progress=False)
+    run_a = _save_model(root / "run_a", SIZE, seed=1, config={"model": "baseline", "epochs": 1})
+    run_b = _save_model(root / "run_b", SIZE, seed=2)  # no config.json: the Keras name is used
+    # TensorFlow is loaded by now, so this also checks that LPIPS (torch) can still start
+    # (see metrics._keep_triton_out_after_tensorflow).
+    eval_a = evaluate_run(run_a, root / "prepared", batch_size=3,
+                          lpips_scorer=LpipsScorer(pretrained=False), progress=False)
+    eval_b = evaluate_run(run_b, root / "prepared", lpips_scorer=None, progress=False)
+    return {"root": root, "data": root / "prepared", "run_a": run_a, "run_b": run_b,
+            "eval_a": eval_a, "eval_b": eval_b}
+
+
+def _read_csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _true_ab_norm(data_root):
+    """Normalised true ab straight from the stored uint8, with the storage constants spelled out."""
+    ab_u8 = np.load(data_root / "test_ab.npy").astype(np.float64)
+    return (ab_u8 * (207.0 / 255.0) - 108.0) / 127.5
+
+
+# ------------------------------------------------------------------------------- evaluate
+def test_per_image_csv_has_a_model_and_a_grey_floor_row_per_image(world):
+    dataset = PreparedDataset.open(world["data"])
+    count = dataset.count("test")
+    assert count == 8
+    rows = _read_csv(world["eval_a"] / "per_image.csv")
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == 2 * count
+    assert [r["model"] for r in rows] == ["baseline"] * count + [GREY_FLOOR] * count
+    manifest = sorted(dataset.manifest("test"), key=lambda r: int(r["row"]))
+    for label in ("baseline", GREY_FLOOR):
+        mine = [r for r in rows if r["model"] == label]
+        assert [(r["relpath"], r["class"]) for r in mine] == [(m["relpath"], m["class"]) for m in manifest]
+        assert [int(r["row"]) for r in mine] == list(range(count))
+    assert all(r["lpips"] != "" and math.isfinite(float(r["lpips"])) for r in rows)
+
+
+def test_grey_floor_mse_and_psnr_match_an_independent_computation(world):
+    rows = [r for r in _read_csv(world["eval_a"] / "per_image.csv") if r["model"] == GREY_FLOOR]
+    true_ab = _true_ab_norm(world["data"])
+    per_image = np.mean(true_ab**2, axis=(1, 2, 3))
+    np.testing.assert_allclose([float(r["mse"]) for r in rows], per_image, rtol=1e-5)
+    assert np.mean([float(r["mse"]) for r in rows]) == pytest.approx(float(np.mean(true_ab**2)), rel=1e-5)
+    # PSNR of image 0: scikit-image lab2rgb of (L, 0, 0) against (L, a, b), then the formula.
+    lightness = np.load(world["data"] / "test_l.npy")[0].astype(np.float64) * (100.0 / 255.0)
+    grey = np.clip(lab2rgb(np.dstack([lightness, np.zeros_like(lightness), np.zeros_like(lightness)])), 0, 1)
+    truth = np.clip(lab2rgb(np.dstack([lightness, true_ab[0] * 127.5])), 0, 1)
+    expected = 10 * math.log10(1 / np.mean((grey - truth) ** 2))
+    assert float(rows[0]["psnr"]) == pytest.approx(expected, rel=1e-3)
+    # A grey image has (almost) no colour; the toy city has plenty.
+    assert all(float(r["colorfulness_pred"]) < 1.0 for r in rows)
+    assert all(float(r["colorfulness_true"]) > 5.0 for r in rows)
+
+
+def test_predictions_file_matches_the_model_rows(world):
+    predictions = np.load(world["eval_a"] / "predictions_ab.npy")
+    assert predictions.shape == (8, SIZE, SIZE, 2) and predictions.dtype == np.uint8
+    pred_norm = (predictions.astype(np.float64) * (207.0 / 255.0) - 108.0) / 127.5
+    mse = np.mean((pred_norm - _true_ab_norm(world["data"])) ** 2, axis=(1, 2, 3))
+    rows = [r for r in _read_csv(world["eval_a"] / "per_image.csv") if r["model"] == "baseline"]
+    # Storage rounds ab by at most 0.41 (0.0032 normalised), far below these errors.
+    np.testing.assert_allclose([float(r["mse"]) for r in rows], mse, rtol=0.05, atol=1e-4)
+
+
+def test_evaluation_json(world):
+    info = json.loads((world["eval_a"] / "evaluation.json").read_text())
+    assert info["run"] == "run_a" and info["model"] == "baseline"
+    assert info["dataset_root"] == str(world["data"].resolve())
+    assert info["dataset_name"] == "prepared"
+    assert (info["split"], info["image_size"], info["count"]) == ("test", SIZE, 8)
+    assert info["sun397_urban32"] is False
+    assert info["lpips"]["available"] is True and info["lpips"]["weights"] == "random"
+    assert set(info["mean"]) == {"baseline", GREY_FLOOR}
+    other = json.loads((world["eval_b"] / "evaluation.json").read_text())
+    assert other["model"] == "baseline"  # the Keras model's name, as run_b has no config.json
+    assert other["lpips"]["available"] is False and other["lpips"]["reason"]
+    assert all(r["lpips"] == "" for r in _read_csv(world["eval_b"] / "per_image.csv"))
+    assert not list(world["eval_a"].glob(".*.tmp"))
+
+
+def test_urban32_flag():
+    names = urban32_class_names()
+    assert len(names) == 32 and "phone_booth" in names
+    assert is_sun397_urban32(sorted(names))
+    assert not is_sun397_urban32(["park", "skyline", "street", "waterfront"])
+    assert not is_sun397_urban32(sorted(names)[:-1])
+
+
+def test_missing_model_is_a_clear_error(world, tmp_path):
+    with pytest.raises(EvaluationError, match="no best.keras in .* train first"):
+        evaluate_run(tmp_path, world["data"], progress=False)
+    with pytest.raises(EvaluationError, match="does not exist"):
+        evaluate_run(tmp_path / "nowhere", world["data"], progress=False)
+
+
+def test_dataset_of_another_image_size_is_a_clear_error(world, tmp_path):
+    run = _save_model(tmp_path / "run64", 64, seed=0)
+    with pytest.raises(EvaluationError, match="takes 64x64 images .* holds 32x32"):
+        evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+
+
+def test_damaged_model_is_a_clear_error(world, tmp_path):
+    (tmp_path / "best.keras").write_bytes(b"not a keras file")
+    with pytest.raises(EvaluationError, match="cannot load"):
+        evaluate_run(tmp_path, world["data"], lpips_scorer=None, progress=False)
+
+
+def test_missing_dataset_is_a_clear_error(world, tmp_path):
+    with pytest.raises(EvaluationError, match="not a prepared dataset"):
+        evaluate_run(world["run_a"], tmp_path, lpips_scorer=None, progress=False)
+
+
+# ------------------------------------------------------------------------------- report
+def test_report_of_two_runs(world, tmp_path):
+    out = tmp_path / "report"
+    written = write_report([world["run_a"], world["run_b"]], out)
+    assert set(written) == {"markdown", "html", "overall_csv", "per_class_csv", "qualitative", "gain_per_class"}
+    assert all(path.is_file() and path.parent == out for path in written.values())
+
+    markdown = written["markdown"].read_text()
+    assert "Dataset: prepared (not SUN397)" in markdown and "8 images" in markdown
+    assert "| baseline (run_a) |" in markdown and "| baseline (run_b) |" in markdown
+    overall = markdown.split("## Overall")[1].split("##")[0]
+    assert overall.count(f"| {GREY_FLOOR} |") == 1
+    assert REPORTED_BY_STUDY not in markdown  # not SUN397: the study's rows stay out
+    assert "n/a" in markdown and "not requested" in markdown  # run_b had no LPIPS, and says why
+    assert "random weights" in markdown
+    assert "](qualitative.png)" in markdown and "](gain_per_class.png)" in markdown
+    assert "best" in markdown and "worst" in markdown
+
+    page = written["html"].read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page
+    assert 'src="qualitative.png"' in page and 'src="gain_per_class.png"' in page  # relative figures
+    assert "<link" not in page and "<script" not in page  # nothing fetched from elsewhere
+
+    overall_rows = _read_csv(written["overall_csv"])
+    assert [r["model"] for r in overall_rows] == ["baseline (run_a)", "baseline (run_b)", GREY_FLOOR]
+    true_ab = _true_ab_norm(world["data"])
+    grey = overall_rows[-1]
+    assert float(grey["mse"]) == pytest.approx(float(np.mean(true_ab**2)), rel=1e-5)
+    assert grey["lpips"] != ""  # the grey floor comes from the run that computed LPIPS
+    assert overall_rows[1]["lpips"] == ""
+
+    per_class = _read_csv(written["per_class_csv"])
+    assert len(per_class) == 4 * 3
+    park_grey = next(r for r in per_class if r["class"] == "park" and r["model"] == GREY_FLOOR)
+    labels = PreparedDataset.open(world["data"]).labels("test")
+    park = [i for i, c in enumerate(labels) if c == "park"]
+    assert int(park_grey["n"]) == len(park)
+    assert float(park_grey["mse"]) == pytest.approx(float(np.mean(true_ab[park] ** 2)), rel=1e-5)
+
+    for name in ("qualitative", "gain_per_class"):
+        with Image.open(written[name]) as image:
+            image.verify()
+        with Image.open(written[name]) as image:
+            assert image.format == "PNG" and min(image.size) > 100
+
+
+def test_report_on_sun397_shows_the_studys_rows_labelled(world, tmp_path):
+    run = tmp_path / "sun_run"
+    shutil.copytree(world["eval_a"], run / "eval" / "test")
+    info_path = run / "eval" / "test" / "evaluation.json"
+    info = json.loads(info_path.read_text())
+    info["sun397_urban32"] = True
+    info_path.write_text(json.dumps(info))
+    written = write_report([run], tmp_path / "out", sample_rows=[0, 5])
+    markdown = written["markdown"].read_text()
+    assert "SUN397 urban-32" in markdown and "not SUN397" not in markdown
+    assert f"| CNN + InceptionV3 | 25.10 | 0.9390 | 0.1158 | 0.0073 | — | {REPORTED_BY_STUDY} |" in markdown
+    assert "phone_booth" in markdown  # the study's worst classes
+    rows = _read_csv(written["overall_csv"])
+    assert [r["source"] for r in rows] == ["ours", "ours"] + [REPORTED_BY_STUDY] * 3
+    table = format_overall_table([run])
+    assert table.splitlines()[0].startswith("Dataset:") and REPORTED_BY_STUDY in table
+
+
+def test_format_overall_table(world):
+    table = format_overall_table([world["run_a"]])
+    lines = table.splitlines()
+    assert lines[2].startswith("| Model | PSNR")
+    assert sum(line.startswith(f"| {GREY_FLOOR} |") for line in lines) == 1
+    assert any(line.startswith("| baseline |") for line in lines)
+
+
+def test_report_errors(world, tmp_path):
+    with pytest.raises(ReportError, match="no evaluation of split 'val'"):
+        write_report([world["run_a"]], tmp_path / "out", split="val")
+    with pytest.raises(ValueError, match="sample_rows"):
+        write_report([world["run_a"]], tmp_path / "out", sample_rows=[99])

@@ -1,0 +1,122 @@
+"""The study's models: structure, parameter count, fusion graphs, save/load, both backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colorkeras.models import build_model, load_model, training_graph
+from colorkeras.models.extractors import build_extractor
+
+SIZE = 32
+pytestmark = pytest.mark.backend
+
+
+def _count(weights):
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+def _l_batch(n=2, size=SIZE, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype("float32")
+
+
+def test_baseline_has_the_studys_parameter_count_with_three_channels():
+    assert _count(build_model("baseline", 256, input_channels=3).trainable_weights) == 6_257_954
+    # One channel: the first conv loses 2 x 9 x 64 weights, nothing else changes.
+    assert _count(build_model("baseline", 256).trainable_weights) == 6_257_954 - 1_152
+
+
+@pytest.mark.parametrize("size", [8, 32, 40])
+def test_baseline_maps_any_multiple_of_eight_to_ab_in_range(size):
+    model = build_model("baseline", size)
+    ab = np.asarray(model.predict(_l_batch(2, size), verbose=0))
+    assert ab.shape == (2, size, size, 2) and np.abs(ab).max() <= 1.0
+    assert model.get_layer("encoder").output.shape[1:] == (size // 8, size // 8, 256)
+
+
+def test_bad_sizes_and_names_raise_value_error():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        build_model("baseline", 30)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("resnet", 32)
+
+
+@pytest.mark.parametrize("name,kwargs", [("inception_fusion", {}), ("vit_fusion", {"extractor_size": "tiny"})])
+def test_fusion_training_graph_equals_end_to_end_and_extractor_is_frozen(name, kwargs):
+    model = build_model(name, SIZE, weights=None, **kwargs)
+    extractor = model.get_layer("extractor")
+    assert extractor.trainable_weights == [] and extractor.output.shape[-1] == 1000
+    trainable = training_graph(model)
+    # The two graphs share every trainable variable.
+    assert {id(v) for v in trainable.trainable_weights} == {id(v) for v in model.trainable_weights}
+    x = _l_batch()
+    embedding = np.asarray(extractor.predict(x, verbose=0))
+    np.testing.assert_allclose(model.predict(x, verbose=0), trainable.predict([x, embedding], verbose=0), atol=1e-5)
+    # Fusion adds exactly the 1x1 conv over (256 + 1000) channels to the baseline.
+    extra = _count(model.trainable_weights) - _count(build_model("baseline", SIZE).trainable_weights)
+    assert extra == (256 + 1000) * 256 + 256
+
+
+def test_vit_b16_extractor_is_the_real_architecture():
+    extractor = build_extractor("vit_b16", SIZE, weights=None)
+    params = _count(extractor.non_trainable_weights)
+    assert 86_000_000 < params < 87_000_000  # ViT-B/16 with a 1000-class head: 86.6 M
+
+
+def test_inception_extractor_sees_the_grey_photo_at_299():
+    extractor = build_extractor("inception_v3", SIZE, weights=None)
+    assert extractor.get_layer("inception_v3").input.shape[1:] == (299, 299, 3)
+    grey = extractor.get_layer("grey_rgb")(_l_batch(1))
+    grey = np.asarray(grey)
+    assert np.allclose(grey[..., 0], grey[..., 1], atol=1e-5) and np.allclose(grey[..., 1], grey[..., 2], atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kwargs", [("baseline", {}), ("inception_fusion", {}),
+                                         ("vit_fusion", {"extractor_size": "tiny"})])
+def test_every_model_trains_a_step_saves_and_loads_identically(name, kwargs, tmp_path):
+    model = build_model(name, SIZE, weights=None, **kwargs)
+    trainable = training_graph(model)
+    trainable.compile(optimizer="adam", loss="mse")
+    x = _l_batch(4)
+    inputs = x if trainable is model else [x, np.asarray(model.get_layer("extractor").predict(x, verbose=0))]
+    before = [np.array(v) for v in model.trainable_weights]
+    trainable.fit(inputs, np.zeros((4, SIZE, SIZE, 2), "float32"), epochs=1, verbose=0)
+    assert any(not np.allclose(b, np.array(v)) for b, v in zip(before, model.trainable_weights))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert _as_json(loaded.get_config()) == _as_json(model.get_config())
+
+
+def _as_json(config):
+    """The JSON form (saving turns tuples into lists), without compile settings: keras-hub's
+    ViT task compiles itself, and its optimizer's auto-generated name is not architecture."""
+    import json
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "compile_config"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(json.dumps(config, default=str)))
+
+
+def test_config_round_trips_through_from_config():
+    import keras
+
+    model = build_model("baseline", SIZE)
+    clone = keras.Model.from_config(model.get_config())
+    assert _as_json(clone.get_config()) == _as_json(model.get_config())
+
+
+def test_offline_imagenet_weights_fail_with_a_clear_message(tmp_path, monkeypatch):
+    from colorkeras.models.extractors import WeightsUnavailableError
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache: Keras must download
+    with pytest.raises(WeightsUnavailableError, match="Could not download the InceptionV3"):
+        build_extractor("inception_v3", SIZE, weights="imagenet")
+    with pytest.raises(WeightsUnavailableError, match="vit-base-patch16-224"):
+        build_extractor("vit_b16", SIZE, weights=tmp_path / "no-such-folder")
