@@ -24,8 +24,6 @@ import csv
 import io
 import json
 import math
-import os
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import numpy as np
 
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
+from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
 
 GREY_FLOOR = "grey floor"
@@ -50,31 +49,6 @@ class EvaluationError(RuntimeError):
 def eval_dir(run_dir, split: str = "test") -> Path:
     """Where ``evaluate_run`` writes the results of one split of a run."""
     return Path(run_dir) / "eval" / split
-
-
-# ------------------------------------------------------------------------------------
-# Atomic writing (shared with colorkeras.report)
-# ------------------------------------------------------------------------------------
-def write_atomic(path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(temporary_path)``, then rename the result to ``path``.
-
-    The temporary file sits beside the target with a hidden name, so a reader never sees a
-    half-written file and an interrupted write leaves the previous version intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text_atomic(path, text: str) -> Path:
-    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def format_number(value: float) -> str:

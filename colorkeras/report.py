@@ -40,9 +40,8 @@ from colorkeras.evaluate import (
     PREDICTIONS_FILE,
     eval_dir,
     format_number,
-    write_atomic,
-    write_text_atomic,
 )
+from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.metrics import METRIC_NAMES
 
 # ------------------------------------------------------------------------------------

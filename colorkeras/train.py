@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from colorkeras.config import TrainConfig
+from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.models import build_model, is_fusion, training_graph
 from colorkeras.models.registry import EXTRACTOR_OF
@@ -46,9 +48,12 @@ class TrainResult:
     best_epoch: int | None
     best_val_loss: float | None
     resumed_from: int
+    replicas: int = 1
 
     def to_text(self) -> str:
         resumed = f" (resumed after epoch {self.resumed_from})" if self.resumed_from else ""
+        if self.replicas > 1:
+            resumed += f" on {self.replicas} replicas"
         best = (f"best val_loss {self.best_val_loss:.5f} at epoch {self.best_epoch}"
                 if self.best_epoch is not None else "no validation epoch yet")
         return f"{self.run_dir}: {self.epochs_done} epoch(s) done{resumed}; {best}"
@@ -82,21 +87,24 @@ def resolve_precision(requested: str) -> str:
 
 
 def _distribution_scope(distribute: bool):
-    """A context for building the model: data parallel over all visible accelerators."""
+    """(context for building the model, number of replicas): data parallel over all
+    visible accelerators (or CPU devices when there are none) through the standard engines."""
     import contextlib
 
     if not distribute:
-        return contextlib.nullcontext()
+        return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
             d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=devices).scope()
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        return strategy.scope(), strategy.num_replicas_in_sync
     if backend == "jax":
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
-        return contextlib.nullcontext()
+        distribution = keras.distribution.DataParallel()
+        keras.distribution.set_distribution(distribution)
+        return contextlib.nullcontext(), int(np.prod(distribution.device_mesh.shape))
     raise TrainingError(f"--distribute is not supported on the {backend} backend")
 
 
@@ -109,18 +117,6 @@ def latest_state(run_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_log(run_dir: Path, history: list[dict]) -> None:
     keys = ["epoch"] + sorted({k for row in history for k in row} - {"epoch"})
 
@@ -130,7 +126,7 @@ def _write_log(run_dir: Path, history: list[dict]) -> None:
             writer.writeheader()
             writer.writerows(history)
 
-    _write_atomic(run_dir / "log.csv", write)
+    write_atomic(run_dir / "log.csv", write)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -177,7 +173,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         monitored = logs.get("val_loss", logs.get("loss"))
         if self.best_val_loss is None or monitored < self.best_val_loss:
             self.best_val_loss, self.best_epoch = monitored, epoch + 1
-            _write_atomic(self.run_dir / "best.keras", lambda tmp: self.end_to_end.save(tmp))
+            write_atomic(self.run_dir / "best.keras", lambda tmp: self.end_to_end.save(tmp))
         self._save_state(epoch + 1)
         _write_log(self.run_dir, self.history)
 
@@ -188,7 +184,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         try:
             self.model.save_weights(tmp / "train.weights.h5")
             state = {"epochs_done": epochs_done, "best_val_loss": self.best_val_loss,
-                     "best_epoch": self.best_epoch, "history": self.history}
+                     "best_epoch": self.best_epoch,
+                     "optimizer_iterations": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
+                     "history": self.history}
             (tmp / "state.json").write_text(json.dumps(state, indent=2))
             os.replace(tmp, states / f"epoch-{epochs_done:04d}")
         except BaseException:
@@ -260,13 +258,16 @@ def train(
     if not (run_dir / "config.json").is_file():
         doc = {"model": config.model, "config": config.to_dict(), "dataset": identity,
                "backend": keras.backend.backend()}
-        _write_atomic(run_dir / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2)))
+        write_text_atomic(run_dir / "config.json", json.dumps(doc, indent=2))
 
     keras.utils.set_random_seed(config.seed)
     precision = resolve_precision(config.mixed_precision)
     keras.mixed_precision.set_dtype_policy(precision)
     try:
-        with _distribution_scope(distribute):
+        scope, replicas = _distribution_scope(distribute)
+        if config.batch_size % replicas:
+            raise TrainingError(f"batch_size {config.batch_size} does not split over {replicas} replicas")
+        with scope:
             end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
                                      input_channels=config.input_channels,
                                      extractor_size=config.extractor_size)
@@ -285,16 +286,16 @@ def train(
                 history, initial_epoch = saved["history"], saved["epochs_done"]
                 best = (saved["best_val_loss"], saved["best_epoch"])
             if initial_epoch >= config.epochs:
-                return TrainResult(run_dir, initial_epoch, best[1], best[0], initial_epoch)
+                return TrainResult(run_dir, initial_epoch, best[1], best[0], initial_epoch, replicas)
 
-            train_data, val_data, steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
+            train_data, val_data, steps, val_steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
             callbacks = [
                 StopOnNonFiniteLoss(),
                 RunCheckpoint(run_dir, end_to_end, history, best),
                 keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
             ]
             trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
-                          initial_epoch=initial_epoch, steps_per_epoch=steps,
+                          initial_epoch=initial_epoch, steps_per_epoch=steps, validation_steps=val_steps,
                           callbacks=callbacks, verbose=verbose)
     except NonFiniteLoss as error:
         kept = latest_state(run_dir)
@@ -305,16 +306,17 @@ def train(
             "learning_rate or mixed_precision=float32."
         ) from error
     except OSError as error:
+        best_note = " and best.keras are" if (run_dir / "best.keras").exists() else " is"
         raise TrainingError(
             f"Could not write to {run_dir} ({error}). The last complete state "
-            f"({latest_state(run_dir) or 'none yet'}) and best.keras are intact; free space and "
+            f"({latest_state(run_dir) or 'none yet'}){best_note} intact; free space and "
             "rerun the same command to resume."
         ) from error
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
     checkpoint = callbacks[1]
     return TrainResult(run_dir, len(checkpoint.history), checkpoint.best_epoch,
-                       checkpoint.best_val_loss, initial_epoch)
+                       checkpoint.best_val_loss, initial_epoch, replicas)
 
 
 def _ensure_embeddings(dataset, config, end_to_end) -> str:
@@ -331,16 +333,19 @@ def _make_inputs(dataset, config, embeddings_key, initial_epoch):
 
     make = pipeline.make_tf_dataset if keras.backend.backend() == "tensorflow" else pipeline.make_py_dataset
     count = dataset.count("train")
-    steps = None
-    if config.max_train_images:
-        steps = max(1, min(count, config.max_train_images) // config.batch_size)
+    if count < config.batch_size:
+        raise TrainingError(f"the training split has {count} images, fewer than one batch of {config.batch_size}")
+    # A fixed number of steps per epoch: Keras then never runs into the end of the data
+    # (which costs an extra, empty optimizer step on TensorFlow) and resumes cleanly.
+    steps = min(count, config.max_train_images or count) // config.batch_size
     train_data = make(dataset, "train", batch_size=config.batch_size, shuffle=True,
                       augment=config.augment, seed=config.seed, embeddings_key=embeddings_key,
                       start_epoch=initial_epoch)
-    if count < config.batch_size:
-        raise TrainingError(f"the training split has {count} images, fewer than one batch of {config.batch_size}")
-    val_data = None
+    if hasattr(train_data, "repeat"):  # tf.data: each pass is a new seeded epoch
+        train_data = train_data.repeat()
+    val_data, val_steps = None, None
     if dataset.count("val"):
         val_data = make(dataset, "val", batch_size=config.batch_size, shuffle=False, augment=False,
                         seed=config.seed, embeddings_key=embeddings_key)
-    return train_data, val_data, steps
+        val_steps = math.ceil(dataset.count("val") / config.batch_size)
+    return train_data, val_data, steps, val_steps

@@ -71,12 +71,13 @@ def is_fusion(model: keras.Model) -> bool:
 
 
 def training_graph(model: keras.Model) -> keras.Model:
-    """The graph to train: the model itself for the baseline, else (L, embedding) -> ab.
+    """The graph to train: L -> ab for the baseline, (L, embedding) -> ab for fusion.
 
-    It reuses the end-to-end model's layers, so training it trains the end-to-end model.
+    It reuses the end-to-end model's layers, so training it trains the end-to-end model,
+    while the end-to-end model itself stays uncompiled: it saves without optimizer state.
     """
     if not is_fusion(model):
-        return model
+        return keras.Model(model.inputs, model.outputs, name=f"{model.name}_training")
     image_size = model.input_shape[1]
     dim = model.get_layer("extractor").output.shape[-1]
     # === Functional Model ===

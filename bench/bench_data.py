@@ -1,0 +1,340 @@
+"""Benchmark data preparation and the two readers of a prepared dataset.
+
+Prints one table: images/s of `colorkeras prepare` with 1 and with N worker processes on
+the same source folder (total and per core), and images/s of each reader delivering the
+training batches that `colorkeras train` uses (batch 64, 256x256, seeded shuffle and
+random horizontal flips):
+
+* tf.data          ``make_tf_dataset`` (what the TensorFlow backend trains from);
+* PyDataset        ``make_py_dataset``, ``__getitem__`` called in order in this thread;
+* PyDataset xN     the same PyDataset with ``workers=N``, iterated the way ``fit()`` does
+                   on JAX (Keras' ``PyDatasetAdapter`` and its thread pool).
+
+Each reader runs a few warm-up batches (which also pulls the arrays into the page cache),
+then N timed batches, crossing epoch boundaries as training does.
+
+    python bench/bench_data.py                      # ../shared/data/intel-urban
+    python bench/bench_data.py --data DIR --work /tmp/bench-work --skip-prepare
+    python bench/bench_data.py --profile            # also time each tf.data stage
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "intel-urban"
+# Targets from the prepared-datasets issue: a T4 trains the baseline at a few hundred
+# images/s, so the input pipeline must never be what the GPU waits for.
+TF_DATA_TARGET = 2000.0  # images/s on the 2-core dev machine
+PREPARE_TARGET_PER_CORE = 50.0  # images/s per core
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="source image folder (default: %(default)s)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep prepared datasets here (default: a temporary folder, removed)")
+    parser.add_argument("--skip-prepare", action="store_true",
+                        help="do not time preparation; reuse the dataset in --work if there")
+    parser.add_argument("--prepare-workers", type=int, nargs="+", default=None,
+                        help="worker counts to time preparation with (default: 1 and all cores)")
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed batches per reader")
+    parser.add_argument("--batches", type=int, default=100, help="timed batches per run")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs per reader; the table shows the best (others may share the cores)")
+    parser.add_argument("--py-workers", type=int, default=None,
+                        help="workers of the threaded PyDataset run (default: all cores)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time the tf.data pipeline stage by stage")
+    return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------
+# Preparation
+# ------------------------------------------------------------------------------------
+def time_prepare(source: Path, out_dir: Path, image_size: int, workers: int):
+    """Prepare `source` into a fresh `out_dir`; return (seconds, source files, report)."""
+    from colorkeras.data.prepare import PrepareSettings, is_prepared, list_sources, prepare
+
+    if out_dir.exists():
+        if not is_prepared(out_dir):
+            raise SystemExit(f"{out_dir} exists and is not a prepared dataset; not removing it")
+        shutil.rmtree(out_dir)
+    files = len(list_sources(source)[0])
+    start = time.perf_counter()
+    report = prepare(source, out_dir, PrepareSettings(image_size=image_size), workers=workers, progress=False)
+    return time.perf_counter() - start, files, report
+
+
+# ------------------------------------------------------------------------------------
+# Readers: each is an endless stream of training batches, epoch after epoch.
+# ------------------------------------------------------------------------------------
+def tf_data_batches(prepared, batch_size):
+    from colorkeras.data.pipeline import make_tf_dataset
+
+    dataset = make_tf_dataset(prepared, "train", batch_size=batch_size, shuffle=True, augment=True, seed=0)
+    while True:
+        yield from dataset  # each pass is one epoch with its own order
+
+
+def py_sequential_batches(prepared, batch_size):
+    from colorkeras.data.pipeline import make_py_dataset
+
+    dataset = make_py_dataset(prepared, "train", batch_size=batch_size, shuffle=True, augment=True, seed=0)
+    while True:
+        for index in range(len(dataset)):
+            yield dataset[index]
+        dataset.on_epoch_end()
+
+
+def py_threaded_batches(prepared, batch_size, workers):
+    # fit() on JAX iterates a PyDataset through this adapter; workers > 1 runs
+    # __getitem__ in a thread pool (OrderedEnqueuer) ahead of the consumer.
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    from colorkeras.data.pipeline import make_py_dataset
+
+    dataset = make_py_dataset(prepared, "train", batch_size=batch_size, shuffle=True, augment=True,
+                              seed=0, workers=workers)
+    adapter = PyDatasetAdapter(dataset, shuffle=False)
+    try:
+        while True:
+            adapter.on_epoch_begin()
+            yield from adapter.get_numpy_iterator()
+            adapter.on_epoch_end()
+    finally:
+        if adapter.enqueuer is not None:
+            adapter.enqueuer.stop()
+
+
+def time_stream(stream, warmup: int, batches: int, repeats: int) -> list[float]:
+    """Images/s of `repeats` runs of `batches` batches, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        next(stream)
+    rates = []
+    for _ in range(repeats):
+        images = 0
+        start = time.perf_counter()
+        for _ in range(batches):
+            inputs, _targets = next(stream)
+            images += len(inputs[0] if isinstance(inputs, tuple) else inputs)
+        rates.append(images / (time.perf_counter() - start))
+    stream.close()
+    return rates
+
+
+# ------------------------------------------------------------------------------------
+# Profiling the tf.data pipeline stage by stage
+# ------------------------------------------------------------------------------------
+def profile_tf_data(prepared, batch_size, warmup, batches):
+    """Rebuild make_tf_dataset's map one stage at a time and time each version.
+
+    Every version maps the same stream of index batches with AUTOTUNE parallelism and
+    prefetch, as make_tf_dataset does; only the work inside the map changes.
+    """
+    import tensorflow as tf
+
+    from colorkeras import color
+    from colorkeras.data.pipeline import BatchReader, _batches, _gather, epoch_order
+
+    reader = BatchReader(prepared, "train", batch_size)
+    count, size = len(reader.l_array), prepared.image_size
+
+    def index_stream():
+        epoch = 0
+        while True:
+            yield from _batches(epoch_order(count, 0, epoch, True), batch_size, True)
+            epoch += 1
+
+    def numpy_gather(indices):
+        def gather(idx):
+            return _gather(reader.l_array, idx), _gather(reader.ab_array, idx)
+
+        l_u8, ab_u8 = tf.numpy_function(gather, [indices], [tf.uint8, tf.uint8])
+        l_u8.set_shape([None, size, size])
+        ab_u8.set_shape([None, size, size, 2])
+        return l_u8, ab_u8
+
+    def random_mask(batch, rank):
+        return tf.reshape(tf.random.uniform([batch]) < 0.5, [-1] + [1] * (rank - 1))
+
+    def cast(l_u8, ab_u8):
+        return tf.cast(l_u8, tf.float32)[..., None], tf.cast(ab_u8, tf.float32)
+
+    def flip(l_image, ab_image):  # as make_tf_dataset: reverse the width, select per image
+        mask = random_mask(tf.shape(l_image)[0], len(l_image.shape))
+        return (tf.where(mask, tf.reverse(l_image, axis=[2]), l_image),
+                tf.where(mask, tf.reverse(ab_image, axis=[2]), ab_image))
+
+    def normalise(l_f, ab_f):
+        return color.stored_to_normalized(l_f, ab_f)
+
+    def numpy_batch(indices):  # the TF-free reader's batch function, flips included
+        def batch(idx):
+            return reader.numpy_batch(idx, np.random.default_rng().random(len(idx)) < 0.5)
+
+        l_norm, ab_norm = tf.numpy_function(batch, [indices], [tf.float32, tf.float32])
+        return l_norm, ab_norm
+
+    stages = {
+        "index batches only": [],
+        "numpy_function _gather (uint8)": [numpy_gather],
+        "  + cast to float32": [numpy_gather, cast],
+        "  + flip on float32 (reverse + where)": [numpy_gather, cast, flip],
+        "  + normalise (= make_tf_dataset's map)": [numpy_gather, cast, flip, normalise],
+        "_gather, flip on uint8, cast, normalise": [numpy_gather, flip, cast, normalise],
+        "numpy_function BatchReader.numpy_batch": [numpy_batch],
+    }
+    for name, functions in stages.items():
+        def work(value, functions=functions):
+            values = (value,)
+            for function in functions:
+                values = function(*values)
+            return values
+
+        pipeline = tf.data.Dataset.from_generator(index_stream, output_signature=tf.TensorSpec([None], tf.int64))
+        pipeline = pipeline.map(work, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        stream = iter(pipeline.prefetch(tf.data.AUTOTUNE))
+        for _ in range(warmup):
+            next(stream)
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(stream)
+        print(f"  {name:44s} {batches * batch_size / (time.perf_counter() - start):9,.0f} images/s", flush=True)
+
+    # Single ops on one batch, in a tf.function, for scale (ms per batch of batch_size).
+    rows = np.arange(batch_size)
+    l_u8 = tf.constant(_gather(reader.l_array, rows))
+    ab_u8 = tf.constant(_gather(reader.ab_array, rows))
+    l_f, ab_f = cast(l_u8, ab_u8)
+    ops = {
+        "tf.cast uint8 -> float32 (L and ab)": lambda: cast(l_u8, ab_u8),
+        "tf.reverse width, float32 (L and ab)": lambda: (tf.reverse(l_f, [2]), tf.reverse(ab_f, [2])),
+        "tf.reverse + tf.where, float32": lambda: flip(l_f, ab_f),
+        "tf.reverse + tf.where, uint8": lambda: flip(l_u8, ab_u8),
+        "normalise, float32 (stored_to_normalized)": lambda: normalise(l_f, ab_f),
+    }
+    print(f"\n  one batch of {batch_size}, tf.function, ms per batch:")
+    for name, function in ops.items():
+        function = tf.function(function)
+        function()
+        start = time.perf_counter()
+        for _ in range(10):
+            function()
+        print(f"  {name:44s} {(time.perf_counter() - start) * 100:9.1f} ms")
+
+
+# ------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------
+def verdict(value, target):
+    return "PASS" if value >= target else "MISS"
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.machine()}, load average {load}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    data = args.data.resolve()
+    if not data.is_dir():
+        print(f"bench_data: no source data at {data}; skipping (pass --data DIR).")
+        return 0
+    cores = os.cpu_count() or 1
+    prepare_workers = args.prepare_workers or sorted({1, cores})
+    py_workers = args.py_workers or cores
+
+    import keras
+
+    from colorkeras.data.pipeline import PreparedDataset
+    from colorkeras.data.prepare import is_prepared
+
+    print(f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}")
+    print(f"machine: {machine_line()}")
+    print(f"python {sys.version.split()[0]}, keras {keras.__version__} ({keras.backend.backend()} backend)")
+    print(f"data: {data}")
+
+    work = args.work.resolve() if args.work else Path(tempfile.mkdtemp(prefix="bench-data-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []  # (what, images/s, per core, target, verdict)
+    try:
+        reader_dir = work / f"{data.name}-w{max(prepare_workers)}"
+        if not args.skip_prepare:
+            for workers in prepare_workers:
+                out_dir = work / f"{data.name}-w{workers}"
+                print(f"preparing with {workers} worker(s) -> {out_dir} ...", flush=True)
+                seconds, files, report = time_prepare(data, out_dir, args.image_size, workers)
+                rate = files / seconds
+                print(f"  {files} files in {seconds:.1f} s; prepared {sum(report.prepared.values())} "
+                      f"({report.prepared}), skipped {len(report.skipped)}", flush=True)
+                per_core = rate / workers
+                rows.append((f"prepare, workers={workers} ({files} files, {seconds:.0f} s)", rate, per_core,
+                             f">= {PREPARE_TARGET_PER_CORE:.0f}/core",
+                             verdict(per_core, PREPARE_TARGET_PER_CORE)))
+        elif not is_prepared(reader_dir):
+            print(f"preparing (untimed) -> {reader_dir} ...", flush=True)
+            time_prepare(data, reader_dir, args.image_size, max(prepare_workers))
+
+        prepared = PreparedDataset.open(reader_dir)
+        print(f"readers: {prepared.count('train')} training images, batch {args.batch}, "
+              f"{args.warmup} warm-up batches, then best of {args.repeats} x {args.batches} batches",
+              flush=True)
+        readers = [
+            ("tf.data (make_tf_dataset)", lambda: tf_data_batches(prepared, args.batch), TF_DATA_TARGET),
+            ("PyDataset, __getitem__ in order", lambda: py_sequential_batches(prepared, args.batch), None),
+            (f"PyDataset, workers={py_workers} (fit's enqueuer)",
+             lambda: py_threaded_batches(prepared, args.batch, py_workers), None),
+        ]
+        for name, make_stream, target in readers:
+            rates = time_stream(make_stream(), args.warmup, args.batches, args.repeats)
+            rate = max(rates)
+            print(f"  {name}: best {rate:,.0f} images/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
+                  flush=True)
+            rows.append((name, rate, rate / cores, f">= {target:,.0f}" if target else "-",
+                         verdict(rate, target) if target else "-"))
+
+        print()
+        print(f"| {'what':52s} | {'images/s':>9s} | {'per core':>8s} | {'target':>12s} | verdict |")
+        print(f"|{'-' * 54}|{'-' * 11}|{'-' * 10}|{'-' * 14}|---------|")
+        for what, rate, per_core, target, result in rows:
+            print(f"| {what:52s} | {rate:9,.0f} | {per_core:8,.0f} | {target:>12s} | {result:7s} |")
+        print(f"(readers: 256x256 batches of {args.batch}, shuffle + flip; 'per core' = images/s / {cores} "
+              "for the readers)")
+
+        if args.profile:
+            print("\ntf.data stage by stage (same index stream, AUTOTUNE map, prefetch):")
+            profile_tf_data(prepared, args.batch, args.warmup, args.batches)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Atomic file writes: a reader never sees a half-written file, and an interrupted write
+leaves the previous version intact."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+
+def write_atomic(path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary_path)``, then rename the result to ``path``.
+
+    The temporary file sits beside the target with a hidden name that keeps the suffix
+    (Keras and matplotlib choose the format by it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

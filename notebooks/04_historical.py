@@ -1,0 +1,123 @@
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
+#   jupytext:
+#     comment_magics: true
+#     notebook_metadata_filter: accelerator,colab,kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Colorize your own old city photos, at full resolution
+#
+# A trained model from `02_train` colorizes a folder of your photos: old scans of streets,
+# squares, buildings. The model works at its own small size (256×256), but nothing of the
+# photo's detail is lost: the model only predicts the colour (ab), which is resized to the
+# photo's size and put on the photo's **own** full-resolution lightness. The eye forgives
+# colour at low resolution; it would not forgive blurred detail.
+#
+# Your photos are never changed: the colour copies go into a separate folder, with the
+# same names.
+
+# %% [markdown]
+# ## Install (Colab only)
+#
+# In Colab this installs `colorkeras` from its repository; elsewhere it does nothing.
+# If Colab shows a **Restart session** button afterwards, click it and run the notebook
+# again from the top.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install --quiet "colorkeras @ git+https://github.com/colorkeras/colorkeras"
+    print("colorkeras is installed.")
+
+# %% [markdown]
+# ## Check the accelerator
+#
+# A GPU makes this faster, but a few photos colorize fine on a CPU.
+
+# %%
+# %matplotlib inline
+from colorkeras import notebook
+
+print(notebook.describe_accelerator())
+
+# %% [markdown]
+# ## Parameters
+#
+# The only cell to edit; keep the folders the same as in `02_train`. `MODEL` picks which
+# trained run colorizes (`RUN_ROOT/<MODEL>/best.keras`).
+#
+# Put your photos into `PHOTOS` (default: `my_photos` in the working folder; with
+# `USE_DRIVE = True` that is *My Drive/colorkeras/my_photos*, easy to fill from your
+# computer), or set `UPLOAD = True` to pick files in the browser. Colour, grayscale and
+# sepia scans all work; JPEG, PNG, TIFF and more. In smoke mode a few grayscale stand-ins
+# are made from the toy city.
+
+# %% tags=["parameters"]
+SMOKE = notebook.smoke_requested()  # COLORKERAS_SMOKE=1: toy city, 32 px, 1 epoch
+USE_DRIVE = False  # True: work in My Drive/colorkeras (Colab only)
+WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./colorkeras-work
+DATA_ROOT = None  # None: WORKDIR/data (not used here)
+RUN_ROOT = None  # None: WORKDIR/runs
+MODEL = "baseline"  # the trained run that colorizes
+EPOCHS = 50  # not used here
+IMAGE_SIZE = 256  # not used here: the model knows its own size
+PHOTOS = None  # None: WORKDIR/my_photos
+OUTPUT = None  # None: WORKDIR/colorized
+UPLOAD = False  # Colab: True opens a file picker to add photos to PHOTOS
+
+# %%
+params = notebook.resolve_params(
+    smoke=SMOKE, use_drive=USE_DRIVE, workdir=WORKDIR, data_root=DATA_ROOT,
+    run_root=RUN_ROOT, model=MODEL, epochs=EPOCHS, image_size=IMAGE_SIZE,
+    photos=PHOTOS, colorized=OUTPUT,
+)
+print(params.to_text())
+
+# %% [markdown]
+# ## Your photos
+
+# %%
+photos = notebook.collect_photos(params, upload=UPLOAD)
+
+# %% [markdown]
+# ## Colorize
+#
+# Every photo in the folder (sub-folders included) gets a colour copy in the output folder.
+# Files that cannot be read are listed and skipped; photos colorized before are kept, so
+# after adding photos, running the cell again only does the new ones.
+
+# %%
+from colorkeras.colorize import colorize_paths
+
+report = colorize_paths(params.run_dir(), [params.photos_dir], params.colorized_dir)
+print(report.to_text())
+
+# %% [markdown]
+# ## Before and after
+#
+# Each photo beside its colorized copy; the titles give the pixel size of both, which are
+# the same. A model trained on SUN397 knows skies, facades, trees and streets best; people,
+# cars and signs are rarer in its training images and tend to stay muted.
+
+# %%
+notebook.before_after_figure(notebook.before_after_pairs([params.photos_dir], params.colorized_dir))
+
+# %% [markdown]
+# ## Done
+#
+# The colour copies are in the output folder printed above. In Colab, download them from
+# the Files panel on the left, or find them on Google Drive when `USE_DRIVE = True`.

@@ -1,0 +1,161 @@
+"""The notebooks: pairs in sync, committed without outputs, and executed in smoke mode.
+
+The execution test runs all four notebooks in order in one shared working folder, as a
+student would in Colab, but on the toy city at 32 px for one epoch (COLORKERAS_SMOKE=1).
+02_train runs twice, the second time with MODEL = "vit_fusion" injected after its
+parameter cell (as papermill would), so the embedding cache and a multi-run report are
+exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_historical")
+# A string literal that starts with "/" in code: a hard-coded absolute path.
+_ABSOLUTE_PATH_LITERAL = re.compile(r"""["']/""")
+
+
+def _cells(notebook) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(cell.cell_type, cell.source, tuple(cell.metadata.get("tags", ()))) for cell in notebook.cells]
+
+
+def _code_lines(cell) -> list[str]:
+    return [line for line in cell.source.splitlines() if not line.lstrip().startswith(("#", "%"))]
+
+
+def test_every_notebook_is_a_pair():
+    found_py = {path.stem for path in NOTEBOOK_DIR.glob("*.py")}
+    found_ipynb = {path.stem for path in NOTEBOOK_DIR.glob("*.ipynb")}
+    assert found_py == found_ipynb == set(NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_pair_is_in_sync(name):
+    text = jupytext.read(NOTEBOOK_DIR / f"{name}.py")
+    assert text.metadata["jupytext"]["text_representation"]["format_name"] == "percent"
+    notebook = jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb")
+    assert _cells(text) == _cells(notebook), (
+        f"notebooks/{name}.py and .ipynb differ: run `jupytext --sync notebooks/{name}.py`")
+    assert notebook.metadata.get("accelerator") == "GPU"  # Colab opens it on a GPU runtime
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_ipynb_is_committed_without_outputs(name):
+    raw = json.loads((NOTEBOOK_DIR / f"{name}.ipynb").read_text(encoding="utf-8"))
+    for index, cell in enumerate(raw["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{name}.ipynb cell {index} has outputs"
+            assert cell["execution_count"] is None, f"{name}.ipynb cell {index} has an execution count"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_layout(name):
+    notebook = jupytext.read(NOTEBOOK_DIR / f"{name}.ipynb")
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    install = code[0].source
+    assert '"google.colab" in sys.modules' in install and "%pip install" in install
+    assert "describe_accelerator()" in code[1].source
+    parameters = [cell for cell in code if "parameters" in cell.metadata.get("tags", ())]
+    assert len(parameters) == 1 and parameters[0] is code[2]
+    for key in ("SMOKE", "DATA_ROOT", "RUN_ROOT", "MODEL", "EPOCHS"):
+        assert re.search(rf"^{key} = ", parameters[0].source, re.MULTILINE), f"{name}: no {key} parameter"
+    for cell in code:
+        for line in _code_lines(cell):
+            assert not _ABSOLUTE_PATH_LITERAL.search(line.split("#")[0]), f"{name}: absolute path in {line!r}"
+
+
+# ------------------------------------------------------------------------------------
+# Execution
+# ------------------------------------------------------------------------------------
+def _kernel_manager(tmp_path: Path):
+    """A kernel of this very interpreter, from a kernelspec folder of our own.
+
+    Nothing is installed into the user's Jupyter folders, and whatever kernels they have
+    cannot be picked up instead.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    spec_dir = tmp_path / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "colorkeras tests", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    specs = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)], ensure_native_kernel=False)
+    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+
+
+def _inject_after_parameters(notebook, source: str):
+    """Papermill's convention: new values in a cell right after the parameter cell."""
+    index = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", ()))
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    notebook.cells.insert(index + 1, cell)
+    return notebook
+
+
+def _outputs_text(notebook) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", ()):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/markdown", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+@pytest.mark.slow
+def test_notebooks_run_in_order_in_smoke_mode(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.setenv("COLORKERAS_SMOKE", "1")
+    monkeypatch.setenv("COLORKERAS_WORKDIR", str(workdir))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets the kernel's debugger
+
+    plan = [("01_data", None), ("02_train", None), ("02_train", 'MODEL = "vit_fusion"'),
+            ("03_evaluate", None), ("04_historical", None)]
+    executed = {}
+    timings = []
+    for name, injected in plan:
+        notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        if injected:
+            _inject_after_parameters(notebook, injected)
+        started = time.monotonic()
+        client = NotebookClient(notebook, km=_kernel_manager(tmp_path / f"kernel-{len(timings)}"),
+                                kernel_name="python3", timeout=300, startup_timeout=120,
+                                resources={"metadata": {"path": str(workdir)}})
+        # Raises CellExecutionError, with the traceback, on any error; the kernel is shut
+        # down either way (nbclient leaves a kernel manager it was given running).
+        client.execute(cleanup_kc=True)
+        timings.append(f"{name}{' (' + injected + ')' if injected else ''}: {time.monotonic() - started:.0f} s")
+        executed[name] = notebook
+    print("notebook execution times: " + "; ".join(timings))
+
+    runs = workdir / "runs"
+    assert (workdir / "data" / "toy_city_32px" / "manifest.csv").is_file()
+    assert (runs / "baseline" / "best.keras").is_file() and (runs / "vit_fusion" / "best.keras").is_file()
+    assert list((workdir / "data" / "toy_city_32px" / "embeddings").glob("vit_b16-random*/train.npy"))
+    assert (workdir / "report" / "report.md").is_file()
+    photos = sorted((workdir / "my_photos").glob("*.jpg"))
+    assert len(photos) == 3 and sorted(p.name for p in (workdir / "colorized").glob("*.jpg")) == [
+        p.name for p in photos]
+
+    evaluation = _outputs_text(executed["03_evaluate"])
+    assert "grey floor" in evaluation and "vit_fusion" in evaluation and "not comparable" in evaluation
+    for name in NOTEBOOKS:
+        images = [o for cell in executed[name].cells for o in cell.get("outputs", ())
+                  if "image/png" in o.get("data", {})]
+        assert images, f"{name} showed no figure"

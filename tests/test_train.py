@@ -1,0 +1,190 @@
+"""Training: run folder, resume after a real kill, bad input, divergence, full disk, distribution."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from colorkeras.config import TrainConfig, parse_overrides
+from colorkeras.train import TrainingError, latest_state, train
+
+SIZE = 32
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    values = dict(image_size=SIZE, epochs=2, batch_size=8, learning_rate=1e-3,
+                  extractor_weights=None, extractor_size="tiny")
+    return TrainConfig(**{**values, **overrides})
+
+
+def read_log(run_dir):
+    with open(run_dir / "log.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.backend
+def test_training_writes_a_complete_run_folder(prepared_toy_city, tmp_path):
+    from colorkeras.models import load_model
+
+    run = tmp_path / "run"
+    result = train(prepared_toy_city, run, tiny_config(), verbose=0)
+    assert result.epochs_done == 2 and result.best_epoch in (1, 2)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"] == "baseline" and saved["config"]["epochs"] == 2
+    log = read_log(run)
+    assert [row["epoch"] for row in log] == ["1", "2"] and "val_loss" in log[0]
+    state = json.loads((latest_state(run) / "state.json").read_text())
+    assert state["epochs_done"] == 2 and state["optimizer_iterations"] == 2 * (40 // 8)
+    model = load_model(run / "best.keras")
+    assert model.predict(np.zeros((1, SIZE, SIZE, 1), "float32"), verbose=0).shape == (1, SIZE, SIZE, 2)
+    assert any((run / "tensorboard").rglob("*"))
+    # Running the finished command again trains nothing more.
+    again = train(prepared_toy_city, run, tiny_config(), verbose=0)
+    assert again.epochs_done == 2 and len(read_log(run)) == 2
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("model", ["inception_fusion", "vit_fusion"])
+def test_fusion_models_train_from_cached_embeddings(prepared_toy_city, tmp_path, model):
+    run = tmp_path / model
+    train(prepared_toy_city, run, tiny_config(model=model, epochs=1), verbose=0)
+    cached = list((prepared_toy_city / "embeddings").glob(f"*-random*/train.npy"))
+    assert cached, "the fusion run should have cached the extractor's outputs"
+    assert np.load(cached[0], mmap_mode="r").shape[1:] == (2, 1000)
+    assert (run / "best.keras").is_file()
+
+
+def test_bad_input_gives_clear_errors_and_touches_nothing(prepared_toy_city, tmp_path):
+    with pytest.raises(TrainingError, match="not a prepared dataset"):
+        train(tmp_path / "nothing", tmp_path / "run_a", tiny_config())
+    with pytest.raises(TrainingError, match="prepared at 32px but the config asks for 64px"):
+        train(prepared_toy_city, tmp_path / "run_b", tiny_config(image_size=64))
+    with pytest.raises(ValueError, match="unknown model"):
+        tiny_config(model="unet")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(TrainingError, match="not a colorkeras run folder"):
+        train(prepared_toy_city, foreign, tiny_config())
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_a_folder_holding_another_run_is_refused(prepared_toy_city, tmp_path):
+    run = tmp_path / "run"
+    train(prepared_toy_city, run, tiny_config(epochs=1), verbose=0)
+    before = (run / "best.keras").read_bytes()
+    with pytest.raises(TrainingError, match="holds another run"):
+        train(prepared_toy_city, run, tiny_config(epochs=1, learning_rate=5e-4))
+    assert (run / "best.keras").read_bytes() == before
+
+
+def test_divergence_stops_with_a_clear_message_and_saves_nothing_bad(prepared_toy_city, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match="loss became nan"):
+        train(prepared_toy_city, run, tiny_config(learning_rate=1e35), verbose=0)
+    assert latest_state(run) is None and not (run / "best.keras").exists()
+
+
+def test_overrides_are_typed():
+    assert parse_overrides(["epochs=5", "loss=l1", "learning_rate=3e-4", "extractor_weights=none",
+                            "augment=false"]) == {
+        "epochs": 5, "loss": "l1", "learning_rate": 3e-4, "extractor_weights": None, "augment": False}
+    with pytest.raises(ValueError, match="unknown config key"):
+        parse_overrides(["epoch=5"])
+
+
+def _train_command(prepared, run, epochs):
+    return [sys.executable, "-m", "colorkeras.cli", "train", str(prepared), "--model", "baseline",
+            "--out", str(run), "--epochs", str(epochs), "--batch-size", "8",
+            "--set", f"image_size={SIZE}", "--set", "learning_rate=0.001"]
+
+
+@pytest.mark.slow
+def test_resume_after_a_real_kill_finishes_the_same_epochs_with_the_optimizer_state(prepared_toy_city, tmp_path):
+    run = tmp_path / "run"
+    command = _train_command(prepared_toy_city, run, epochs=6)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    deadline = time.time() + 240
+    while not (run / "state" / "epoch-0002").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "training finished before it could be killed"
+    process.send_signal(signal.SIGKILL)  # a Colab disconnect: no clean-up of any kind
+    process.wait()
+    killed_after = latest_state(run)
+    assert killed_after is not None and json.loads((killed_after / "state.json").read_text())["epochs_done"] < 6
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "resumed after epoch" in finished.stdout
+    assert [row["epoch"] for row in read_log(run)] == [str(e) for e in range(1, 7)]
+    state = json.loads((latest_state(run) / "state.json").read_text())
+    # A restart without the optimizer state would have counted its steps from zero.
+    assert state["epochs_done"] == 6 and state["optimizer_iterations"] == 6 * (40 // 8)
+
+
+_FULL_DISK_SCRIPT = textwrap.dedent("""
+    import resource, signal, sys
+    # A file-size limit makes every write past it fail with EFBIG, like a disk that fills up.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    from colorkeras.config import TrainConfig
+    from colorkeras.train import TrainingError, train
+    try:
+        train(sys.argv[1], sys.argv[2], TrainConfig(image_size=32, epochs=2, batch_size=8), verbose=0)
+    except TrainingError as error:
+        print("TrainingError:", error)
+        sys.exit(3)
+""")
+
+
+@pytest.mark.slow
+def test_a_full_disk_mid_run_keeps_the_last_good_state(prepared_toy_city, tmp_path):
+    run = tmp_path / "run"
+    # best.keras (~25 MB) fits under the limit, the state with Adam's moments (~75 MB) does not.
+    completed = subprocess.run([sys.executable, "-c", _FULL_DISK_SCRIPT, str(prepared_toy_city), str(run),
+                                str(40 * 2**20)], capture_output=True, text=True)
+    assert completed.returncode == 3, completed.stdout + completed.stderr[-2000:]
+    assert "Could not write" in completed.stdout and "rerun the same command" in completed.stdout
+    assert latest_state(run) is None  # no half-written state is ever trusted
+    assert not list((run / "state").glob(".partial-*"))
+    from colorkeras.models import load_model
+
+    load_model(run / "best.keras")  # the checkpoint written before the failure is whole
+    result = train(prepared_toy_city, run, TrainConfig(image_size=32, epochs=2, batch_size=8), verbose=0)
+    assert result.epochs_done == 2
+
+
+_DISTRIBUTED_SCRIPT = textwrap.dedent("""
+    import sys
+    import keras
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from colorkeras.config import TrainConfig
+    from colorkeras.train import train
+    result = train(sys.argv[1], sys.argv[2], TrainConfig(image_size=32, epochs=1, batch_size=8), distribute=True, verbose=0)
+    print("replicas", result.replicas, "epochs", result.epochs_done)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_data_parallel_training_on_two_cpu_devices(prepared_toy_city, tmp_path, backend):
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+                   "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    completed = subprocess.run([sys.executable, "-c", _DISTRIBUTED_SCRIPT, str(prepared_toy_city),
+                                str(tmp_path / "run")], capture_output=True, text=True, env=environment)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "replicas 2 epochs 1" in completed.stdout
+    assert (tmp_path / "run" / "best.keras").is_file()
