@@ -18,6 +18,8 @@ it and continues with the next epoch, until the configured number of epochs is d
 from __future__ import annotations
 
 import csv
+import functools
+import importlib.util
 import json
 import math
 import os
@@ -152,10 +154,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         best: (best_val_loss, best_epoch) so far.
     """
 
-    def __init__(self, run_dir: Path, end_to_end, history, best, keep_states: int = 1):
+    def __init__(self, run_dir: Path, end_to_end, history, best, keep_states: int = 1, saved_model=None):
         super().__init__()
         self.run_dir = run_dir
         self.end_to_end = end_to_end
+        self.saved_model = saved_model if saved_model is not None else end_to_end
         self.history = history
         self.best_val_loss, self.best_epoch = best
         self.keep_states = keep_states
@@ -173,7 +176,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         monitored = logs.get("val_loss", logs.get("loss"))
         if self.best_val_loss is None or monitored < self.best_val_loss:
             self.best_val_loss, self.best_epoch = monitored, epoch + 1
-            write_atomic(self.run_dir / "best.keras", lambda tmp: self.end_to_end.save(tmp))
+            if self.saved_model is not self.end_to_end:
+                self.saved_model.set_weights(self.end_to_end.get_weights())
+            write_atomic(self.run_dir / "best.keras", lambda tmp: self.saved_model.save(tmp))
         self._save_state(epoch + 1)
         _write_log(self.run_dir, self.history)
 
@@ -271,6 +276,7 @@ def train(
             end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
                                      input_channels=config.input_channels,
                                      extractor_size=config.extractor_size)
+            saved_model = _float32_twin(end_to_end, config) if precision != "float32" else end_to_end
             trainable = training_graph(end_to_end)
             optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
             trainable.compile(optimizer=optimizer, loss="mae" if config.loss == "l1" else "mse",
@@ -291,9 +297,11 @@ def train(
             train_data, val_data, steps, val_steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
             callbacks = [
                 StopOnNonFiniteLoss(),
-                RunCheckpoint(run_dir, end_to_end, history, best),
-                keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
+                RunCheckpoint(run_dir, end_to_end, history, best, saved_model=saved_model),
             ]
+            # Keras writes TensorBoard logs through tf.summary: JAX-only hosts go without.
+            if importlib.util.find_spec("tensorflow") is not None:
+                callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
             trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
                           initial_epoch=initial_epoch, steps_per_epoch=steps, validation_steps=val_steps,
                           callbacks=callbacks, verbose=verbose)
@@ -319,6 +327,21 @@ def train(
                        checkpoint.best_val_loss, initial_epoch, replicas)
 
 
+def _float32_twin(end_to_end, config):
+    """The same model in float32, for saving: a mixed-precision best.keras would run in
+    half precision on every machine that loads it (slow on CPUs, and less exact)."""
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("float32")
+    try:
+        # weights=None: the extractor's pretrained weights are copied over, not loaded again.
+        twin = build_model(config.model, config.image_size, weights=None,
+                           input_channels=config.input_channels, extractor_size=config.extractor_size)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous)
+    twin.set_weights(end_to_end.get_weights())
+    return twin
+
+
 def _ensure_embeddings(dataset, config, end_to_end) -> str:
     from colorkeras.embed import embed_dataset
 
@@ -331,7 +354,10 @@ def _make_inputs(dataset, config, embeddings_key, initial_epoch):
     """tf.data on the TensorFlow backend, the TF-free reader elsewhere."""
     from colorkeras.data import pipeline
 
-    make = pipeline.make_tf_dataset if keras.backend.backend() == "tensorflow" else pipeline.make_py_dataset
+    if keras.backend.backend() == "tensorflow":
+        make = pipeline.make_tf_dataset
+    else:  # the TF-free reader, with a few threads: gathers and conversions release the GIL
+        make = functools.partial(pipeline.make_py_dataset, workers=min(8, os.cpu_count() or 1))
     count = dataset.count("train")
     if count < config.batch_size:
         raise TrainingError(f"the training split has {count} images, fewer than one batch of {config.batch_size}")

@@ -39,7 +39,10 @@ def build_model(
 
 def load_model(path) -> keras.Model:
     """Load a saved `.keras` colorizer, or a run folder's best.keras (safe mode)."""
-    import keras_hub  # noqa: F401 - registers the ViT classes a vit_fusion model needs
+    try:
+        import keras_hub  # noqa: F401 - registers the ViT classes a vit_fusion model needs
+    except ImportError:  # hosts without keras-hub can still load the other models
+        pass
 
     import colorkeras.models.fusion  # noqa: F401 - registers our layers
     import colorkeras.models.extractors  # noqa: F401
