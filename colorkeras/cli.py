@@ -37,7 +37,8 @@ def cmd_prepare(args) -> int:
 def cmd_sun397(args) -> int:
     from colorkeras.data.sun397 import fetch_urban32
 
-    check = fetch_urban32(args.out, archive=args.archive, extracted=args.extracted, url=args.url)
+    check = fetch_urban32(args.out, archive=args.archive, extracted=args.extracted, url=args.url,
+                          force=args.force)
     print(check.to_text())
     return 0
 
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     from colorkeras.data.sun397 import SUN397_URL
 
     p.add_argument("--url", default=SUN397_URL, help="archive URL (default: the official one)")
+    p.add_argument("--force", action="store_true", help="read the source again after a complete fetch")
     p.set_defaults(func=cmd_sun397)
 
     p = sub.add_parser("embed", help="cache a frozen extractor's outputs for a prepared dataset")

@@ -1,6 +1,6 @@
 """Cache a frozen extractor's outputs for every prepared image and its mirror image.
 
-Stored as ``PREPARED/embeddings/<extractor>-<weights>/<split>.npy``, float32 of shape
+Stored as ``PREPARED/embeddings/<extractor>-<weights>-<digest>/<split>.npy``, float32 of shape
 (N, 2, 1000): ``[:, 0]`` for the image, ``[:, 1]`` for its horizontal flip, so flip
 augmentation in training still sees the right embedding. Work is saved chunk by chunk
 (``<split>.partial.npy`` plus a progress file); a rerun continues where it stopped.
@@ -8,6 +8,7 @@ augmentation in training still sees the right embedding. Work is saved chunk by 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from colorkeras import color
 from colorkeras.data.pipeline import PreparedDataset, embedding_path
 from colorkeras.data.prepare import SPLITS
+from colorkeras.fileio import write_text_atomic
 from colorkeras.models.extractors import build_extractor, extractor_key
 
 CHUNK_BATCHES = 8  # progress is saved every CHUNK_BATCHES batches
@@ -44,12 +46,16 @@ def embed_dataset(
     from tqdm.auto import tqdm
 
     dataset = prepared if isinstance(prepared, PreparedDataset) else PreparedDataset.open(prepared)
-    key = extractor_key(extractor, weights) + ("" if extractor_size == "base" else f"-{extractor_size}")
+    if model is None:
+        model = build_extractor(extractor, dataset.image_size, weights, extractor_size)
+    # Keyed by the weights' own digest too: two random (or two local) extractors never
+    # share a cache, and a model is always trained on its own extractor's outputs.
+    key = "-".join([extractor_key(extractor, weights)]
+                   + ([extractor_size] if extractor_size != "base" else [])
+                   + [weights_digest(model)])
     todo = [s for s in splits if dataset.count(s) and not embedding_path(dataset.root, key, s).is_file()]
     if not todo:
         return key
-    if model is None:
-        model = build_extractor(extractor, dataset.image_size, weights, extractor_size)
     for split in todo:
         final = embedding_path(dataset.root, key, split)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +77,7 @@ def embed_dataset(
             out[start:stop, 0] = model.predict(l_norm, batch_size=batch_size, verbose=0)
             out[start:stop, 1] = model.predict(l_norm[:, :, ::-1], batch_size=batch_size, verbose=0)
             out.flush()
-            _write_json_atomic(progress_file, {"rows_done": stop})
+            write_text_atomic(progress_file, json.dumps({"rows_done": stop}))
             bar.update(stop - start)
         bar.close()
         del out
@@ -80,7 +86,11 @@ def embed_dataset(
     return key
 
 
-def _write_json_atomic(path: Path, value) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
+def weights_digest(model) -> str:
+    """A short digest of every weight of a model (which extractor made an embedding)."""
+    import keras
+
+    digest = hashlib.sha1()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()[:10]

@@ -452,7 +452,10 @@ def learning_curve_figure(run_dir):
         best = int(np.nanargmin(val))
         axes.axvline(epochs[best], color="grey", linestyle=":",
                      label=f"best: epoch {int(epochs[best])} (best.keras)")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(epochs) <= 15:
+        axes.set_xticks(epochs)  # whole epochs only, also for a one-epoch run
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("loss (normalised ab)")
     axes.set_title(f"Learning curve: {Path(run_dir).name}")

@@ -211,12 +211,26 @@ def _dataset_identity(dataset: PreparedDataset) -> dict:
             "counts": settings.get("counts")}
 
 
+# A run may be resumed with more epochs, and from a dataset that moved (local disk ->
+# Google Drive): neither changes what the run is.
+_RESUMABLE_CHANGES = {"config": {"epochs"}, "dataset": {"root"}}
+
+
+def _same_run(saved: dict, config: TrainConfig, identity: dict) -> bool:
+    for section, current in (("config", config.to_dict()), ("dataset", identity)):
+        ignored = _RESUMABLE_CHANGES[section]
+        before = {k: v for k, v in (saved.get(section) or {}).items() if k not in ignored}
+        if before != {k: v for k, v in current.items() if k not in ignored}:
+            return False
+    return True
+
+
 def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> None:
     """A folder that holds another run (other model, data or recipe) is never touched."""
     config_path = run_dir / "config.json"
     if config_path.is_file():
         saved = json.loads(config_path.read_text())
-        if saved.get("config") != config.to_dict() or saved.get("dataset") != identity:
+        if not _same_run(saved, config, identity):
             raise TrainingError(
                 f"{run_dir} holds another run (its config.json differs from this one's model, "
                 "recipe or dataset). Choose a new --out folder, or rerun that run's own command "
@@ -260,10 +274,10 @@ def train(
     identity = _dataset_identity(dataset)
     _check_run_folder(run_dir, config, identity)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "config.json").is_file():
-        doc = {"model": config.model, "config": config.to_dict(), "dataset": identity,
-               "backend": keras.backend.backend()}
-        write_text_atomic(run_dir / "config.json", json.dumps(doc, indent=2))
+    # Written on every start, so it shows the epochs and data location now in force.
+    doc = {"model": config.model, "config": config.to_dict(), "dataset": identity,
+           "backend": keras.backend.backend()}
+    write_text_atomic(run_dir / "config.json", json.dumps(doc, indent=2))
 
     keras.utils.set_random_seed(config.seed)
     precision = resolve_precision(config.mixed_precision)
@@ -304,7 +318,7 @@ def train(
                 callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
             trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
                           initial_epoch=initial_epoch, steps_per_epoch=steps, validation_steps=val_steps,
-                          callbacks=callbacks, verbose=verbose)
+                          callbacks=callbacks, verbose=verbose, shuffle=False)  # the reader shuffles
     except NonFiniteLoss as error:
         kept = latest_state(run_dir)
         raise TrainingError(

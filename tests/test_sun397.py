@@ -307,8 +307,12 @@ def test_stream_from_local_archive_and_rerun_is_a_no_op(
     _assert_output_exact(out)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
 
+    # After a complete fetch with every count right, a rerun does not read the archive.
     second = fetch_urban32(out, archive=fixture_archive.archive, classes=SUBSET, progress=False)
-    assert second.matches and second.written == 0 and second.already_present == 8
+    assert second.matches and second.written == 0 and "already complete" in second.source
+    # force=True reads it again, and keeps every image already in place.
+    forced = fetch_urban32(out, archive=fixture_archive.archive, classes=SUBSET, progress=False, force=True)
+    assert forced.matches and forced.written == 0 and forced.already_present == 8
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")} == before
     for target in fixture_archive.escape_targets:
         assert not target.exists()
@@ -368,7 +372,7 @@ def test_copy_from_extracted_folder(tmp_path: Path, layout: str) -> None:
     reasons = {Path(item).name: reason for item, reason in check.skipped}
     assert reasons == {"link.jpg": "symbolic link", "notes.txt": "not an image file"}
 
-    again = fetch_urban32(out, extracted=source, classes=SUBSET, progress=False)
+    again = fetch_urban32(out, extracted=source, classes=SUBSET, progress=False, force=True)
     assert again.written == 0 and again.already_present == 8
 
 

@@ -225,6 +225,7 @@ def fetch_urban32(
     progress: bool = True,
     timeout: float = 60,
     retries: int = 3,
+    force: bool = False,
 ) -> CountCheck:
     """Put the images of the urban classes into ``out_dir/<class name>/``.
 
@@ -242,6 +243,8 @@ def fetch_urban32(
         timeout: seconds a network connect or read may stall before it counts as failed.
         retries: how many times a dropped download is resumed (HTTP range request)
             before giving up.
+        force: fetch again even when an earlier complete fetch left every class with
+            its expected count.
 
     Returns:
         A :class:`CountCheck`; print ``.to_text()`` to show what differs.
@@ -254,6 +257,11 @@ def fetch_urban32(
         raise Sun397Error("Give either an archive or an extracted folder, not both.")
     chosen = _resolve_classes(classes)
     run = _Run(out_dir, chosen)
+    if not force and _finished_before(run):
+        # Every class already holds its expected count after a complete fetch: streaming
+        # 39 GB again would only confirm it.
+        run.source = "already complete (pass force=True to fetch again)"
+        return run.write_report(complete=True, error=None)
     if extracted is not None:
         run.source = os.fspath(extracted)
     elif archive is not None:
@@ -281,6 +289,18 @@ def fetch_urban32(
 # --------------------------------------------------------------------------------------
 # Class list and output folder
 # --------------------------------------------------------------------------------------
+
+
+def _finished_before(run: "_Run") -> bool:
+    """An earlier fetch completed and every chosen class holds its expected count."""
+    try:
+        with open(os.path.join(run.root, REPORT_NAME), encoding="utf-8") as handle:
+            previous = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    if not previous.get("complete"):
+        return False
+    return all(row.found == row.expected for row in run.present_counts())
 
 
 def _resolve_classes(classes: Iterable[UrbanClass | str] | None) -> list[UrbanClass]:
