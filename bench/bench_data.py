@@ -10,8 +10,9 @@ random horizontal flips):
 * PyDataset xN     the same PyDataset with ``workers=N``, iterated the way ``fit()`` does
                    on JAX (Keras' ``PyDatasetAdapter`` and its thread pool).
 
-Each reader runs a few warm-up batches (which also pulls the arrays into the page cache),
-then N timed batches, crossing epoch boundaries as training does.
+Each reader runs --warmup batches (which also pull the arrays into the page cache), then
+--repeats timed runs of --batches batches, crossing epoch boundaries as training does;
+the table shows the best run, since other processes may share the cores.
 
     python bench/bench_data.py                      # ../shared/data/intel-urban
     python bench/bench_data.py --data DIR --work /tmp/bench-work --skip-prepare
@@ -104,8 +105,9 @@ def py_sequential_batches(prepared, batch_size):
 
 
 def py_threaded_batches(prepared, batch_size, workers):
-    # fit() on JAX iterates a PyDataset through this adapter; workers > 1 runs
-    # __getitem__ in a thread pool (OrderedEnqueuer) ahead of the consumer.
+    # fit() on JAX iterates a PyDataset through this adapter (private to Keras; there is
+    # no public equivalent); workers > 1 runs __getitem__ in a thread pool
+    # (OrderedEnqueuer) ahead of the consumer. PyDataset.__iter__ alone is sequential.
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
     from colorkeras.data.pipeline import make_py_dataset
@@ -171,16 +173,18 @@ def profile_tf_data(prepared, batch_size, warmup, batches):
         ab_u8.set_shape([None, size, size, 2])
         return l_u8, ab_u8
 
-    def random_mask(batch, rank):
-        return tf.reshape(tf.random.uniform([batch]) < 0.5, [-1] + [1] * (rank - 1))
 
     def cast(l_u8, ab_u8):
         return tf.cast(l_u8, tf.float32)[..., None], tf.cast(ab_u8, tf.float32)
 
     def flip(l_image, ab_image):  # as make_tf_dataset: reverse the width, select per image
-        mask = random_mask(tf.shape(l_image)[0], len(l_image.shape))
-        return (tf.where(mask, tf.reverse(l_image, axis=[2]), l_image),
-                tf.where(mask, tf.reverse(ab_image, axis=[2]), ab_image))
+        flips = tf.random.uniform([tf.shape(l_image)[0]]) < 0.5
+
+        def mirror(image):
+            mask = tf.reshape(flips, [-1] + [1] * (len(image.shape) - 1))
+            return tf.where(mask, tf.reverse(image, axis=[2]), image)
+
+        return mirror(l_image), mirror(ab_image)
 
     def normalise(l_f, ab_f):
         return color.stored_to_normalized(l_f, ab_f)
@@ -279,10 +283,13 @@ def main(argv=None) -> int:
     print(f"machine: {machine_line()}")
     print(f"python {sys.version.split()[0]}, keras {keras.__version__} ({keras.backend.backend()} backend)")
     print(f"data: {data}")
+    import colorkeras.data.pipeline
+
+    print(f"readers from: {Path(colorkeras.data.pipeline.__file__)}")
 
     work = args.work.resolve() if args.work else Path(tempfile.mkdtemp(prefix="bench-data-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows = []  # (what, images/s, per core, target, verdict)
+    rows = []  # (what, images/s, cores used, target, verdict)
     try:
         reader_dir = work / f"{data.name}-w{max(prepare_workers)}"
         if not args.skip_prepare:
@@ -293,10 +300,10 @@ def main(argv=None) -> int:
                 rate = files / seconds
                 print(f"  {files} files in {seconds:.1f} s; prepared {sum(report.prepared.values())} "
                       f"({report.prepared}), skipped {len(report.skipped)}", flush=True)
-                per_core = rate / workers
-                rows.append((f"prepare, workers={workers} ({files} files, {seconds:.0f} s)", rate, per_core,
+                used = min(workers, cores)
+                rows.append((f"prepare, workers={workers} ({files} files, {seconds:.0f} s)", rate, used,
                              f">= {PREPARE_TARGET_PER_CORE:.0f}/core",
-                             verdict(per_core, PREPARE_TARGET_PER_CORE)))
+                             verdict(rate / used, PREPARE_TARGET_PER_CORE)))
         elif not is_prepared(reader_dir):
             print(f"preparing (untimed) -> {reader_dir} ...", flush=True)
             time_prepare(data, reader_dir, args.image_size, max(prepare_workers))
@@ -305,27 +312,28 @@ def main(argv=None) -> int:
         print(f"readers: {prepared.count('train')} training images, batch {args.batch}, "
               f"{args.warmup} warm-up batches, then best of {args.repeats} x {args.batches} batches",
               flush=True)
-        readers = [
-            ("tf.data (make_tf_dataset)", lambda: tf_data_batches(prepared, args.batch), TF_DATA_TARGET),
-            ("PyDataset, __getitem__ in order", lambda: py_sequential_batches(prepared, args.batch), None),
+        readers = [  # (name, stream, cores it may use, target)
+            ("tf.data (make_tf_dataset)", lambda: tf_data_batches(prepared, args.batch), cores, TF_DATA_TARGET),
+            ("PyDataset, __getitem__ in order", lambda: py_sequential_batches(prepared, args.batch), 1, None),
             (f"PyDataset, workers={py_workers} (fit's enqueuer)",
-             lambda: py_threaded_batches(prepared, args.batch, py_workers), None),
+             lambda: py_threaded_batches(prepared, args.batch, py_workers), min(py_workers, cores), None),
         ]
-        for name, make_stream, target in readers:
+        for name, make_stream, used, target in readers:
             rates = time_stream(make_stream(), args.warmup, args.batches, args.repeats)
             rate = max(rates)
             print(f"  {name}: best {rate:,.0f} images/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})",
                   flush=True)
-            rows.append((name, rate, rate / cores, f">= {target:,.0f}" if target else "-",
+            rows.append((name, rate, used, f">= {target:,.0f} on {cores}" if target else "-",
                          verdict(rate, target) if target else "-"))
 
         print()
-        print(f"| {'what':52s} | {'images/s':>9s} | {'per core':>8s} | {'target':>12s} | verdict |")
-        print(f"|{'-' * 54}|{'-' * 11}|{'-' * 10}|{'-' * 14}|---------|")
-        for what, rate, per_core, target, result in rows:
-            print(f"| {what:52s} | {rate:9,.0f} | {per_core:8,.0f} | {target:>12s} | {result:7s} |")
-        print(f"(readers: 256x256 batches of {args.batch}, shuffle + flip; 'per core' = images/s / {cores} "
-              "for the readers)")
+        print(f"| {'what':52s} | {'images/s':>9s} | {'cores':>5s} | {'per core':>8s} | {'target':>14s} | verdict |")
+        print(f"|{'-' * 54}|{'-' * 10}:|{'-' * 6}:|{'-' * 9}:|{'-' * 15}:|---------|")
+        for what, rate, used, target, result in rows:
+            print(f"| {what:52s} | {rate:9,.0f} | {used:5d} | {rate / used:8,.0f} | {target:>14s} | {result:7s} |")
+        size = prepared.image_size
+        print(f"(readers: {size}x{size} training batches of {args.batch}, seeded shuffle + random flip; "
+              "'cores' = cores the step can use)")
 
         if args.profile:
             print("\ntf.data stage by stage (same index stream, AUTOTUNE map, prefetch):")

@@ -119,12 +119,33 @@ def dequantize_ab(ab_uint8):
     return ab_uint8 * _AB_STEP + AB_STORAGE_MIN
 
 
-def stored_to_normalized(l_stored, ab_stored):
-    """Stored uint8 L and ab (already cast to float) -> normalised model input and target.
+def _stored_affine(normalize, dequantize) -> tuple[float, float]:
+    """(scale, offset) of stored uint8 -> normalised value: the composition is affine."""
+    offset = normalize(dequantize(0.0))
+    return normalize(dequantize(1.0)) - offset, offset
 
-    Plain arithmetic, so the same function serves NumPy, tf.data and any Keras backend.
+
+# One multiply-add per value instead of dequantising and normalising in two passes.
+STORED_L_AFFINE = _stored_affine(normalize_l, dequantize_l)
+STORED_AB_AFFINE = _stored_affine(normalize_ab, dequantize_ab)
+
+
+def stored_to_normalized(l_stored, ab_stored):
+    """Stored L and ab -> normalised model input and target, as float32.
+
+    NumPy arrays may stay uint8 (they are converted on the fly); tensors (tf.data, any
+    Keras backend) must already be float.
     """
-    return normalize_l(dequantize_l(l_stored)), normalize_ab(dequantize_ab(ab_stored))
+    return _apply_affine(l_stored, STORED_L_AFFINE), _apply_affine(ab_stored, STORED_AB_AFFINE)
+
+
+def _apply_affine(values, affine):
+    scale, offset = affine
+    if isinstance(values, np.ndarray):
+        out = np.multiply(values, np.float32(scale), dtype=np.float32)
+        out += np.float32(offset)
+        return out
+    return values * scale + offset
 
 
 def resize_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
