@@ -47,7 +47,8 @@ def cmd_embed(args) -> int:
     from colorkeras.embed import embed_dataset
 
     weights = None if args.weights == "random" else args.weights
-    key = embed_dataset(args.prepared, args.extractor, weights, batch_size=args.batch_size)
+    key = embed_dataset(args.prepared, args.extractor, weights, batch_size=args.batch_size,
+                        extractor_size=args.extractor_size)
     print(f"Embeddings cached under {Path(args.prepared) / 'embeddings' / key}")
     return 0
 
@@ -74,7 +75,8 @@ def cmd_evaluate(args) -> int:
     from colorkeras.evaluate import evaluate_run
 
     for run_dir in args.run_dirs:
-        out = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size)
+        out = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size,
+                           lpips_scorer=None if args.no_lpips else "auto")
         print(f"Per-image metrics: {out}")
     return 0
 
@@ -82,7 +84,7 @@ def cmd_evaluate(args) -> int:
 def cmd_report(args) -> int:
     from colorkeras.report import write_report
 
-    written = write_report(args.run_dirs, args.out, split=args.split)
+    written = write_report(args.run_dirs, args.out, split=args.split, data_root=args.data)
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0
@@ -91,9 +93,10 @@ def cmd_report(args) -> int:
 def cmd_colorize(args) -> int:
     from colorkeras.colorize import colorize_paths
 
-    report = colorize_paths(args.model, args.inputs, args.out, overwrite=args.overwrite, fmt=args.format)
+    report = colorize_paths(args.model, args.inputs, args.out, overwrite=args.overwrite, fmt=args.format,
+                            suffix=args.suffix, batch_size=args.batch_size)
     print(report.to_text())
-    return 0 if report.written or not report.skipped else 1
+    return 0 if report.ok else 1
 
 
 def cmd_demo(args) -> int:
@@ -153,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extractor", choices=("inception_v3", "vit_b16"), required=True)
     p.add_argument("--weights", default="imagenet", help="imagenet, a local path, or random")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--extractor-size", choices=("base", "tiny"), default="base",
+                   help="tiny: a small random ViT, for tests only")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
@@ -174,19 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="prepared dataset")
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--no-lpips", action="store_true", help="leave the LPIPS column empty")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="tables and figures from evaluated runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
+    p.add_argument("--data", help="the prepared dataset, if it moved since evaluation (for figures)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("colorize", help="colorize photos at full resolution")
     p.add_argument("model", help="a saved model (.keras) or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--out", required=True)
-    p.add_argument("--format", choices=("png", "jpg"), default=None, help="default: as the input")
+    p.add_argument("--format", choices=("png", "jpg", "tif", "webp", "bmp"), default=None,
+                   help="output format (default: as the input)")
+    p.add_argument("--suffix", default="", help="added to each output file name, e.g. _color")
+    p.add_argument("--batch-size", type=int, default=8, help="photos per model call")
     p.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
     p.set_defaults(func=cmd_colorize)
     return parser
@@ -218,7 +228,8 @@ def _known_errors() -> tuple:
     # Only modules already imported can have raised; importing others would load TensorFlow.
     for module, name in (("colorkeras.train", "TrainingError"),
                          ("colorkeras.models.extractors", "WeightsUnavailableError"),
-                         ("colorkeras.evaluate", "EvaluationError")):
+                         ("colorkeras.evaluate", "EvaluationError"),
+                         ("colorkeras.report", "ReportError")):
         if module in sys.modules and hasattr(sys.modules[module], name):
             errors.append(getattr(sys.modules[module], name))
     return tuple(errors)

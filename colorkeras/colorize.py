@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from colorkeras import color
-from colorkeras.images import IMAGE_EXTENSIONS, ImageReadError, list_images, read_rgb, save_rgb
+from colorkeras.models.registry import model_input_size
+from colorkeras.images import IMAGE_EXTENSIONS, ImageReadError, list_images, read_rgb, resize_square, save_rgb
 
 # Full-resolution L channels (float32, 4 bytes a pixel) wait in memory until their batch
 # has been through the model; past this many pixels the batch is run early, so a folder
@@ -72,16 +72,6 @@ class ColorizeReport:
 # ------------------------------------------------------------------------------------
 # One photo, in memory
 # ------------------------------------------------------------------------------------
-def model_input_size(model) -> int:
-    """The side S of a colorizer whose input is (batch, S, S, 1)."""
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 1:
-        raise ValueError(
-            f"expected a colorizer with input shape (None, S, S, 1), got {shape}"
-        )
-    return int(shape[1])
-
-
 def lightness(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB (H, W, 3) -> L (H, W) float32 in [0, 100], in row blocks for big photos."""
     height, width = rgb.shape[:2]
@@ -99,8 +89,7 @@ def model_input(rgb: np.ndarray, size: int) -> np.ndarray:
     (`colorkeras.data.prepare.load_for_dataset`), so the model sees photos the way it
     saw its training data.
     """
-    resized = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
-    return color.normalize_l(color.rgb_to_l(resized))[..., None].astype(np.float32)
+    return color.normalize_l(color.rgb_to_l(resize_square(rgb, size)))[..., None].astype(np.float32)
 
 
 def predict_ab(model, inputs: np.ndarray) -> np.ndarray:

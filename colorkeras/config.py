@@ -95,14 +95,6 @@ class TrainConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = set(values) - names
-        if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        return cls(**values)
-
 
 def parse_overrides(pairs: list[str]) -> dict:
     """["epochs=5", "loss=l1"] -> {"epochs": 5, "loss": "l1"}, typed by the field's type."""

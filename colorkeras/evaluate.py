@@ -32,6 +32,7 @@ import numpy as np
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.fileio import write_atomic, write_text_atomic
+from colorkeras.models.registry import model_input_size
 from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
 
 GREY_FLOOR = "grey floor"
@@ -89,22 +90,6 @@ def urban32_class_names() -> frozenset[str]:
 def is_sun397_urban32(classes) -> bool:
     """Whether a dataset's classes are exactly the study's SUN397 urban-32 classes."""
     return set(classes) == set(urban32_class_names())
-
-
-def model_input_size(model) -> int:
-    """The square image side a colorizer takes; EvaluationError for any other kind of model."""
-    if len(model.inputs) != 1:
-        raise EvaluationError(
-            f"model {model.name!r} takes {len(model.inputs)} inputs; evaluation needs the "
-            "end-to-end colorizer that takes the L image alone"
-        )
-    shape = tuple(model.inputs[0].shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
-        raise EvaluationError(f"model {model.name!r} has input shape {shape}; expected (None, S, S, 1)")
-    out_shape = tuple(model.outputs[0].shape)
-    if len(out_shape) != 4 or out_shape[-1] != 2:
-        raise EvaluationError(f"model {model.name!r} outputs shape {out_shape}; expected (None, S, S, 2) ab")
-    return int(shape[1])
 
 
 def _open_dataset(data) -> PreparedDataset:
@@ -192,7 +177,10 @@ def evaluate_run(
         model = load_model(model_path)
     except Exception as error:  # noqa: BLE001 - a damaged or foreign file: one clear message
         raise EvaluationError(f"cannot load {model_path}: {error}") from error
-    size = model_input_size(model)
+    try:
+        size = model_input_size(model)
+    except ValueError as error:
+        raise EvaluationError(str(error)) from error
     if size != dataset.image_size:
         raise EvaluationError(
             f"{model_path} takes {size}x{size} images but the prepared dataset {dataset.root} "
@@ -212,6 +200,9 @@ def evaluate_run(
         lpips_info = _lpips_info(scorer)
     out_dir = eval_dir(run_dir, split)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # evaluation.json is written last and marks the folder complete: take it away first,
+    # so an interrupted re-evaluation never leaves it over half-replaced files.
+    (out_dir / EVALUATION_JSON).unlink(missing_ok=True)
 
     model_metrics = {name: np.empty(count) for name in METRIC_NAMES}
     grey_metrics = {name: np.empty(count) for name in METRIC_NAMES}

@@ -4,21 +4,26 @@ leaves the previous version intact."""
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Callable
 
 
-def write_atomic(path, write: Callable[[Path], None]) -> Path:
+def write_atomic(path, write: Callable[[Path], None], fsync: bool = False) -> Path:
     """Call ``write(temporary_path)``, then rename the result to ``path``.
 
     The temporary file sits beside the target with a hidden name that keeps the suffix
-    (Keras and matplotlib choose the format by it).
+    (Keras and matplotlib choose the format by it; image-folder listings skip hidden
+    names). ``fsync`` also forces the bytes to disk before the rename.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
         write(tmp)
+        if fsync:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

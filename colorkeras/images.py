@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import secrets
 import stat
 import struct
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from colorkeras.fileio import write_atomic
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
@@ -193,8 +194,8 @@ def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
 def save_rgb(rgb: np.ndarray, path: str | os.PathLike) -> None:
     """Writes a uint8 (height, width, 3) array atomically, in the format of the suffix.
 
-    The image goes to a hidden temporary file in the target folder that then replaces
-    `path`, so a reader never sees a half-written file. Parent folders are created.
+    Through `colorkeras.fileio.write_atomic` (with fsync), so a reader never sees a
+    half-written file. Parent folders are created.
     JPEG and WebP are written at quality 95.
 
     Raises:
@@ -217,20 +218,7 @@ def save_rgb(rgb: np.ndarray, path: str | os.PathLike) -> None:
     Image.init()
     image_format = Image.EXTENSION[suffix]
     options = {"quality": _JPEG_QUALITY} if image_format in ("JPEG", "WEBP") else {}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide permissions, as for any new file;
-    # tempfile would leave the result readable by its owner only.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            Image.fromarray(rgb).save(handle, format=image_format, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_atomic(target, lambda tmp: Image.fromarray(rgb).save(tmp, format=image_format, **options), fsync=True)
 
 
 def _readable_formats() -> tuple[str, ...]:
@@ -339,3 +327,14 @@ def _float_to_uint8(values: np.ndarray) -> np.ndarray:
     else:
         white = largest
     return np.rint(np.clip(finite, 0.0, white) * (255.0 / white)).astype(np.uint8)
+
+
+def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """uint8 RGB of any shape -> (size, size, 3) uint8, bicubic, without cropping.
+
+    The study stretched every photo to 256x256; preparation (training data) and colorize
+    (the model's view of a user's photo) both go through this one function.
+    """
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))

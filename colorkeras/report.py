@@ -393,7 +393,10 @@ def _best_worst_table(data: ReportData, series: Series):
     body = []
     for which, classes in (("best", best), ("worst", worst)):
         for cls in classes:
-            body.append([which, cls, str(len(series.values("mse", cls))), *_metric_cells(series, cls)])
+            n = str(len(series.values("mse", cls)))
+            body.append([which, cls, n, *_metric_cells(series, cls)])
+            # Every table shows the grey floor: here, on the same class's images.
+            body.append(["", f"{cls} (grey floor)", n, *_metric_cells(data.grey, cls)])
     return header, body
 
 

@@ -6,7 +6,8 @@ A run folder holds everything about one run:
 config.json     the resolved TrainConfig plus the dataset it trains on
 log.csv         one row per finished epoch (loss, val_loss, seconds)
 tensorboard/    TensorBoard logs
-best.keras      the end-to-end model of the best validation epoch
+best.keras      the end-to-end model of the best validation epoch (float32)
+best.json       which epoch that is, and its validation loss
 state/epoch-NNNN/   the last finished epoch: weights with optimizer state, and state.json
 ```
 
@@ -154,14 +155,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         best: (best_val_loss, best_epoch) so far.
     """
 
-    def __init__(self, run_dir: Path, end_to_end, history, best, keep_states: int = 1, saved_model=None):
+    def __init__(self, run_dir: Path, end_to_end, history, best, saved_model=None):
         super().__init__()
         self.run_dir = run_dir
         self.end_to_end = end_to_end
         self.saved_model = saved_model if saved_model is not None else end_to_end
         self.history = history
         self.best_val_loss, self.best_epoch = best
-        self.keep_states = keep_states
         self._epoch_start = time.time()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -179,6 +179,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             if self.saved_model is not self.end_to_end:
                 self.saved_model.set_weights(self.end_to_end.get_weights())
             write_atomic(self.run_dir / "best.keras", lambda tmp: self.saved_model.save(tmp))
+            # best.json always describes best.keras, even if a kill comes before the state.
+            write_text_atomic(self.run_dir / "best.json", json.dumps(
+                {"epoch": self.best_epoch, "val_loss": self.best_val_loss}))
         self._save_state(epoch + 1)
         _write_log(self.run_dir, self.history)
 
@@ -197,7 +200,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for old in sorted(states.glob("epoch-[0-9][0-9][0-9][0-9]"))[: -self.keep_states]:
+        for old in sorted(states.glob("epoch-[0-9][0-9][0-9][0-9]"))[:-1]:  # keep the newest
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -281,6 +284,10 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     precision = resolve_precision(config.mixed_precision)
+    # Training changes process-wide Keras settings; they are put back afterwards so that a
+    # notebook or the demo evaluates and colorizes in the state it had before.
+    previous_policy = keras.mixed_precision.dtype_policy()
+    previous_distribution = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
     keras.mixed_precision.set_dtype_policy(precision)
     try:
         scope, replicas = _distribution_scope(distribute)
@@ -290,12 +297,13 @@ def train(
             end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
                                      input_channels=config.input_channels,
                                      extractor_size=config.extractor_size)
-            saved_model = _float32_twin(end_to_end, config) if precision != "float32" else end_to_end
+            saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
             trainable = training_graph(end_to_end)
             optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
             trainable.compile(optimizer=optimizer, loss="mae" if config.loss == "l1" else "mse",
                               jit_compile=config.jit_compile)
-            embeddings_key = _ensure_embeddings(dataset, config, end_to_end) if is_fusion(end_to_end) else None
+            # Embeddings come from the float32 extractor: the one best.keras will run.
+            embeddings_key = _ensure_embeddings(dataset, config, saved_model) if is_fusion(end_to_end) else None
 
             history, best, initial_epoch = [], (None, None), 0
             state = latest_state(run_dir)
@@ -304,7 +312,7 @@ def train(
                 trainable.optimizer.build(trainable.trainable_variables)
                 trainable.load_weights(state / "train.weights.h5")
                 history, initial_epoch = saved["history"], saved["epochs_done"]
-                best = (saved["best_val_loss"], saved["best_epoch"])
+            best = read_best(run_dir)
             if initial_epoch >= config.epochs:
                 return TrainResult(run_dir, initial_epoch, best[1], best[0], initial_epoch, replicas)
 
@@ -329,31 +337,51 @@ def train(
         ) from error
     except OSError as error:
         best_note = " and best.keras are" if (run_dir / "best.keras").exists() else " is"
+        where = getattr(error, "filename", None) or run_dir
         raise TrainingError(
-            f"Could not write to {run_dir} ({error}). The last complete state "
-            f"({latest_state(run_dir) or 'none yet'}){best_note} intact; free space and "
-            "rerun the same command to resume."
+            f"Input/output error at {where} ({error}). The last complete state "
+            f"({latest_state(run_dir) or 'none yet'}){best_note} intact; fix the cause (a full "
+            "disk, a missing file) and rerun the same command to resume."
         ) from error
     finally:
-        keras.mixed_precision.set_dtype_policy("float32")
+        keras.mixed_precision.set_dtype_policy(previous_policy)
+        if previous_distribution is not None or keras.backend.backend() == "jax":
+            keras.distribution.set_distribution(previous_distribution)
     checkpoint = callbacks[1]
     return TrainResult(run_dir, len(checkpoint.history), checkpoint.best_epoch,
                        checkpoint.best_val_loss, initial_epoch, replicas)
 
 
-def _float32_twin(end_to_end, config):
+def _float32_twin(end_to_end):
     """The same model in float32, for saving: a mixed-precision best.keras would run in
-    half precision on every machine that loads it (slow on CPUs, and less exact)."""
-    previous = keras.mixed_precision.dtype_policy()
-    keras.mixed_precision.set_dtype_policy("float32")
-    try:
-        # weights=None: the extractor's pretrained weights are copied over, not loaded again.
-        twin = build_model(config.model, config.image_size, weights=None,
-                           input_channels=config.input_channels, extractor_size=config.extractor_size)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
+    half precision on every machine that loads it (slow on CPUs, and less exact).
+
+    Built from the model's own config with every dtype policy set to float32, so the
+    twin is the trained architecture exactly (a loaded ViT preset included)."""
+    twin = keras.Model.from_config(_float32_config(end_to_end.get_config()))
     twin.set_weights(end_to_end.get_weights())
     return twin
+
+
+def _float32_config(value):
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy" and isinstance(value.get("config"), dict):
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {key: _float32_config(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(item) for item in value]
+    if isinstance(value, str) and value.startswith("mixed_"):
+        return "float32"
+    return value
+
+
+def read_best(run_dir: Path) -> tuple[float | None, int | None]:
+    """(val_loss, epoch) of the model in best.keras, or (None, None) before the first."""
+    try:
+        best = json.loads((Path(run_dir) / "best.json").read_text())
+        return best["val_loss"], best["epoch"]
+    except (OSError, ValueError, KeyError):
+        return None, None
 
 
 def _ensure_embeddings(dataset, config, end_to_end) -> str:
@@ -372,15 +400,15 @@ def _make_inputs(dataset, config, embeddings_key, initial_epoch):
         make = pipeline.make_tf_dataset
     else:  # the TF-free reader, with a few threads: gathers and conversions release the GIL
         make = functools.partial(pipeline.make_py_dataset, workers=min(8, os.cpu_count() or 1))
-    count = dataset.count("train")
+    count = min(dataset.count("train"), config.max_train_images or dataset.count("train"))
     if count < config.batch_size:
         raise TrainingError(f"the training split has {count} images, fewer than one batch of {config.batch_size}")
-    # A fixed number of steps per epoch: Keras then never runs into the end of the data
-    # (which costs an extra, empty optimizer step on TensorFlow) and resumes cleanly.
-    steps = min(count, config.max_train_images or count) // config.batch_size
+    # A fixed number of steps per epoch, one pass of the reader: Keras then never runs into
+    # the end of the data (which costs an extra, empty optimizer step on TensorFlow).
+    steps = count // config.batch_size
     train_data = make(dataset, "train", batch_size=config.batch_size, shuffle=True,
                       augment=config.augment, seed=config.seed, embeddings_key=embeddings_key,
-                      start_epoch=initial_epoch)
+                      start_epoch=initial_epoch, max_images=config.max_train_images)
     if hasattr(train_data, "repeat"):  # tf.data: each pass is a new seeded epoch
         train_data = train_data.repeat()
     val_data, val_steps = None, None

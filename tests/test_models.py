@@ -66,9 +66,16 @@ def test_vit_b16_extractor_is_the_real_architecture():
 def test_inception_extractor_sees_the_grey_photo_at_299():
     extractor = build_extractor("inception_v3", SIZE, weights=None)
     assert extractor.get_layer("inception_v3").input.shape[1:] == (299, 299, 3)
-    grey = extractor.get_layer("grey_rgb")(_l_batch(1))
-    grey = np.asarray(grey)
-    assert np.allclose(grey[..., 0], grey[..., 1], atol=1e-5) and np.allclose(grey[..., 1], grey[..., 2], atol=1e-5)
+    from colorkeras import color
+
+    l_norm = _l_batch(1)
+    grey = np.asarray(extractor.get_layer("grey_rgb")(l_norm))
+    # The grey sRGB photo of that lightness, computed independently with scikit-image.
+    lab = np.concatenate([color.denormalize_l(l_norm), np.zeros_like(l_norm), np.zeros_like(l_norm)], axis=-1)
+    expected = color.lab_to_rgb(lab)
+    np.testing.assert_allclose(grey, expected, atol=2e-4)
+    scaled = np.asarray(extractor.get_layer("scale")(extractor.get_layer("resize")(grey)))
+    assert scaled.shape == (1, 299, 299, 3) and -1.0 <= scaled.min() and scaled.max() <= 1.0
 
 
 @pytest.mark.parametrize("name,kwargs", [("baseline", {}), ("inception_fusion", {}),

@@ -92,11 +92,13 @@ def embedding_path(root: Path, key: str, split: str) -> Path:
     return Path(root) / "embeddings" / key / f"{split}.npy"
 
 
-def epoch_order(count: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
-    """The order of examples in one epoch; a pure function of (seed, epoch)."""
-    if not shuffle:
-        return np.arange(count)
-    return np.random.default_rng([seed, epoch]).permutation(count)
+def epoch_order(count: int, seed: int, epoch: int, shuffle: bool, max_images: int | None = None) -> np.ndarray:
+    """The order of examples in one epoch; a pure function of (seed, epoch).
+
+    ``max_images`` keeps the first N of that order: one pass is still one epoch.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(count) if shuffle else np.arange(count)
+    return order[:max_images] if max_images else order
 
 
 def epoch_flips(count: int, seed: int, epoch: int) -> np.ndarray:
@@ -171,6 +173,7 @@ def make_tf_dataset(
     embeddings_key: str | None = None,
     drop_remainder: bool | None = None,
     start_epoch: int = 0,
+    max_images: int | None = None,
 ):
     """A tf.data pipeline of normalised batches (see the module docstring).
 
@@ -178,6 +181,7 @@ def make_tf_dataset(
     are drawn in TensorFlow (seeded) and pick the flipped image's cached embedding.
 
     Args:
+        max_images: use only the first N images of each epoch's order (smoke runs).
         start_epoch: the epoch the first pass stands for, so a resumed run continues the
             same sequence of orders.
     """
@@ -193,7 +197,7 @@ def make_tf_dataset(
     def index_batches():
         epoch = epoch_counter[0]
         epoch_counter[0] += 1
-        yield from _batches(epoch_order(count, seed, epoch, shuffle), batch_size, drop_remainder)
+        yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
 
     size = dataset.image_size
     with_embedding = reader.embedding_array is not None
@@ -249,6 +253,7 @@ def make_py_dataset(
     drop_remainder: bool | None = None,
     start_epoch: int = 0,
     workers: int = 1,
+    max_images: int | None = None,
 ):
     """A ``keras.utils.PyDataset`` over the memory-mapped arrays (no TensorFlow needed)."""
     import keras
@@ -265,8 +270,8 @@ def make_py_dataset(
             self._set_epoch(start_epoch)
 
         def _set_epoch(self, epoch):
-            count = len(reader.l_array)
-            self._order = epoch_order(count, seed, epoch, shuffle)
+            self._order = epoch_order(len(reader.l_array), seed, epoch, shuffle, max_images)
+            count = len(self._order)
             self._flips = epoch_flips(count, seed, epoch) if augment else None
             self._batches = list(_batches(np.arange(count), batch_size, drop_remainder))
 
@@ -283,12 +288,3 @@ def make_py_dataset(
             self._set_epoch(self.epoch)
 
     return PreparedPyDataset()
-
-
-def describe(root) -> str:
-    """A short human summary of a prepared dataset."""
-    dataset = PreparedDataset.open(root)
-    counts = ", ".join(f"{s}: {dataset.count(s)}" for s in SPLITS)
-    return f"{root}: {len(dataset.classes)} classes, {dataset.image_size}px, {counts}"
-
-

@@ -21,18 +21,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from colorkeras import color
-from colorkeras.images import ImageReadError, is_grayscale, list_images, read_rgb
+from colorkeras.images import ImageReadError, is_grayscale, list_images, read_rgb, resize_square
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -80,6 +81,7 @@ class PrepareReport:
     skipped: list  # (relpath, reason)
     empty_classes: list
     already_done: bool = False
+    thin_classes: list = field(default_factory=list)
 
     def to_text(self) -> str:
         if self.already_done:
@@ -88,6 +90,8 @@ class PrepareReport:
         lines.append("  " + ", ".join(f"{split}: {n}" for split, n in self.prepared.items()))
         for name in self.empty_classes:
             lines.append(f"  class folder without images: {name}")
+        for name in self.thin_classes:
+            lines.append(f"  class too small for every split (no val or test image): {name}")
         if self.skipped:
             lines.append(f"  skipped {len(self.skipped)} file(s) (listed in skipped.csv):")
             for relpath, reason in self.skipped[:20]:
@@ -147,8 +151,6 @@ def _source_fingerprint(source_dir: Path, sources: list[tuple[str, str]]) -> str
 # ------------------------------------------------------------------------------------
 def load_for_dataset(path: Path, image_size: int, keep_grayscale: bool):
     """One source file -> (l_uint8, ab_uint8, sha256, width, height), or (None, reason)."""
-    from PIL import Image
-
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -161,9 +163,7 @@ def load_for_dataset(path: Path, image_size: int, keep_grayscale: bool):
     if not keep_grayscale and is_grayscale(rgb):
         return None, "grayscale (no colour to learn from)"
     height, width = rgb.shape[:2]
-    # The study resized every photo to 256x256 without cropping; so do we.
-    resized = np.asarray(Image.fromarray(rgb).resize((image_size, image_size), Image.BICUBIC))
-    lab = color.rgb_to_lab(resized)
+    lab = color.rgb_to_lab(resize_square(rgb, image_size))
     return (color.quantize_l(lab[..., 0]), color.quantize_ab(lab[..., 1:]), sha256, width, height), None
 
 
@@ -185,8 +185,10 @@ def assign_splits(classes: list[str], settings: PrepareSettings) -> list[str]:
     for class_index, name in enumerate(sorted(by_class)):
         members = by_class[name]
         order = np.random.default_rng([settings.seed, class_index]).permutation(len(members))
-        n_val = int(round(settings.val_fraction * len(members)))
-        n_test = int(round(settings.test_fraction * len(members)))
+        # Halves round up (Python's round() would send 0.5 to even, and a class of 5
+        # would get no validation or test image).
+        n_val = math.floor(settings.val_fraction * len(members) + 0.5)
+        n_test = math.floor(settings.test_fraction * len(members) + 0.5)
         for rank, member in enumerate(order):
             split = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
             splits[members[member]] = split
@@ -322,6 +324,12 @@ def _prepare_into(work_dir, source_dir, sources, settings, wanted, workers, prog
     for tmp in work_dir.glob("all_*.tmp.npy"):
         tmp.unlink()
 
+    all_classes = {sources[i][1] for i in kept}
+    thin = set()
+    for split, fraction in (("val", settings.val_fraction), ("test", settings.test_fraction)):
+        if fraction > 0:
+            thin |= all_classes - {r[1] for r in rows if r[2] == split}
+    thin = sorted(thin)
     rows.sort(key=lambda r: (SPLITS.index(r[2]), r[3]))
     _write_csv(work_dir / "manifest.csv", ("relpath", "class", "split", "row", "sha256", "width", "height"), rows)
     skipped = [(sources[i][0], reasons[i]) for i in sorted(reasons)]
@@ -340,7 +348,7 @@ def _prepare_into(work_dir, source_dir, sources, settings, wanted, workers, prog
         },
     }
     (work_dir / "settings.json").write_text(json.dumps(settings_doc, indent=2, sort_keys=True) + "\n")
-    return PrepareReport(work_dir, counts, skipped, [])
+    return PrepareReport(work_dir, counts, skipped, [], thin_classes=thin)
 
 
 def _write_csv(path: Path, header, rows) -> None:

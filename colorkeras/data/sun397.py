@@ -54,6 +54,8 @@ from typing import IO, NamedTuple
 
 from tqdm.auto import tqdm
 
+from colorkeras.images import IMAGE_EXTENSIONS
+
 __all__ = [
     "SUN397_URL",
     "SUN397_ARCHIVE_BYTES",
@@ -75,7 +77,6 @@ REPORT_NAME = "sun397_report.json"
 
 # SUN397 images are JPEGs; other image suffixes are accepted so that a re-packed archive
 # works too. Anything else inside a class folder is reported and left out.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 # Temporary files carry this prefix/suffix so that a rerun can recognise and remove the
 # leftovers of a run that was killed (SIGKILL, power loss) before it could clean up.
@@ -356,7 +357,7 @@ def _inside(path: str, root: str) -> bool:
 
 
 def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 class _Run:

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from colorkeras.fileio import write_atomic
+
 __all__ = ["SCENE_CLASSES", "MIN_SIZE", "render_scene", "write_toy_city"]
 
 SCENE_CLASSES: tuple[str, ...] = ("park", "skyline", "street", "waterfront")
@@ -490,18 +492,8 @@ def _same_image(path: pathlib.Path, array: np.ndarray) -> bool:
 
 
 def _write_atomic(path: pathlib.Path, array: np.ndarray) -> None:
-    """Write a PNG under a hidden temporary name in the same folder, then rename it.
-
-    A reader (or a resumed run) never sees a half-written image, and the temporary name
-    does not end in ``.png``, so image-folder loaders ignore it.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        Image.fromarray(array, "RGB").save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """A PNG through a hidden temporary file: a resumed run never sees half an image."""
+    write_atomic(path, lambda tmp: Image.fromarray(array, "RGB").save(tmp, format="PNG"))
 
 
 def write_toy_city(

@@ -77,6 +77,8 @@ def build_extractor(name: str, image_size: int = 256, weights="imagenet", size: 
     """
     if name not in EXTRACTORS:
         raise ValueError(f"unknown extractor {name!r}; expected one of {EXTRACTORS}")
+    if size not in ("base", "tiny"):
+        raise ValueError(f"unknown extractor size {size!r}; expected 'base' or 'tiny'")
     network = _inception_v3(weights) if name == "inception_v3" else _vit_b16(weights, size)
     network.trainable = False
     target = INPUT_SIZES[name]
