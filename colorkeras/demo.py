@@ -7,7 +7,7 @@ in PSNR and MSE on the toy city's test split; the exit code says whether it did.
 
 from __future__ import annotations
 
-import csv
+import json
 import time
 from pathlib import Path
 
@@ -18,18 +18,13 @@ DEMO_SOURCE_SIZE = 64
 
 
 def grey_floor_check(run_dir: Path, split: str = "test") -> tuple[bool, dict]:
-    """Mean PSNR and MSE of the model and the grey floor from the per-image CSV."""
-    from colorkeras.evaluate import GREY_FLOOR, eval_dir
+    """Whether the model beats the grey floor in mean PSNR and MSE, and those means
+    (as `colorkeras evaluate` recorded them in evaluation.json)."""
+    from colorkeras.evaluate import EVALUATION_JSON, GREY_FLOOR, eval_dir
 
-    sums: dict = {}
-    with open(eval_dir(run_dir, split) / "per_image.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            label = "grey floor" if row["model"] == GREY_FLOOR else "model"
-            entry = sums.setdefault(label, {"psnr": 0.0, "mse": 0.0, "n": 0})
-            entry["psnr"] += float(row["psnr"])
-            entry["mse"] += float(row["mse"])
-            entry["n"] += 1
-    means = {label: {k: v[k] / v["n"] for k in ("psnr", "mse")} for label, v in sums.items()}
+    means = json.loads((eval_dir(run_dir, split) / EVALUATION_JSON).read_text())["mean"]
+    model = next(label for label in means if label != GREY_FLOOR)
+    means = {"model": means[model], "grey floor": means[GREY_FLOOR]}
     beats = (means["model"]["psnr"] > means["grey floor"]["psnr"]
              and means["model"]["mse"] < means["grey floor"]["mse"])
     return beats, means

@@ -541,12 +541,6 @@ def show_report(markdown_path) -> None:
         display(part)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def study_comparison_markdown(run_dirs, split: str = "test") -> str:
     """Our runs next to the grey floor and the study's published table, as Markdown.
 
@@ -559,6 +553,7 @@ def study_comparison_markdown(run_dirs, split: str = "test") -> str:
         STUDY_OVERALL,
         format_overall_table,
         load_results,
+        markdown_table,
         overall_rows,
     )
 
@@ -578,7 +573,7 @@ def study_comparison_markdown(run_dirs, split: str = "test") -> str:
             f"### The study's table ({REPORTED_BY_STUDY}; not comparable here)", "",
             f"Published by {STUDY_CITATION} for SUN397 urban-32 at 256x256. These runs are on other "
             "images, so compare them with the grey floor above, not with these numbers.", "",
-            _table(["Model", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓", "MSE ↓"], study),
+            markdown_table(["Model", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓", "MSE ↓"], study),
         ]
     return "\n".join(parts).rstrip() + "\n"
 

@@ -409,7 +409,8 @@ def _study_best_worst_table():
     return header, body
 
 
-def _markdown_table(header: list[str], body: list[list[str]]) -> str:
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    """A Markdown table; numeric columns are right-aligned."""
     def line(cells):
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
@@ -426,7 +427,7 @@ def format_overall_table(run_dirs, split: str = "test") -> str:
     """The overall table (Markdown, with its footnotes) of evaluated runs, e.g. to print last."""
     data = run_dirs if isinstance(run_dirs, ReportData) else load_results(run_dirs, split)
     header, body, notes = _overall_table(data)
-    lines = [data.dataset_line(), "", _markdown_table(header, body)]
+    lines = [data.dataset_line(), "", markdown_table(header, body)]
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines)
@@ -573,7 +574,7 @@ class _Document:
             elif kind == "bullets":
                 parts.append("\n".join(f"- {item}" for item in args[0]))
             elif kind == "table":
-                parts.append(_markdown_table(*args))
+                parts.append(markdown_table(*args))
             elif kind == "image":
                 parts.append(f"![{args[1]}]({args[0]})")
         return "\n\n".join(parts) + "\n"
