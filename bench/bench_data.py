@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from machine import machine_line  # noqa: E402 - bench/machine.py, beside this script
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "intel-urban"
@@ -249,19 +249,6 @@ def profile_tf_data(prepared, batch_size, warmup, batches):
 # ------------------------------------------------------------------------------------
 def verdict(value, target):
     return "PASS" if value >= target else "MISS"
-
-
-def machine_line() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.machine()}, load average {load}"
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from datetime import datetime
@@ -26,6 +25,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from machine import machine_line  # noqa: E402 - bench/machine.py, beside this script
 
 MODELS = ("baseline", "inception_fusion", "vit_fusion")
 LEARNING_RATE = 1e-4  # the study's Adam learning rate (colorkeras.config)
@@ -89,19 +89,6 @@ def bench_model(name: str, size: int, batch: int, warmup: int, steps: int) -> di
         "train": train,
         "jit": trainable.jit_compile,
     }
-
-
-def machine_line() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.machine()}, load average {load}"
 
 
 def main(argv=None) -> int:
