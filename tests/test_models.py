@@ -127,3 +127,64 @@ def test_offline_imagenet_weights_fail_with_a_clear_message(tmp_path, monkeypatc
         build_extractor("inception_v3", SIZE, weights="imagenet")
     with pytest.raises(WeightsUnavailableError, match="vit-base-patch16-224"):
         build_extractor("vit_b16", SIZE, weights=tmp_path / "no-such-folder")
+
+
+def _write_hugging_face_vit(folder, hidden=32, heads=2, mlp=64, layers=2, seed=0):
+    """A small checkpoint in the layout of google/vit-base-patch16-224 (config.json +
+    model.safetensors with the transformers weight names), with random weights."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+
+    def weights(*shape):
+        return rng.normal(0, 0.02, shape).astype("float32")
+
+    tensors = {
+        "vit.embeddings.patch_embeddings.projection.weight": weights(hidden, 3, 16, 16),
+        "vit.embeddings.patch_embeddings.projection.bias": weights(hidden),
+        "vit.embeddings.cls_token": weights(1, 1, hidden),
+        "vit.embeddings.position_embeddings": weights(1, 197, hidden),
+        "vit.layernorm.weight": 1 + weights(hidden),
+        "vit.layernorm.bias": weights(hidden),
+        "classifier.weight": weights(1000, hidden),
+        "classifier.bias": weights(1000),
+    }
+    for i in range(layers):
+        prefix = f"vit.encoder.layer.{i}"
+        for name in ("query", "key", "value"):
+            tensors[f"{prefix}.attention.attention.{name}.weight"] = weights(hidden, hidden)
+            tensors[f"{prefix}.attention.attention.{name}.bias"] = weights(hidden)
+        tensors[f"{prefix}.attention.output.dense.weight"] = weights(hidden, hidden)
+        tensors[f"{prefix}.attention.output.dense.bias"] = weights(hidden)
+        for norm in ("layernorm_before", "layernorm_after"):
+            tensors[f"{prefix}.{norm}.weight"] = 1 + weights(hidden)
+            tensors[f"{prefix}.{norm}.bias"] = weights(hidden)
+        tensors[f"{prefix}.intermediate.dense.weight"] = weights(mlp, hidden)
+        tensors[f"{prefix}.intermediate.dense.bias"] = weights(mlp)
+        tensors[f"{prefix}.output.dense.weight"] = weights(hidden, mlp)
+        tensors[f"{prefix}.output.dense.bias"] = weights(hidden)
+    folder.mkdir(parents=True)
+    save_file(tensors, str(folder / "model.safetensors"))
+    config = {
+        "model_type": "vit", "architectures": ["ViTForImageClassification"], "image_size": 224,
+        "patch_size": 16, "num_channels": 3, "num_hidden_layers": layers, "num_attention_heads": heads,
+        "hidden_size": hidden, "intermediate_size": mlp, "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0, "qkv_bias": True, "layer_norm_eps": 1e-12,
+        "id2label": {str(i): f"class {i}" for i in range(1000)},
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    return tensors
+
+
+def test_vit_loads_a_local_hugging_face_checkpoint_with_its_epsilon(tmp_path):
+    tensors = _write_hugging_face_vit(tmp_path / "vit-hf")
+    extractor = build_extractor("vit_b16", SIZE, weights=tmp_path / "vit-hf")
+    classifier = extractor.get_layer("vit_b16")
+    assert classifier.backbone.layer_norm_epsilon == 1e-12  # the checkpoint's, not keras-hub's 1e-6
+    np.testing.assert_allclose(np.asarray(classifier.output_dense.kernel), tensors["classifier.weight"].T)
+    np.testing.assert_allclose(np.asarray(classifier.output_dense.bias), tensors["classifier.bias"])
+    logits = np.asarray(extractor.predict(_l_batch(2), verbose=0))
+    assert logits.shape == (2, 1000) and np.all(np.isfinite(logits))
+    assert extractor.trainable_weights == []
