@@ -205,34 +205,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     _quiet_tensorflow()
     args = build_parser().parse_args(argv)
+    from colorkeras.errors import ColorkerasError
+
     try:
         return args.func(args)
-    except Exception as error:  # noqa: BLE001 - known user errors become one clear line
-        if not isinstance(error, _known_errors()):
-            raise
+    except ColorkerasError as error:
         print(f"colorkeras {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # The machine said no (permissions, a full disk, a path that is a file): the
+        # message names the path; a traceback would only hide it.
+        print(f"colorkeras {args.command}: error: {_describe_os_error(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to continue", file=sys.stderr)
         return 130
 
 
-def _known_errors() -> tuple:
-    """User-facing error types: printed as one clear line instead of a traceback."""
-    from colorkeras.data.pipeline import DatasetError
-    from colorkeras.data.prepare import PrepareError
-    from colorkeras.data.sun397 import Sun397Error
-    from colorkeras.images import ImageReadError
-
-    errors = [DatasetError, PrepareError, Sun397Error, ImageReadError, ValueError, FileNotFoundError]
-    # Only modules already imported can have raised; importing others would load TensorFlow.
-    for module, name in (("colorkeras.train", "TrainingError"),
-                         ("colorkeras.models.extractors", "WeightsUnavailableError"),
-                         ("colorkeras.evaluate", "EvaluationError"),
-                         ("colorkeras.report", "ReportError")):
-        if module in sys.modules and hasattr(sys.modules[module], name):
-            errors.append(getattr(sys.modules[module], name))
-    return tuple(errors)
+def _describe_os_error(error: OSError) -> str:
+    where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name)
+    reason = error.strerror or str(error)
+    return f"{reason}: {where}" if where else reason
 
 
 if __name__ == "__main__":

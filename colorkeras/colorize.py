@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.errors import InvalidArgument
 from colorkeras import color
 from colorkeras.models.registry import model_input_size
 from colorkeras.images import IMAGE_EXTENSIONS, ImageReadError, list_images, read_rgb, resize_square, save_rgb
@@ -109,13 +110,13 @@ def small_photo_warning(width: int, height: int, size: int) -> str | None:
 def _as_rgb(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+        raise InvalidArgument(f"expected a uint8 image, got {image.dtype}")
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
     if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
-        raise ValueError(
+        raise InvalidArgument(
             f"expected an image of shape (H, W), (H, W, 1) or (H, W, 3), got {image.shape}"
         )
     return image
@@ -152,7 +153,7 @@ def _check_fmt(fmt: str | None) -> str | None:
         return None
     suffix = "." + fmt.lower().lstrip(".")
     if suffix not in IMAGE_EXTENSIONS:
-        raise ValueError(
+        raise InvalidArgument(
             f"unknown output format {fmt!r}; use one of "
             f"{', '.join(sorted(extension.lstrip('.') for extension in IMAGE_EXTENSIONS))}"
         )
@@ -190,7 +191,7 @@ def plan_outputs(
     """
     fmt_suffix = _check_fmt(fmt)
     if os.sep in suffix or (os.altsep and os.altsep in suffix):
-        raise ValueError(f"suffix must not contain a path separator, got {suffix!r}")
+        raise InvalidArgument(f"suffix must not contain a path separator, got {suffix!r}")
     out_root = Path(out_dir).resolve()
     candidates: list[tuple[Path, Path]] = []  # (input, output path relative to out_dir)
     skipped: list[tuple[Path, str]] = []
@@ -228,7 +229,7 @@ def plan_outputs(
         # Checked for the whole plan before any work, so a mistaken --out never costs
         # an original, even one that would only have been reached late in the run.
         if resolved_target in input_paths or _file_identity(target) in input_ids:
-            raise ValueError(
+            raise InvalidArgument(
                 f"refusing to colorize {source}: its output {target} is an input file; "
                 "choose another output folder or give a suffix"
             )
@@ -288,7 +289,7 @@ def colorize_paths(
             written in that case.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InvalidArgument(f"batch_size must be >= 1, got {batch_size}")
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
     report = ColorizeReport(skipped=list(skipped))
     model = _load(model_or_path)

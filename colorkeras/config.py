@@ -12,6 +12,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from colorkeras.errors import InvalidArgument
+
 LOSSES = ("mse", "l1")
 
 
@@ -61,13 +63,13 @@ class TrainConfig:
         from colorkeras.models.registry import MODEL_NAMES
 
         if self.model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+            raise InvalidArgument(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_NAMES)}")
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
+            raise InvalidArgument(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
+            raise InvalidArgument("epochs and batch_size must be at least 1")
         if self.mixed_precision not in ("auto", "float32", "mixed_float16", "mixed_bfloat16"):
-            raise ValueError(f"unknown mixed_precision {self.mixed_precision!r}")
+            raise InvalidArgument(f"unknown mixed_precision {self.mixed_precision!r}")
 
     @classmethod
     def smoke(cls, **overrides) -> "TrainConfig":
@@ -102,10 +104,10 @@ def parse_overrides(pairs: list[str]) -> dict:
     values = {}
     for pair in pairs:
         if "=" not in pair:
-            raise ValueError(f"override {pair!r} is not of the form key=value")
+            raise InvalidArgument(f"override {pair!r} is not of the form key=value")
         key, raw = pair.split("=", 1)
         if key not in fields:
-            raise ValueError(f"unknown config key {key!r}; known: {', '.join(sorted(fields))}")
+            raise InvalidArgument(f"unknown config key {key!r}; known: {', '.join(sorted(fields))}")
         values[key] = _parse_value(raw)
     return values
 

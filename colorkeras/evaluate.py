@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.fileio import write_atomic, write_text_atomic
@@ -43,7 +44,7 @@ PREDICTIONS_FILE = "predictions_ab.npy"
 EVALUATION_JSON = "evaluation.json"
 
 
-class EvaluationError(RuntimeError):
+class EvaluationError(ColorkerasError):
     """An evaluation that cannot run: no trained model, or data that does not fit it."""
 
 
@@ -146,9 +147,9 @@ def evaluate_run(
             dataset whose image size differs from the model's.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InvalidArgument(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(lpips_scorer, str) and lpips_scorer != "auto":
-        raise ValueError(f"lpips_scorer must be 'auto', None or an LpipsScorer, got {lpips_scorer!r}")
+        raise InvalidArgument(f"lpips_scorer must be 'auto', None or an LpipsScorer, got {lpips_scorer!r}")
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EvaluationError(f"run folder {run_dir} does not exist")

@@ -17,6 +17,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageOps
 
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.fileio import write_atomic
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -48,7 +49,7 @@ _DECODE_ERRORS = (
 _JPEG_QUALITY = 95
 
 
-class ImageReadError(ValueError):
+class ImageReadError(ColorkerasError, ValueError):
     """A file that cannot be turned into an RGB image.
 
     Args:
@@ -88,7 +89,7 @@ def read_rgb(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> n
         ValueError: `max_pixels` is below 1.
     """
     if max_pixels < 1:
-        raise ValueError(f"max_pixels must be at least 1, got {max_pixels}")
+        raise InvalidArgument(f"max_pixels must be at least 1, got {max_pixels}")
     name = os.fsdecode(path)
     _check_regular_nonempty_file(name)
     try:
@@ -137,11 +138,11 @@ def is_grayscale(rgb: np.ndarray, tolerance: int = 2) -> bool:
     """
     rgb = np.asarray(rgb)
     if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        raise InvalidArgument(f"tolerance must be >= 0, got {tolerance}")
     if rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[-1] == 1):
         return True
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
-        raise ValueError(f"expected an array of shape (height, width, 3), got {rgb.shape}")
+        raise InvalidArgument(f"expected an array of shape (height, width, 3), got {rgb.shape}")
     work_dtype = np.int32 if np.issubdtype(rgb.dtype, np.integer) else np.float64
     # Row blocks keep the signed copies small on large photos and stop at the first
     # coloured block, which is where most colour photos end.
@@ -204,14 +205,14 @@ def save_rgb(rgb: np.ndarray, path: str | os.PathLike) -> None:
     """
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
-        raise ValueError(
+        raise InvalidArgument(
             f"expected a uint8 array of shape (height, width, 3), got {rgb.dtype} "
             f"{rgb.shape}"
         )
     target = pathlib.Path(path)
     suffix = target.suffix.lower()
     if suffix not in IMAGE_EXTENSIONS:
-        raise ValueError(
+        raise InvalidArgument(
             f"cannot tell the image format of {target}: use one of "
             f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
         )

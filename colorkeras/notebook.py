@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.errors import InvalidArgument
 from colorkeras.config import TrainConfig
 
 SMOKE_ENV = "COLORKERAS_SMOKE"
@@ -70,7 +71,7 @@ def smoke_requested(environ: Mapping[str, str] | None = None) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{SMOKE_ENV}={value!r}: expected 1/true/yes/on or 0/false/no/off")
+    raise InvalidArgument(f"{SMOKE_ENV}={value!r}: expected 1/true/yes/on or 0/false/no/off")
 
 
 def gpu_names() -> list[str]:
@@ -121,7 +122,7 @@ def mount_drive(mount_point: str = DRIVE_MOUNT_POINT) -> Path:
         ValueError: outside Colab, where there is no Drive to mount.
     """
     if not in_colab():
-        raise ValueError(
+        raise InvalidArgument(
             "USE_DRIVE = True works in Google Colab only. Elsewhere set WORKDIR (or the "
             f"environment variable {WORKDIR_ENV}) to the folder you want to use."
         )
@@ -254,13 +255,13 @@ def resolve_params(
     from colorkeras.models.registry import MODEL_NAMES
 
     if model not in MODEL_NAMES:
-        raise ValueError(f"MODEL = {model!r}: choose one of {', '.join(MODEL_NAMES)}")
+        raise InvalidArgument(f"MODEL = {model!r}: choose one of {', '.join(MODEL_NAMES)}")
     if smoke:
         epochs, image_size = SMOKE_EPOCHS, SMOKE_IMAGE_SIZE
     if int(epochs) < 1:
-        raise ValueError(f"EPOCHS must be at least 1, got {epochs}")
+        raise InvalidArgument(f"EPOCHS must be at least 1, got {epochs}")
     if int(image_size) < 8 or int(image_size) % 8:
-        raise ValueError(f"IMAGE_SIZE must be a multiple of 8, got {image_size}")
+        raise InvalidArgument(f"IMAGE_SIZE must be a multiple of 8, got {image_size}")
     root = resolve_workdir(workdir, use_drive=use_drive, environ=environ, mount=mount)
 
     def inside(value, default: str) -> Path:
@@ -375,7 +376,7 @@ def sample_grid_figure(prepared, split: str = "train", count: int = 8, seed: int
     dataset = PreparedDataset.open(prepared)
     labels = dataset.labels(split)
     if not labels:
-        raise ValueError(f"{dataset.root}: the {split} split has no images")
+        raise InvalidArgument(f"{dataset.root}: the {split} split has no images")
     rows = _sample_rows(labels, count, seed)
     l_array, ab_array = dataset.arrays(split)
     figure = Figure(figsize=(1.6 * len(rows), 3.6), layout="constrained")
@@ -640,7 +641,7 @@ def upload_photos(folder, files_module=None) -> list[Path]:
     """
     if files_module is None:
         if not in_colab():
-            raise ValueError("Uploading from the browser works in Colab only; copy your photos "
+            raise InvalidArgument("Uploading from the browser works in Colab only; copy your photos "
                              f"into {folder} instead.")
         from google.colab import files as files_module
     folder = Path(folder)
@@ -672,7 +673,7 @@ def before_after_figure(pairs, limit: int = 6):
 
     pairs = list(pairs)[:limit]
     if not pairs:
-        raise ValueError("no colorized photos to show: run the colorize cell first")
+        raise InvalidArgument("no colorized photos to show: run the colorize cell first")
     figure = Figure(figsize=(9.0, 3.4 * len(pairs)), layout="constrained")
     axes = np.asarray(figure.subplots(len(pairs), 2, squeeze=False))
     for (source, target), (left, right) in zip(pairs, axes):

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.evaluate import (
     EVALUATION_JSON,
@@ -90,7 +91,7 @@ _DECIMALS = {"psnr": 2, "ssim": 4, "lpips": 4, "mse": 4,
 FIGURE_DPI = 120
 
 
-class ReportError(RuntimeError):
+class ReportError(ColorkerasError):
     """Runs that cannot be reported together, or a run that was not evaluated."""
 
 
@@ -236,7 +237,7 @@ def load_results(run_dirs, split: str = "test") -> ReportData:
         run_dirs = [run_dirs]
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
-        raise ValueError("write_report needs at least one run folder")
+        raise InvalidArgument("write_report needs at least one run folder")
     loaded = [_load_run(d, split) for d in run_dirs]
     reference = loaded[0][1]
     images = [(r["row"], r["relpath"]) for r in reference.rows]
@@ -649,7 +650,7 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         sample_rows = [int(r) for r in sample_rows]
         bad = [r for r in sample_rows if not 0 <= r < data.count]
         if bad or not sample_rows:
-            raise ValueError(f"sample_rows must be rows 0..{data.count - 1} of the {split} split, got {bad or 'none'}")
+            raise InvalidArgument(f"sample_rows must be rows 0..{data.count - 1} of the {split} split, got {bad or 'none'}")
 
     # --- CSV
     overall = overall_rows(data)

@@ -33,6 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from colorkeras.errors import ColorkerasError
 from colorkeras.config import TrainConfig
 from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
@@ -40,7 +41,7 @@ from colorkeras.models import build_model, is_fusion, training_graph
 from colorkeras.models.registry import EXTRACTOR_OF
 
 
-class TrainingError(RuntimeError):
+class TrainingError(ColorkerasError):
     """A run that cannot start or go on; the message says why and what was kept."""
 
 

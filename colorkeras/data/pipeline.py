@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.errors import ColorkerasError
 from colorkeras import color
 from colorkeras.data.prepare import SPLITS, read_settings
 
 
-class DatasetError(RuntimeError):
+class DatasetError(ColorkerasError):
     """A prepared dataset that is missing, incomplete or does not fit the request."""
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.images import ImageReadError, is_grayscale, list_images, read_rgb, resize_square
 
@@ -42,7 +43,7 @@ SPLITS = ("train", "val", "test")
 SPLIT_FOLDER_NAMES = frozenset({"train", "training", "test", "testing", "val", "valid", "validation"})
 
 
-class PrepareError(RuntimeError):
+class PrepareError(ColorkerasError):
     """A preparation that cannot go on (no images, a destination holding something else)."""
 
 
@@ -65,11 +66,11 @@ class PrepareSettings:
 
     def __post_init__(self):
         if self.image_size < 8 or self.image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8 and >= 8, got {self.image_size}")
+            raise InvalidArgument(f"image_size must be a multiple of 8 and >= 8, got {self.image_size}")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1):
-            raise ValueError("val_fraction and test_fraction must lie in [0, 1)")
+            raise InvalidArgument("val_fraction and test_fraction must lie in [0, 1)")
         if self.val_fraction + self.test_fraction >= 1:
-            raise ValueError("val_fraction + test_fraction must leave images for training")
+            raise InvalidArgument("val_fraction + test_fraction must leave images for training")
 
 
 @dataclass

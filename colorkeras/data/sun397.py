@@ -54,6 +54,7 @@ from typing import IO, NamedTuple
 
 from tqdm.auto import tqdm
 
+from colorkeras.errors import ColorkerasError
 from colorkeras.images import IMAGE_EXTENSIONS
 
 __all__ = [
@@ -91,7 +92,7 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _TEXT_SKIPPED_LIMIT = 20
 
 
-class Sun397Error(RuntimeError):
+class Sun397Error(ColorkerasError):
     """A failure the user can act on; the message says what happened and what to do."""
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import write_atomic
 
 __all__ = ["SCENE_CLASSES", "MIN_SIZE", "render_scene", "write_toy_city"]
@@ -444,15 +445,15 @@ assert tuple(sorted(_SCENES)) == SCENE_CLASSES
 def _check_int(name: str, value: object, minimum: int) -> int:
     """An integer argument at least ``minimum``, else a ValueError that says what was wrong."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise InvalidArgument(f"{name} must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise InvalidArgument(f"{name} must be >= {minimum}, got {value}")
     return int(value)
 
 
 def _check_class(scene_class: object) -> str:
     if scene_class not in _SCENES:
-        raise ValueError(f"unknown scene class {scene_class!r}; choose from {', '.join(SCENE_CLASSES)}")
+        raise InvalidArgument(f"unknown scene class {scene_class!r}; choose from {', '.join(SCENE_CLASSES)}")
     return str(scene_class)
 
 
@@ -520,9 +521,9 @@ def write_toy_city(
         unknown = [c for c in names if c not in _SCENES]
         if unknown:
             listed = ", ".join(map(repr, unknown))
-            raise ValueError(f"unknown scene class(es) {listed}; choose from {', '.join(SCENE_CLASSES)}")
+            raise InvalidArgument(f"unknown scene class(es) {listed}; choose from {', '.join(SCENE_CLASSES)}")
         if not names:
-            raise ValueError("classes must name at least one scene class")
+            raise InvalidArgument("classes must name at least one scene class")
         chosen = list(dict.fromkeys(names))  # drop repeats, keep the order given
     root = pathlib.Path(out_dir)
     jobs = [(c, i) for c in chosen for i in range(per_class)]

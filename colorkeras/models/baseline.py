@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from colorkeras.errors import InvalidArgument
+
 ENCODER_FILTERS = (64, 128, 128, 256, 256, 512, 512, 256)
 ENCODER_STRIDES = (2, 1, 2, 1, 2, 1, 1, 1)
 GRID_REDUCTION = 8  # three stride-2 convs
@@ -41,7 +43,7 @@ class RepeatChannels(layers.Layer):
 
 def check_image_size(image_size: int) -> None:
     if image_size is None or image_size < GRID_REDUCTION or image_size % GRID_REDUCTION:
-        raise ValueError(
+        raise InvalidArgument(
             f"image_size must be a positive multiple of {GRID_REDUCTION}, got {image_size}"
         )
 
@@ -61,7 +63,7 @@ def build_encoder(image_size: int = 256, input_channels: int = 1) -> keras.Model
     """
     check_image_size(image_size)
     if input_channels not in (1, 3):
-        raise ValueError(f"input_channels must be 1 or 3, got {input_channels}")
+        raise InvalidArgument(f"input_channels must be 1 or 3, got {input_channels}")
     # === Functional Model ===
     inputs = keras.Input((image_size, image_size, 1), name="l")
     x = RepeatChannels(3, name="repeat_l")(inputs) if input_channels == 3 else inputs

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 
 EXTRACTORS = ("inception_v3", "vit_b16")
@@ -32,7 +33,7 @@ VIT_TINY = dict(patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim
 HF_VIT_LAYER_NORM_EPSILON = 1e-12
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(ColorkerasError):
     """Pretrained weights could not be loaded (offline, or a wrong local path)."""
 
 
@@ -76,9 +77,9 @@ def build_extractor(name: str, image_size: int = 256, weights="imagenet", size: 
         size: "base" (the real architecture) or "tiny" (a small ViT, for fast tests).
     """
     if name not in EXTRACTORS:
-        raise ValueError(f"unknown extractor {name!r}; expected one of {EXTRACTORS}")
+        raise InvalidArgument(f"unknown extractor {name!r}; expected one of {EXTRACTORS}")
     if size not in ("base", "tiny"):
-        raise ValueError(f"unknown extractor size {size!r}; expected 'base' or 'tiny'")
+        raise InvalidArgument(f"unknown extractor size {size!r}; expected 'base' or 'tiny'")
     network = _inception_v3(weights) if name == "inception_v3" else _vit_b16(weights, size)
     network.trainable = False
     target = INPUT_SIZES[name]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 
+from colorkeras.errors import InvalidArgument
 from colorkeras.models.baseline import build_baseline
 from colorkeras.models.fusion import build_fusion_model
 
@@ -31,7 +32,7 @@ def build_model(
         extractor_size: "base", or "tiny" (small ViT) for fast tests.
     """
     if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+        raise InvalidArgument(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
     if name == "baseline":
         return build_baseline(image_size, input_channels)
     return build_fusion_model(EXTRACTOR_OF[name], image_size, weights, input_channels, extractor_size)
@@ -61,14 +62,14 @@ def model_input_size(model: keras.Model) -> int:
     Raises ValueError for any other kind of model (a training graph, say).
     """
     if len(model.inputs) != 1:
-        raise ValueError(
+        raise InvalidArgument(
             f"model {model.name!r} takes {len(model.inputs)} inputs; this needs the end-to-end "
             "colorizer that takes the L image alone (a run's best.keras)"
         )
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 1:
-        raise ValueError(f"model {model.name!r} has input shape {shape}; expected (None, S, S, 1)")
+        raise InvalidArgument(f"model {model.name!r} has input shape {shape}; expected (None, S, S, 1)")
     out_shape = tuple(model.outputs[0].shape)
     if len(out_shape) != 4 or out_shape[-1] != 2:
-        raise ValueError(f"model {model.name!r} outputs shape {out_shape}; expected (None, S, S, 2) ab")
+        raise InvalidArgument(f"model {model.name!r} outputs shape {out_shape}; expected (None, S, S, 2) ab")
     return int(shape[1])
