@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
+import functools
 import sys
 from pathlib import Path
-
-
-def _quiet_tensorflow() -> None:
-    # TensorFlow's C++ start-up chatter buries the messages our users need to read.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 # ------------------------------------------------------------------------------------
@@ -108,34 +103,49 @@ def cmd_demo(args) -> int:
 # ------------------------------------------------------------------------------------
 # Parser
 # ------------------------------------------------------------------------------------
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default where there is one to show (not None, False or "")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        shown = not (default is None or default is False or default == "" or default == argparse.SUPPRESS)
+        if shown and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="colorkeras",
         description="Colorize grayscale photographs of cities (Keras 3). "
                     "Start with `colorkeras demo`.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Every subcommand shows its defaults in --help.
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_DefaultsHelpFormatter)
 
     p = sub.add_parser("demo", help="the whole path on the embedded toy city: prepare, train, evaluate, report")
-    p.add_argument("--out", default="demo", help="output folder (default: ./demo)")
+    p.add_argument("--out", default="demo", help="output folder")
     p.add_argument("--quick", action="store_true", help="a much shorter run (for tests)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("toy-city", help="write the synthetic toy-city image folder")
     p.add_argument("out", help="output folder (one sub-folder per scene class)")
-    p.add_argument("--per-class", type=int, default=100)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-class", type=int, default=100, help="images per scene class")
+    p.add_argument("--size", type=int, default=64, help="side of the square images in pixels")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scenes (same seed, same images)")
     p.set_defaults(func=cmd_toy_city)
 
     p = sub.add_parser("prepare", help="image folder (class sub-folders) -> prepared dataset")
     p.add_argument("source", help="folder with one sub-folder per class (or train/test/<class>)")
     p.add_argument("out", help="prepared dataset folder")
-    p.add_argument("--size", type=int, default=256, help="square side of the arrays (default 256)")
+    p.add_argument("--size", type=int, default=256, help="square side of the arrays, a multiple of 8")
     p.add_argument("--seed", type=int, default=0, help="seed of the 80/10/10 per-class split")
     p.add_argument("--val", type=float, default=0.1, help="validation fraction per class")
     p.add_argument("--test", type=float, default=0.1, help="test fraction per class")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--keep-grayscale", action="store_true", help="keep sources without colour")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset prepared with other settings")
     p.set_defaults(func=cmd_prepare)
@@ -147,63 +157,81 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--extracted", help="an unpacked SUN397 folder")
     from colorkeras.data.sun397 import SUN397_URL
 
-    p.add_argument("--url", default=SUN397_URL, help="archive URL (default: the official one)")
+    p.add_argument("--url", default=SUN397_URL, help="archive URL")
     p.add_argument("--force", action="store_true", help="read the source again after a complete fetch")
     p.set_defaults(func=cmd_sun397)
 
     p = sub.add_parser("embed", help="cache a frozen extractor's outputs for a prepared dataset")
-    p.add_argument("prepared")
-    p.add_argument("--extractor", choices=("inception_v3", "vit_b16"), required=True)
+    p.add_argument("prepared", help="prepared dataset folder (from `colorkeras prepare`)")
+    p.add_argument("--extractor", choices=("inception_v3", "vit_b16"), required=True, help="the frozen extractor")
     p.add_argument("--weights", default="imagenet", help="imagenet, a local path, or random")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per extractor call")
     p.add_argument("--extractor-size", choices=("base", "tiny"), default="base",
                    help="tiny: a small random ViT, for tests only")
     p.set_defaults(func=cmd_embed)
 
+    from colorkeras.config import LOSSES, TrainConfig
+    from colorkeras.models.registry import MODEL_NAMES
+
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
-    p.add_argument("prepared")
-    p.add_argument("--model", required=True, help="baseline, inception_fusion or vit_fusion")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--smoke", action="store_true", help="start from the CPU smoke recipe")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--loss", choices=("mse", "l1"))
-    p.add_argument("--extractor-weights", help="imagenet (default), a local path, or random")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any TrainConfig field")
+    study = TrainConfig()
+    p.add_argument("prepared", help="prepared dataset folder (from `colorkeras prepare`)")
+    p.add_argument("--model", required=True, choices=MODEL_NAMES, help="the model family")
+    p.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
+    p.add_argument("--smoke", action="store_true",
+                   help="start from the CPU smoke recipe (64 px, 2 epochs, 128 images) instead of the study's")
+    p.add_argument("--epochs", type=int, help=f"passes over the training split (study: {study.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"images per step (study: {study.batch_size})")
+    p.add_argument("--image-size", type=int,
+                   help=f"side of the training images; must equal the prepared data's (study: {study.image_size})")
+    p.add_argument("--loss", choices=LOSSES, help=f"training loss (study: {study.loss})")
+    p.add_argument("--extractor-weights", help="imagenet (the default), a local path, or random")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any TrainConfig field, e.g. --set learning_rate=3e-4 (repeatable)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all accelerators")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="per-image metrics of trained runs and the grey floor")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--data", required=True, help="prepared dataset")
-    p.add_argument("--split", default="test")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (from `colorkeras train`)")
+    p.add_argument("--data", required=True, help="prepared dataset to evaluate on")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split")
+    p.add_argument("--batch-size", type=int, default=32, help="images per model call")
     p.add_argument("--no-lpips", action="store_true", help="leave the LPIPS column empty")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="tables and figures from evaluated runs")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="evaluated run folders")
+    p.add_argument("--out", required=True, help="report folder (Markdown, HTML, CSV, figures)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which evaluated split")
     p.add_argument("--data", help="the prepared dataset, if it moved since evaluation (for figures)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("colorize", help="colorize photos at full resolution")
     p.add_argument("model", help="a saved model (.keras) or a run folder")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output folder (never an input's own file)")
     p.add_argument("--format", choices=("png", "jpg", "tif", "webp", "bmp"), default=None,
                    help="output format (default: as the input)")
     p.add_argument("--suffix", default="", help="added to each output file name, e.g. _color")
     p.add_argument("--batch-size", type=int, default=8, help="photos per model call")
-    p.add_argument("--overwrite", action="store_true", help="replace earlier outputs")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier outputs of colorize")
     p.set_defaults(func=cmd_colorize)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("colorkeras")
+    except PackageNotFoundError:  # run from a source tree that was not installed
+        return "unknown (not installed)"
+
+
 def main(argv=None) -> int:
-    _quiet_tensorflow()
+    from colorkeras.runtime import quiet_tensorflow_startup
+
+    quiet_tensorflow_startup()
     args = build_parser().parse_args(argv)
     from colorkeras.errors import ColorkerasError
 

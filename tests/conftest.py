@@ -6,7 +6,9 @@ import os
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from colorkeras.runtime import quiet_tensorflow_startup
+
+quiet_tensorflow_startup()
 
 TEST_IMAGE_SIZE = 32
 
