@@ -85,7 +85,7 @@ class TrainConfig:
         A higher learning rate than the study's: the toy city is small and easy, and the
         demo has minutes, not hours.
         """
-        values = dict(image_size=48, epochs=12, batch_size=16, learning_rate=1e-3)
+        values = dict(image_size=32, epochs=8, batch_size=16, learning_rate=2e-3)
         return cls(**{**values, **overrides})
 
     def replace(self, **changes) -> "TrainConfig":
