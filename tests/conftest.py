@@ -13,6 +13,23 @@ quiet_tensorflow_startup()
 TEST_IMAGE_SIZE = 32
 
 
+def _lpips_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("lpips", "torch", "torchvision"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `lpips` need torch (about 5 GB): without it they are skipped with the
+    install line, and CI runs them in an extra step (`.ci/run`)."""
+    if _lpips_installed():
+        return
+    skip = pytest.mark.skip(reason="needs the lpips extra: pip install -r requirements-lpips.txt")
+    for item in items:
+        if "lpips" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def toy_city(tmp_path_factory):
     """A toy-city image folder: 4 classes x 12 images of 48x48 (real PNG files)."""

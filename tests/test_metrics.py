@@ -105,6 +105,7 @@ def random_lpips():
     return scorer
 
 
+@pytest.mark.lpips
 def test_lpips_random_mode_identical_is_zero_and_different_is_positive(random_lpips):
     a = np.stack([_random_rgb(10), _random_rgb(11)])
     b = np.stack([_random_rgb(12), _random_rgb(13)])
@@ -117,12 +118,14 @@ def test_lpips_random_mode_identical_is_zero_and_different_is_positive(random_lp
     assert isinstance(random_lpips(a[0], b[0]), float)
 
 
+@pytest.mark.lpips
 def test_lpips_rejects_images_too_small_for_alexnet(random_lpips):
     small = np.zeros((metrics.LPIPS_MIN_SIZE - 1,) * 2 + (3,))
     with pytest.raises(ValueError, match="at least"):
         random_lpips(small, small)
 
 
+@pytest.mark.lpips
 def test_lpips_random_mode_is_deterministic_and_batch_independent(random_lpips):
     a = np.stack([_random_rgb(20 + i) for i in range(5)])
     b = np.stack([_random_rgb(30 + i) for i in range(5)])
@@ -130,6 +133,7 @@ def test_lpips_random_mode_is_deterministic_and_batch_independent(random_lpips):
     np.testing.assert_allclose(random_lpips(a, b), again(a, b), rtol=1e-5)  # 3+2 vs one batch
 
 
+@pytest.mark.lpips
 def test_lpips_without_the_alexnet_weights_gives_nan_and_a_reason(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
 
@@ -156,6 +160,7 @@ def test_lpips_without_the_package_gives_nan_and_a_reason(monkeypatch):
 
 
 # ------------------------------------------------------------------------------- all together
+@pytest.mark.lpips
 def test_image_metrics_uses_the_true_lightness_and_independent_colour_maths(random_lpips):
     rng = np.random.default_rng(7)
     lightness = rng.uniform(20, 80, (32, 32))
