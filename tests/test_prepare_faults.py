@@ -177,6 +177,19 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _spawned(pids: set[int]) -> set[int]:
+    """The pool's worker processes among pids (the resource tracker is a child too)."""
+    found = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"spawn_main" in handle.read():
+                    found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
 def _running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -198,10 +211,11 @@ def test_workers_end_when_the_preparation_is_killed(tmp_path):
     workers: set[int] = set()
     try:
         deadline = time.time() + 60
-        while len(workers) < 2 and parent.poll() is None and time.time() < deadline:
+        # Both workers (and the resource tracker with them), so that none goes unwatched.
+        while len(_spawned(workers)) < 2 and parent.poll() is None and time.time() < deadline:
             workers |= _children(parent.pid)
             time.sleep(0.05)
-        assert parent.poll() is None and len(workers) >= 2, "no workers seen before the end"
+        assert parent.poll() is None and len(_spawned(workers)) == 2, "workers not seen before the end"
         parent.kill()
         parent.wait()
         deadline = time.time() + 10
@@ -378,7 +392,6 @@ def test_other_fractions_without_training_images_are_refused(val, test):
         PrepareSettings(val_fraction=val, test_fraction=test)
 
 
-@pytest.mark.slow
 def test_training_on_an_all_test_dataset_says_so(tmp_path):
     source = _two_classes(tmp_path / "src", per_class=2)
     prepare(source, tmp_path / "out", PrepareSettings(image_size=16, val_fraction=0, test_fraction=1),
@@ -401,3 +414,12 @@ def test_a_destination_that_is_a_file_or_under_a_file_is_a_clear_error(tmp_path)
     with pytest.raises(PrepareError, match=f"cannot create the dataset folder {tmp_path / 'afile' / 'out'}"):
         prepare(source, tmp_path / "afile" / "out", SMALL, workers=1, progress=False)
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_source_that_is_a_file_and_a_bad_worker_count_are_clear_errors(tmp_path):
+    source = _two_classes(tmp_path / "src")
+    with pytest.raises(PrepareError, match="the source is not a folder"):
+        prepare(source / "park" / "photo_000.png", tmp_path / "out", SMALL, workers=1, progress=False)
+    with pytest.raises(InvalidArgument, match="workers must be at least 1, got 0"):
+        prepare(source, tmp_path / "out", SMALL, workers=0, progress=False)
+    assert not (tmp_path / "out").exists()
