@@ -144,10 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="square side of the arrays, a multiple of 8")
     p.add_argument("--seed", type=int, default=0, help="seed of the 80/10/10 per-class split")
     p.add_argument("--val", type=float, default=0.1, help="validation fraction per class")
-    p.add_argument("--test", type=float, default=0.1, help="test fraction per class")
+    p.add_argument("--test", type=float, default=0.1,
+                   help="test fraction per class (--val 0 --test 1: all images for testing, "
+                        "to evaluate a trained model on a new labelled set)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--keep-grayscale", action="store_true", help="keep sources without colour")
-    p.add_argument("--overwrite", action="store_true", help="replace a dataset prepared with other settings")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset prepared with other settings "
+                                                           "(never a folder that is not a prepared dataset)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("sun397", help="fetch SUN397's 32 urban classes (streams the archive)")

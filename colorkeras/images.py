@@ -9,6 +9,7 @@ decoding, so a decompression bomb is refused without allocating its pixels.
 
 from __future__ import annotations
 
+import errno
 import os
 import pathlib
 import stat
@@ -159,12 +160,42 @@ def is_grayscale(rgb: np.ndarray, tolerance: int = 2) -> bool:
     return True
 
 
+# Suffixes of picture formats a user may well drop into a photo folder but that are not
+# read here (vector, camera raw, layered, or decoders Pillow does not ship). Such files
+# are reported by `scan_images` instead of vanishing from a dataset without a word.
+UNSUPPORTED_IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".svg", ".svgz", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".j2k", ".gif", ".ico",
+     ".psd", ".xcf", ".raw", ".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".orf",
+     ".rw2", ".raf", ".srw", ".pef", ".tga", ".ppm", ".pgm", ".pbm", ".pcx", ".eps"}
+)
+
+
 def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
     """Image files under `folder`, recursively, sorted by their path relative to it.
 
     A file counts when its suffix, in any case, is in `IMAGE_EXTENSIONS`. Hidden files
     and folders (name starting with ".") are skipped, and so are symbolic links to
-    folders, which could loop.
+    folders, which could loop. `scan_images` also says what was left out and why.
+
+    Raises:
+        FileNotFoundError: `folder` does not exist.
+        NotADirectoryError: `folder` is not a folder.
+    """
+    return scan_images(folder)[0]
+
+
+def scan_images(
+    folder: str | os.PathLike,
+) -> tuple[list[pathlib.Path], list[tuple[pathlib.Path, str]]]:
+    """`list_images`, plus the entries left out that a user may have meant as images.
+
+    Returns:
+        (images, left_out): the images as `list_images` returns them, and sorted
+        (path, reason) pairs for: files with a picture suffix that is not read here
+        (`UNSUPPORTED_IMAGE_SUFFIXES`), broken links, link loops, FIFOs, sockets and
+        devices, links to folders (never followed), and folders that cannot be listed.
+        Hidden entries and ordinary files of other kinds (notes, CSVs) are left out
+        silently.
 
     Raises:
         FileNotFoundError: `folder` does not exist.
@@ -176,20 +207,57 @@ def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
     if not root.is_dir():
         raise NotADirectoryError(f"not a folder: {root}")
     found: list[pathlib.Path] = []
-    for directory, subdirectories, filenames in os.walk(root):
-        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
-        for filename in filenames:
-            candidate = pathlib.Path(directory, filename)
-            if (
-                not filename.startswith(".")
-                and candidate.suffix.lower() in IMAGE_EXTENSIONS
-                and candidate.is_file()
-            ):
-                found.append(candidate)
-    # Sorting on path parts, not on os.walk order, makes the list the same on every
+    left_out: list[tuple[pathlib.Path, str]] = []
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError as error:
+            left_out.append((directory, f"cannot list folder ({error.strerror or error})"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = pathlib.Path(entry.path)
+            kind = _entry_kind(entry)
+            if kind == "folder":
+                pending.append(path)
+            elif kind == "file":
+                suffix = path.suffix.lower()
+                if suffix in IMAGE_EXTENSIONS:
+                    found.append(path)
+                elif suffix in UNSUPPORTED_IMAGE_SUFFIXES:
+                    left_out.append((path, f"{suffix} images are not read (supported: "
+                                           f"{', '.join(sorted(IMAGE_EXTENSIONS))})"))
+            elif kind is not None:
+                left_out.append((path, kind))
+    # Sorting on path parts, not on listing order, makes the list the same on every
     # file system, which keeps dataset splits reproducible.
     found.sort(key=lambda candidate: candidate.relative_to(root).parts)
-    return found
+    left_out.sort(key=lambda item: item[0].relative_to(root).parts)
+    return found, left_out
+
+
+def _entry_kind(entry: os.DirEntry) -> str | None:
+    """"folder", "file", None (nothing to say), or the reason an entry is left out."""
+    try:
+        is_link = entry.is_symlink()
+        status = os.stat(entry.path)  # follows links: a broken one or a loop fails here
+    except FileNotFoundError:
+        return "broken symbolic link (its target does not exist)"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"cannot access ({error.strerror or error})"
+    if stat.S_ISDIR(status.st_mode):
+        # A linked folder could loop or lead anywhere on the disk; it is never followed.
+        return "symbolic link to a folder (not followed)" if is_link else "folder"
+    if stat.S_ISREG(status.st_mode):
+        return "file"
+    # Opening a FIFO or a device would block or read forever.
+    return "not a regular file (FIFO, socket or device)"
 
 
 def save_rgb(rgb: np.ndarray, path: str | os.PathLike) -> None:

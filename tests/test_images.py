@@ -24,6 +24,7 @@ from colorkeras.images import (
     list_images,
     read_rgb,
     save_rgb,
+    scan_images,
 )
 
 
@@ -492,6 +493,32 @@ def test_list_images_filters_and_sorts(tmp_path):
         "sub2/z.JPEG",
     ]
     assert list_images(str(tmp_path)) == found
+
+
+def test_scan_images_reports_what_it_leaves_out_and_lists_as_list_images(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "b.png").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("ignored quietly")
+    (tmp_path / ".hidden.heic").write_bytes(b"x")  # hidden: ignored quietly
+    (tmp_path / "logo.SVG").write_text("<svg/>")
+    (tmp_path / "sub" / "phone.heic").write_bytes(b"x")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "linked").symlink_to(tmp_path / "sub")
+    (tmp_path / "alias.png").symlink_to(tmp_path / "b.png")  # a link to a file is a file
+    os.mkfifo(tmp_path / "pipe.jpg")
+    found, left_out = scan_images(tmp_path)
+    assert found == list_images(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["alias.png", "b.png", "sub/a.jpg"]
+    reasons = {p.relative_to(tmp_path).as_posix(): reason for p, reason in left_out}
+    assert list(reasons) == ["gone.jpg", "linked", "logo.SVG", "loop.png", "pipe.jpg", "sub/phone.heic"]
+    assert reasons["gone.jpg"].startswith("broken symbolic link")
+    assert reasons["linked"] == "symbolic link to a folder (not followed)"
+    assert reasons["logo.SVG"].startswith(".svg images are not read (supported: .bmp, .jpeg")
+    assert reasons["loop.png"] == "symbolic link loop"
+    assert reasons["pipe.jpg"].startswith("not a regular file")
+    assert reasons["sub/phone.heic"].startswith(".heic images are not read")
 
 
 def test_list_images_rejects_missing_or_file(tmp_path):

@@ -11,20 +11,34 @@ train_ab.npy       (N, S, S, 2) uint8 ab     (worst error 0.406)
 val_*.npy test_*.npy
 ```
 
-The folder is built under a temporary name beside the destination and renamed into place
-only when complete, so an interrupted run never leaves a dataset that a later run would
-trust. ``settings.json`` is written last inside it, as a second completeness marker.
+The folder is built under a temporary name beside the destination
+(``.OUT.partial-<pid>-<token>``) and renamed into place only when complete, so an
+interrupted run never leaves a dataset that a later run would trust. ``settings.json`` is
+written last inside it, as a second completeness marker. A replaced dataset is first moved
+aside to ``.OUT.old-<pid>-<token>/old``; a later run removes such leftovers of runs that
+are no longer alive, and puts an old dataset back if it never got its replacement.
+
+Arrays are written with ordinary sequential writes, never through a writable memory map:
+a full disk then fails one ``write`` with ENOSPC (a clear error) instead of killing the
+process with SIGBUS when a page of a sparse mapped file cannot be stored.
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
+import glob
 import hashlib
 import json
 import math
 import os
+import secrets
 import shutil
-import tempfile
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -34,7 +48,14 @@ import numpy as np
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
-from colorkeras.images import ImageReadError, is_grayscale, list_images, read_rgb, resize_square
+from colorkeras.images import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    is_grayscale,
+    read_rgb,
+    resize_square,
+    scan_images,
+)
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -67,10 +88,22 @@ class PrepareSettings:
     def __post_init__(self):
         if self.image_size < 8 or self.image_size % 8:
             raise InvalidArgument(f"image_size must be a multiple of 8 and >= 8, got {self.image_size}")
-        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1):
-            raise InvalidArgument("val_fraction and test_fraction must lie in [0, 1)")
-        if self.val_fraction + self.test_fraction >= 1:
-            raise InvalidArgument("val_fraction + test_fraction must leave images for training")
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:  # also refuses NaN
+                raise InvalidArgument(f"{name} must lie in [0, 1], got {value}")
+        # test_fraction 1 (val 0) is an evaluation-only dataset: a new labelled set to
+        # test a trained model on. Any other split without training images is a mistake.
+        if self.val_fraction + self.test_fraction >= 1 and not self.is_test_only:
+            raise InvalidArgument(
+                "val_fraction + test_fraction must leave images for training (got "
+                f"{self.val_fraction} + {self.test_fraction}); for an evaluation-only "
+                "dataset use val_fraction 0 and test_fraction 1"
+            )
+
+    @property
+    def is_test_only(self) -> bool:
+        return self.val_fraction == 0 and self.test_fraction == 1
 
 
 @dataclass
@@ -83,18 +116,22 @@ class PrepareReport:
     empty_classes: list
     already_done: bool = False
     thin_classes: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # things done besides preparing (a restore)
 
     def to_text(self) -> str:
+        lines = [f"  {note}" for note in self.notes]
         if self.already_done:
-            return f"{self.out_dir}: already prepared with these settings; nothing to do."
-        lines = [f"Prepared dataset: {self.out_dir}"]
+            return "\n".join([f"{_shown(self.out_dir)}: already prepared with these settings; nothing to do.", *lines])
+        lines.insert(0, f"Prepared dataset: {_shown(self.out_dir)}")
         lines.append("  " + ", ".join(f"{split}: {n}" for split, n in self.prepared.items()))
+        if self.prepared and not self.prepared.get("train"):
+            lines.append("  no training images: this dataset is for evaluation only")
         for name in self.empty_classes:
             lines.append(f"  class folder without images: {name}")
         for name in self.thin_classes:
             lines.append(f"  class too small for every split (no val or test image): {name}")
         if self.skipped:
-            lines.append(f"  skipped {len(self.skipped)} file(s) (listed in skipped.csv):")
+            lines.append(f"  skipped {len(self.skipped)} file(s) or folder(s) (listed in skipped.csv):")
             for relpath, reason in self.skipped[:20]:
                 lines.append(f"    {relpath}: {reason}")
             if len(self.skipped) > 20:
@@ -102,48 +139,168 @@ class PrepareReport:
         return "\n".join(lines)
 
 
+def _shown(path) -> str:
+    """A path as printable text: bytes that are not UTF-8 (a Latin-1 name such as
+    b"caf\\xe9.png") become backslash escapes, so the name can go into UTF-8 CSV files,
+    JSON and terminal messages without failing."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 # ------------------------------------------------------------------------------------
 # Listing sources
 # ------------------------------------------------------------------------------------
-def find_class_folders(source_dir: Path) -> tuple[dict[str, list[Path]], list[str]]:
-    """Map class name -> class folders under source_dir, and list empty class folders.
+@dataclass(frozen=True)
+class SourceImage:
+    path: Path  # the file to read
+    relpath: str  # its path under the source folder, printable (see _shown)
+    class_name: str
+
+
+@dataclass
+class SourceScan:
+    """Everything a preparation will read, and everything it leaves out, with reasons."""
+
+    images: list  # SourceImage, sorted by relpath
+    empty_classes: list  # class names whose folders hold no image at all
+    left_out: list  # (relpath, reason)
+
+
+def _check_source(source_dir: Path) -> None:
+    if not source_dir.exists():
+        raise PrepareError(f"{_shown(source_dir)}: source folder does not exist")
+    if not source_dir.is_dir():
+        raise PrepareError(f"{_shown(source_dir)}: the source is not a folder")
+    try:
+        with os.scandir(source_dir):
+            pass
+        # Reaching "SRC/." needs search (x) permission on SRC; a folder that can be listed
+        # but not entered would otherwise look like one whose class folders all fail.
+        os.stat(os.path.join(source_dir, "."))
+    except OSError as error:
+        raise PrepareError(
+            f"{_shown(source_dir)}: cannot read the source folder ({error.strerror or error}); "
+            "it must be readable and enterable (permission r-x)"
+        ) from error
+
+
+def _subfolders(folder: Path, source_dir: Path, left_out: list) -> list[Path]:
+    """Visible sub-folders of `folder`, sorted by name.
+
+    A linked folder is followed only when it leads to a folder inside the source that
+    does not hold the link: a link to the source itself, or above it, would list every
+    image a second time (in two classes, or in train and test at once), and a link
+    leading outside the source would read photos the user did not point at.
+    """
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        left_out.append((_relative(folder, source_dir), f"cannot list folder ({error.strerror or error})"))
+        return []
+    real_folder = folder.resolve()
+    result = []
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows links
+        except OSError as error:
+            left_out.append((_relative(path, source_dir), f"cannot access ({error.strerror or error})"))
+            continue
+        if not is_dir:
+            if folder == source_dir and path.suffix.lower() in IMAGE_EXTENSIONS:
+                left_out.append((_relative(path, source_dir),
+                                 "image outside a class folder (expected SRC/<class>/<images>)"))
+            continue
+        if entry.is_symlink():
+            target = path.resolve()
+            if target == real_folder or target in real_folder.parents:
+                left_out.append((_relative(path, source_dir), "symbolic link to the folder holding it "
+                                 "or a folder above it (not followed: it would list images twice)"))
+                continue
+            if source_dir not in target.parents:
+                left_out.append((_relative(path, source_dir), "symbolic link to a folder outside the "
+                                 f"source (not followed): {_shown(target)}"))
+                continue
+        result.append(path)
+    return result
+
+
+def _relative(path: Path, source_dir: Path) -> str:
+    return _shown(path.relative_to(source_dir).as_posix())
+
+
+def find_class_folders(source_dir: Path) -> tuple[dict[str, list[Path]], list]:
+    """Map class name -> class folders under source_dir, and the (relpath, reason) pairs
+    of folders left out.
 
     Classes are the first-level sub-folders, or the second level when the first level
     holds only split folders (train/test/...), in which case the same class name in
     several splits is one class.
     """
-    top = sorted(p for p in source_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    left_out: list = []
+    top = _subfolders(source_dir, source_dir, left_out)
     if not top:
-        raise PrepareError(f"{source_dir}: no class sub-folders (expected SRC/<class>/<images>)")
+        detail = f" ({left_out[0][0]}: {left_out[0][1]})" if left_out else ""
+        raise PrepareError(f"{_shown(source_dir)}: no class sub-folders (expected SRC/<class>/<images>){detail}")
     if all(p.name.lower() in SPLIT_FOLDER_NAMES for p in top):
-        folders = [c for split in top for c in sorted(split.iterdir()) if c.is_dir()]
+        folders = [c for split in top for c in _subfolders(split, source_dir, left_out)]
     else:
         folders = top
     classes: dict[str, list[Path]] = {}
     for folder in folders:
-        if not folder.name.startswith("."):
-            classes.setdefault(folder.name, []).append(folder)
-    empty = [name for name, dirs in classes.items() if not any(list_images(d) for d in dirs)]
-    return classes, empty
+        classes.setdefault(_shown(folder.name), []).append(folder)
+    return classes, left_out
+
+
+def scan_sources(source_dir: Path) -> SourceScan:
+    """The candidate images of every class, sorted by relpath, each real file once."""
+    source_dir = Path(source_dir)
+    classes, left_out = find_class_folders(source_dir)
+    images = []
+    empty = []
+    for name, folders in classes.items():
+        found_any = unlisted = False
+        for folder in folders:
+            found, skipped = scan_images(folder)
+            found_any = found_any or bool(found)
+            unlisted = unlisted or any(path == folder for path, _ in skipped)
+            images += [SourceImage(path, _relative(path, source_dir), name) for path in found]
+            left_out += [(_relative(path, source_dir), reason) for path, reason in skipped]
+        # A folder that could not be listed is reported as such (in left_out), not as empty.
+        if not found_any and not unlisted:
+            empty.append(name)
+    images.sort(key=lambda image: (image.relpath, image.class_name))
+    # Links (a linked class folder, a linked file) can show one file under two names;
+    # read it once, under the first name, or it could land in train and test at once.
+    first_name: dict[str, str] = {}
+    unique = []
+    for image in images:
+        real = os.path.realpath(image.path)
+        if real in first_name:
+            left_out.append((image.relpath, f"same file as {first_name[real]} (listed once)"))
+        else:
+            first_name[real] = image.relpath
+            unique.append(image)
+    return SourceScan(unique, sorted(empty), sorted(left_out))
 
 
 def list_sources(source_dir: Path) -> tuple[list[tuple[str, str]], list[str]]:
     """Sorted (relpath, class) pairs of every candidate image, and the empty classes."""
-    classes, empty = find_class_folders(source_dir)
-    sources = []
-    for name, dirs in classes.items():
-        for folder in dirs:
-            for path in list_images(folder):
-                sources.append((path.relative_to(source_dir).as_posix(), name))
-    sources.sort()
-    return sources, empty
+    scan = scan_sources(source_dir)
+    return [(image.relpath, image.class_name) for image in scan.images], scan.empty_classes
 
 
-def _source_fingerprint(source_dir: Path, sources: list[tuple[str, str]]) -> str:
+def _source_fingerprint(images: list[SourceImage]) -> str:
     """Cheap identity of the source tree (paths and sizes), to tell a no-op rerun."""
     digest = hashlib.sha256()
-    for relpath, name in sources:
-        digest.update(f"{relpath}\t{name}\t{(source_dir / relpath).stat().st_size}\n".encode())
+    for image in images:
+        try:
+            size = image.path.stat().st_size
+        except OSError:
+            size = -1  # gone or unreadable now: reported when it is read
+        digest.update(f"{image.relpath}\t{image.class_name}\t{size}\n".encode())
     return digest.hexdigest()
 
 
@@ -174,6 +331,35 @@ def _work(job):
     return index, result, reason
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: a worker ends when the preparing process ends, even by kill -9.
+
+    Without it, workers of a killed run block on their task queue for good (every worker
+    holds the queue's write end, so it never reports end-of-file).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        except (OSError, AttributeError):
+            pass  # the watchdog below still ends the worker, a second later
+    # The parent may have died before prctl took effect (then it never signals).
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="colorkeras-watch-parent").start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    # Portable fallback: an orphan is re-parented, so its parent pid changes.
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
 # ------------------------------------------------------------------------------------
 # Splitting
 # ------------------------------------------------------------------------------------
@@ -197,10 +383,25 @@ def assign_splits(classes: list[str], settings: PrepareSettings) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------
-# The preparation
+# The destination
 # ------------------------------------------------------------------------------------
+def _our_settings(out_dir: Path) -> dict | None:
+    """settings.json of a dataset this module wrote, or None for any other folder.
+
+    Only such a folder may ever be replaced: a settings.json of some other program, or
+    none at all, means the folder holds someone's files.
+    """
+    try:
+        doc = json.loads((Path(out_dir) / "settings.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or "format_version" not in doc or "source_fingerprint" not in doc:
+        return None
+    return doc if (Path(out_dir) / "manifest.csv").is_file() else None
+
+
 def is_prepared(out_dir: Path) -> bool:
-    return (Path(out_dir) / "settings.json").is_file()
+    return _our_settings(Path(out_dir)) is not None
 
 
 def read_settings(out_dir: Path) -> dict:
@@ -213,6 +414,99 @@ def read_settings(out_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+# Work folders of this process that are in use now (never stale, whatever their pid says).
+_IN_USE: set[Path] = set()
+
+
+def _sibling(out_dir: Path, kind: str) -> Path:
+    """A fresh name for a work ("partial") or trash ("old") folder beside out_dir.
+
+    The pid in the name tells a later run whether the folder's owner is still alive.
+    """
+    return out_dir.with_name(f".{out_dir.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _stale_siblings(out_dir: Path) -> list[Path]:
+    """Work and trash folders beside out_dir left by runs that are no longer alive."""
+    stale = []
+    for kind in ("partial", "old"):
+        for path in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.{kind}-*"):
+            owner = path.name[len(f".{out_dir.name}.{kind}-"):].split("-")[0]
+            if path in _IN_USE or not path.is_dir() or path.is_symlink():
+                continue
+            # Names without a pid come from older versions (tempfile names): stale.
+            if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+                continue
+            stale.append(path)
+    return stale
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _clean_up_after_dead_runs(out_dir: Path) -> list[str]:
+    """Remove leftovers of killed runs; put back a dataset a killed run moved aside.
+
+    A run killed between its two renames leaves OUT missing and the complete old
+    dataset in .OUT.old-*/old: that one is restored, as if the run had never started.
+    """
+    if not out_dir.parent.is_dir():
+        return []
+    notes = []
+    stale = _stale_siblings(out_dir)
+    if not out_dir.exists():
+        moved_aside = [p / "old" for p in stale if ".old-" in p.name and _our_settings(p / "old")]
+        if moved_aside:
+            newest = max(moved_aside, key=lambda p: p.stat().st_mtime)
+            os.replace(newest, out_dir)
+            notes.append(f"restored {_shown(out_dir)} from {_shown(newest.parent.name)}, "
+                         "left by an interrupted run")
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return notes
+
+
+def _check_apart(source_dir: Path, out_dir: Path) -> None:
+    # Both are resolved, so a link cannot hide that one holds the other. Replacing OUT
+    # when it holds SRC would delete the photos themselves.
+    if out_dir == source_dir or source_dir in out_dir.parents or out_dir in source_dir.parents:
+        raise PrepareError(
+            f"the source {_shown(source_dir)} and the dataset folder {_shown(out_dir)} overlap "
+            "(one holds the other); choose a dataset folder outside the source and not above it"
+        )
+
+
+def _bytes_needed(count: int, image_size: int) -> int:
+    """Peak disk use of a preparation: L and ab arrays twice (all images, then per split)
+    plus CSVs and headers, with a margin."""
+    arrays = count * image_size * image_size * 3
+    return 2 * arrays + arrays // 100 + 16 * 2**20
+
+
+def _check_free_space(folder: Path, needed: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise PrepareError(
+            f"{_shown(folder)}: not enough free disk space to prepare the dataset: it needs "
+            f"about {needed:,} bytes ({needed / 2**30:.2f} GiB), {free:,} bytes "
+            f"({free / 2**30:.2f} GiB) are free. Free some space, choose a folder on another "
+            "disk, or prepare at a smaller --size."
+        )
+
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+# ------------------------------------------------------------------------------------
+# The preparation
+# ------------------------------------------------------------------------------------
 def prepare(
     source_dir,
     out_dir,
@@ -222,110 +516,147 @@ def prepare(
     overwrite: bool = False,
     progress: bool = True,
 ) -> PrepareReport:
-    """Prepare SRC (class sub-folders) into OUT; see the module docstring for the layout."""
-    settings = settings or PrepareSettings()
-    source_dir, out_dir = Path(source_dir).resolve(), Path(out_dir).resolve()
-    if not source_dir.is_dir():
-        raise PrepareError(f"{source_dir}: source folder does not exist")
-    if out_dir == source_dir or source_dir in out_dir.parents:
-        raise PrepareError("the prepared dataset must not be written inside its source folder")
-    sources, empty = list_sources(source_dir)
-    if not sources:
-        raise PrepareError(f"{source_dir}: no image files found in its class folders")
-    wanted = {"format_version": FORMAT_VERSION, **asdict(settings),
-              "source_fingerprint": _source_fingerprint(source_dir, sources)}
+    """Prepare SRC (class sub-folders) into OUT; see the module docstring for the layout.
 
+    ``overwrite`` replaces a dataset prepared with other settings or sources; a folder
+    that is not a prepared dataset is never replaced.
+    """
+    settings = settings or PrepareSettings()
+    if workers is not None and workers < 1:
+        raise InvalidArgument(f"workers must be at least 1, got {workers}")
+    source_dir, out_dir = Path(source_dir).resolve(), Path(out_dir).resolve()
+    _check_source(source_dir)
+    _check_apart(source_dir, out_dir)
+    scan = scan_sources(source_dir)
+    if not scan.images:
+        detail = "".join(f"; {relpath}: {reason}" for relpath, reason in scan.left_out[:3])
+        raise PrepareError(f"{_shown(source_dir)}: no image files found in its class folders{detail}")
+    wanted = {"format_version": FORMAT_VERSION, **asdict(settings),
+              "source_fingerprint": _source_fingerprint(scan.images)}
+
+    notes = _clean_up_after_dead_runs(out_dir)
     if out_dir.exists():
-        if is_prepared(out_dir):
-            existing = read_settings(out_dir)
+        if not out_dir.is_dir():
+            raise PrepareError(f"{_shown(out_dir)} exists and is not a folder; choose another "
+                               "path for the prepared dataset")
+        existing = _our_settings(out_dir)
+        if existing is not None:
             if all(existing.get(key) == value for key, value in wanted.items()):
-                return PrepareReport(out_dir, existing.get("counts", {}), [], empty, already_done=True)
+                return PrepareReport(out_dir, existing.get("counts", {}), [], scan.empty_classes,
+                                     already_done=True, notes=notes)
             if not overwrite:
                 raise PrepareError(
-                    f"{out_dir} holds a prepared dataset with other settings or sources; "
+                    f"{_shown(out_dir)} holds a prepared dataset with other settings or sources; "
                     "pass --overwrite to replace it, or choose another folder."
                 )
-        elif any(out_dir.iterdir()) and not overwrite:
-            raise PrepareError(f"{out_dir} exists and is not a prepared dataset; choose another folder.")
+        elif any(out_dir.iterdir()):
+            raise PrepareError(
+                f"{_shown(out_dir)} exists and is not a prepared dataset (no settings.json of "
+                "`colorkeras prepare`); it is never replaced, not even with --overwrite: "
+                "choose another folder."
+            )
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Leftovers of an interrupted run are never trusted; clear them before starting over.
-    for stale in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    needed = _bytes_needed(len(scan.images), settings.image_size)
+    work_dir = _sibling(out_dir, "partial")
     try:
-        report = _prepare_into(work_dir, source_dir, sources, settings, wanted, workers, progress)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        _check_free_space(out_dir.parent, needed)
+        work_dir.mkdir()
+    except OSError as error:
+        raise PrepareError(f"cannot create the dataset folder {_shown(out_dir)}: "
+                           f"{error.strerror or error} ({_shown(error.filename or out_dir.parent)})") from error
+    _IN_USE.add(work_dir)
+    try:
+        report = _prepare_into(work_dir, source_dir, scan, settings, wanted, workers, progress)
         if out_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            trash = _sibling(out_dir, "old")
+            trash.mkdir()
             os.replace(out_dir, trash / "old")
             os.replace(work_dir, out_dir)
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(work_dir, out_dir)
+    except OSError as error:
+        if error.errno in _DISK_FULL:
+            raise PrepareError(
+                f"{_shown(out_dir.parent)}: the disk filled up while writing the dataset "
+                f"({error.strerror}); it needs about {needed:,} bytes. The partial output was "
+                "removed: free some space and run again."
+            ) from error
+        raise
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        _IN_USE.discard(work_dir)
     report.out_dir = out_dir
-    report.empty_classes = empty
+    report.empty_classes = scan.empty_classes
+    report.notes = notes
     return report
 
 
-def _prepare_into(work_dir, source_dir, sources, settings, wanted, workers, progress):
+def _results(jobs, workers: int):
+    """(index, result, reason) per job, in job order."""
+    if workers == 1:
+        yield from map(_work, jobs)
+        return
+    # spawn, not fork: the caller may have TensorFlow loaded, which does not survive fork.
+    executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
+        yield from executor.map(_work, jobs, chunksize=16)
+    finally:
+        executor.shutdown(cancel_futures=True)
+
+
+def _prepare_into(work_dir, source_dir, scan, settings, wanted, workers, progress):
     from tqdm.auto import tqdm
 
     size = settings.image_size
-    count = len(sources)
-    all_l = np.lib.format.open_memmap(work_dir / "all_l.tmp.npy", "w+", np.uint8, (count, size, size))
-    all_ab = np.lib.format.open_memmap(work_dir / "all_ab.tmp.npy", "w+", np.uint8, (count, size, size, 2))
+    images = scan.images
+    count = len(images)
     info: list = [None] * count
     reasons: dict[int, str] = {}
-    jobs = [(i, str(source_dir / rel), size, settings.keep_grayscale) for i, (rel, _) in enumerate(sources)]
-    workers = workers or os.cpu_count() or 1
+    kept: list[int] = []  # indices of the images in the temporary arrays, in row order
+    jobs = [(i, str(image.path), size, settings.keep_grayscale) for i, image in enumerate(images)]
     bar = tqdm(total=count, desc="prepare", unit="img", disable=not progress)
-    if workers == 1:
-        results = map(_work, jobs)
-        executor = None
-    else:
-        # spawn, not fork: the caller may have TensorFlow loaded, which does not survive fork.
-        executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
-        results = executor.map(_work, jobs, chunksize=16)
+    results = _results(jobs, workers or os.cpu_count() or 1)
+    # Plain appends, not a writable memory map (see the module docstring).
     try:
-        for index, result, reason in results:
-            if result is None:
-                reasons[index] = reason
-            else:
-                l_u8, ab_u8, sha256, width, height = result
-                all_l[index], all_ab[index] = l_u8, ab_u8
-                info[index] = (sha256, width, height)
-            bar.update()
+        with open(work_dir / "all_l.tmp", "wb") as l_file, open(work_dir / "all_ab.tmp", "wb") as ab_file:
+            for index, result, reason in results:
+                if result is None:
+                    reasons[index] = reason
+                else:
+                    l_u8, ab_u8, sha256, width, height = result
+                    l_file.write(np.ascontiguousarray(l_u8, np.uint8).tobytes())
+                    ab_file.write(np.ascontiguousarray(ab_u8, np.uint8).tobytes())
+                    info[index] = (sha256, width, height)
+                    kept.append(index)
+                bar.update()
     finally:
+        results.close()  # stops the workers at once if the loop failed
         bar.close()
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
 
-    kept = [i for i in range(count) if info[i] is not None]
     if not kept:
-        raise PrepareError(f"{source_dir}: none of the {count} files could be prepared")
-    splits = assign_splits([sources[i][1] for i in kept], settings)
+        raise PrepareError(f"{_shown(source_dir)}: none of the {count} files could be prepared")
+    all_l = np.memmap(work_dir / "all_l.tmp", np.uint8, "r", shape=(len(kept), size, size))
+    all_ab = np.memmap(work_dir / "all_ab.tmp", np.uint8, "r", shape=(len(kept), size, size, 2))
+    row_of = {index: row for row, index in enumerate(kept)}
+    splits = assign_splits([images[i].class_name for i in kept], settings)
     rows = []
     counts = {}
     for split in SPLITS:
         members = [i for i, s in zip(kept, splits) if s == split]
         counts[split] = len(members)
-        l_out = np.lib.format.open_memmap(work_dir / f"{split}_l.npy", "w+", np.uint8, (len(members), size, size))
-        ab_out = np.lib.format.open_memmap(work_dir / f"{split}_ab.npy", "w+", np.uint8, (len(members), size, size, 2))
+        _write_npy(work_dir / f"{split}_l.npy", all_l, [row_of[i] for i in members])
+        _write_npy(work_dir / f"{split}_ab.npy", all_ab, [row_of[i] for i in members])
         for row, index in enumerate(members):
-            l_out[row], ab_out[row] = all_l[index], all_ab[index]
-            relpath, name = sources[index]
             sha256, width, height = info[index]
-            rows.append((relpath, name, split, row, sha256, width, height))
-        l_out.flush()
-        ab_out.flush()
-        del l_out, ab_out
+            rows.append((images[index].relpath, images[index].class_name, split, row, sha256, width, height))
     del all_l, all_ab
-    for tmp in work_dir.glob("all_*.tmp.npy"):
+    for tmp in work_dir.glob("all_*.tmp"):
         tmp.unlink()
 
-    all_classes = {sources[i][1] for i in kept}
+    all_classes = {images[i].class_name for i in kept}
     thin = set()
     for split, fraction in (("val", settings.val_fraction), ("test", settings.test_fraction)):
         if fraction > 0:
@@ -333,13 +664,12 @@ def _prepare_into(work_dir, source_dir, sources, settings, wanted, workers, prog
     thin = sorted(thin)
     rows.sort(key=lambda r: (SPLITS.index(r[2]), r[3]))
     _write_csv(work_dir / "manifest.csv", ("relpath", "class", "split", "row", "sha256", "width", "height"), rows)
-    skipped = [(sources[i][0], reasons[i]) for i in sorted(reasons)]
+    skipped = sorted(scan.left_out + [(images[i].relpath, reason) for i, reason in reasons.items()])
     _write_csv(work_dir / "skipped.csv", ("relpath", "reason"), skipped)
-    classes = sorted({sources[i][1] for i in kept})
     settings_doc = {
         **wanted,
-        "source_dir": str(source_dir),
-        "classes": classes,
+        "source_dir": _shown(source_dir),
+        "classes": sorted(all_classes),
         "counts": counts,
         "skipped": len(skipped),
         "storage": {
@@ -350,6 +680,16 @@ def _prepare_into(work_dir, source_dir, sources, settings, wanted, workers, prog
     }
     (work_dir / "settings.json").write_text(json.dumps(settings_doc, indent=2, sort_keys=True) + "\n")
     return PrepareReport(work_dir, counts, skipped, [], thin_classes=thin)
+
+
+def _write_npy(path: Path, source: np.ndarray, rows: list[int], chunk: int = 256) -> None:
+    """Write source[rows] as a .npy file, a chunk of rows at a time (bounded memory)."""
+    header = {"descr": np.lib.format.dtype_to_descr(source.dtype), "fortran_order": False,
+              "shape": (len(rows), *source.shape[1:])}
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        for start in range(0, len(rows), chunk):
+            handle.write(np.ascontiguousarray(source[rows[start:start + chunk]]).tobytes())
 
 
 def _write_csv(path: Path, header, rows) -> None:
