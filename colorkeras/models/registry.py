@@ -106,7 +106,7 @@ def _explain_load_failure(path: Path, error: Exception) -> str:
     if any(word in message for word in _SAFE_MODE_REFUSALS):
         return (
             f"refused to load {path} (safe mode): it carries Python code that would run on "
-            f"loading ({message}). colorkeras models need none; load only "
+            f"loading ({message.split(". ")[0]}). colorkeras models need none; load only "
             "models you trained, e.g. a run folder's best.keras"
         )
     return f"{damaged}: Keras cannot rebuild it ({type(error).__name__}: {message}); {remedy}"
