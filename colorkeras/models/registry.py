@@ -104,9 +104,11 @@ def _explain_load_failure(path: Path, error: Exception) -> str:
     # Keras' messages can run to a whole model config: the first line says enough.
     message = (str(error).splitlines() or [""])[0][:300]
     if any(word in message for word in _SAFE_MODE_REFUSALS):
+        # Only Keras' first sentence: the rest advises turning safe mode off.
+        reason = message.split(". ")[0]
         return (
             f"refused to load {path} (safe mode): it carries Python code that would run on "
-            f"loading ({message.split(". ")[0]}). colorkeras models need none; load only "
+            f"loading ({reason}). colorkeras models need none; load only "
             "models you trained, e.g. a run folder's best.keras"
         )
     return f"{damaged}: Keras cannot rebuild it ({type(error).__name__}: {message}); {remedy}"
