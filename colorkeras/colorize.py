@@ -54,11 +54,11 @@ _PIXELS_PER_LAB_BLOCK = 1_000_000
 
 # Photos above this many pixels get a note, before the work starts, of what they cost.
 LARGE_PHOTO_PIXELS = 50_000_000
-# What one photo costs, per million pixels, on a 2-core CPU (measured on 25 MP and
-# 100 MP photos; the model's own cost does not grow with the photo). Memory counts the
-# photo's arrays only: the RGB and L at full size, the ab field resized to it, the output
-# and its encoded copy.
-_SECONDS_PER_MEGAPIXEL = 0.5
+# What one photo costs on a 2-core CPU, measured with the 256 px baseline on 25 MP and
+# 100 MP photos (0.34-0.38 s and 26-27 bytes a pixel, the model's share not growing with
+# the photo), rounded up. The bytes are the photo's own arrays: RGB, L, the ab field at
+# full size, the output and Pillow's copy of it.
+_SECONDS_PER_MEGAPIXEL = 0.4
 _BYTES_PER_PIXEL = 30
 
 # The record of what colorize wrote, one per output folder; hidden, so image listings
@@ -364,9 +364,12 @@ class _Manifest:
         write_text_atomic(self.path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
 
-def large_photo_note(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
-    """What colorizing ``source`` will cost, for a photo above LARGE_PHOTO_PIXELS.
+def large_photo_note(
+    source, max_pixels: int = DEFAULT_MAX_PIXELS, large_pixels: int | None = None
+) -> str | None:
+    """What colorizing ``source`` will cost, for a photo above ``large_pixels``.
 
+    ``large_pixels`` defaults to LARGE_PHOTO_PIXELS.
     Read from the file's header, before the photo is decoded. None for smaller photos,
     photos over ``max_pixels`` (refused when read, with their own reason) and files
     whose header cannot be read (reported when read).
@@ -379,12 +382,14 @@ def large_photo_note(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     pixels = width * height
-    if pixels <= LARGE_PHOTO_PIXELS or pixels > max_pixels:
+    if large_pixels is None:
+        large_pixels = LARGE_PHOTO_PIXELS
+    if pixels <= large_pixels or pixels > max_pixels:
         return None
     seconds = pixels / 1e6 * _SECONDS_PER_MEGAPIXEL
     gigabytes = pixels * _BYTES_PER_PIXEL / 1e9
     return (
-        f"{source}: {width}x{height} is {pixels / 1e6:.0f} MP; colorizing it takes about "
+        f"{source}: {width}x{height} is {pixels / 1e6:.3g} MP; colorizing it takes about "
         f"{seconds:.0f} s and {gigabytes:.1f} GB of memory on a small CPU"
     )
 

@@ -616,7 +616,8 @@ def write_toy_city(
                     else f"{len(foreign)} files already exist (e.g. {foreign[0]})")
             raise ColorkerasError(
                 f"{what} where toy-city would write an image, holding content toy-city did not "
-                "write; nothing was written. Move them away or choose another output folder."
+                f"write; nothing was written. Move {'it' if len(foreign) == 1 else 'them'} away or "
+                "choose another output folder."
             )
         _write_marker(root, seed, size, renders)
         for scene_class, index, path in to_write:
