@@ -400,8 +400,8 @@ def toy_city_evidence(model_path) -> str | None:
     Follows the run folder the model sits in (a run folder given, or the ``.keras``
     file's own folder): its ``config.json`` -> ``dataset.root`` -> the prepared dataset's
     ``settings.json`` -> ``source_dir``. Any of these says so: ``synthetic: true`` in
-    the run's dataset record or in settings.json; a source folder holding toy-city's
-    marker (`colorkeras.data.synthetic.MARKER_NAME`); or, for data made before the
+    the run's dataset record or in settings.json; a source folder (or a split folder in
+    it) holding toy-city's marker (`colorkeras.data.synthetic.MARKER_NAME`); or, for data made before the
     marker existed, the demo's names (a source folder ``toy_city``, a prepared dataset
     ``toy_city_<size>px``). Unreadable or missing records say nothing.
     """
@@ -419,8 +419,12 @@ def toy_city_evidence(model_path) -> str | None:
     source = Path(str(settings["source_dir"])) if settings.get("source_dir") else None
     if settings.get("synthetic") is True:
         return f"{root / 'settings.json'} says its source is synthetic"
-    if source is not None and is_toy_city(source):
-        return f"its data was prepared from {source}, written by toy-city"
+    if source is not None and source.is_dir():
+        # The marker sits in the folder toy-city wrote: the source, or one of its split
+        # folders (SRC/train, SRC/test) when the source was assembled from several.
+        for folder in [source, *sorted(p for p in source.iterdir() if p.is_dir())]:
+            if is_toy_city(folder):
+                return f"its data was prepared from {folder}, written by toy-city"
     if root.name.startswith("toy_city_") or (source is not None and source.name == "toy_city"):
         return f"its dataset {root} is named as the demo names the toy city"
     return None

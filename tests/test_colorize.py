@@ -445,7 +445,10 @@ def test_a_toy_city_model_gets_one_warning_per_run(toy_run, tmp_path):
 def test_toy_city_evidence_reads_the_run_records(toy_run, tmp_path):
     assert "written by toy-city" in toy_city_evidence(toy_run)
     settings = tmp_path / "prepared" / "settings.json"
-    (tmp_path / "city" / "toy_city.json").unlink()  # data from before the marker existed
+    # A source assembled from split folders carries the marker one level down.
+    (tmp_path / "city" / "toy_city.json").rename(tmp_path / "city" / "park" / "toy_city.json")
+    assert "park, written by toy-city" in toy_city_evidence(toy_run)
+    (tmp_path / "city" / "park" / "toy_city.json").unlink()  # data from before the marker existed
     assert toy_city_evidence(toy_run) is None  # a real photo folder of any name says nothing
     document = json.loads(settings.read_text())
     settings.write_text(json.dumps({**document, "synthetic": True}))
