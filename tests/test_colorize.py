@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,10 +16,13 @@ from PIL import Image
 
 from colorkeras import color
 from colorkeras.colorize import (
+    MANIFEST_NAME,
     ColorizeReport,
     colorize_array,
     colorize_paths,
+    large_photo_note,
     plan_outputs,
+    toy_city_evidence,
 )
 from colorkeras.images import read_rgb
 
@@ -62,6 +72,11 @@ def _write(path, rgb: np.ndarray, mode: str = "RGB", **options) -> None:
     if mode != "RGB":
         image = image.convert(mode)
     image.save(path, **options)
+
+
+def _visible(folder) -> list[str]:
+    """Names in a folder, without hidden ones (colorize's manifest is hidden)."""
+    return sorted(path.name for path in Path(folder).iterdir() if not path.name.startswith("."))
 
 
 def _median_delta_l(first: np.ndarray, second: np.ndarray) -> float:
@@ -171,6 +186,7 @@ def test_rerun_keeps_existing_outputs_unless_overwrite(model_path, tmp_path):
     assert second.written == [out / "p1.png"]
     assert sorted(second.existing) == [tmp_path / "in" / "p0.png", tmp_path / "in" / "p2.png"]
     assert "already done" in second.to_text()
+    assert "rerun with --overwrite to redo them" in second.to_text()
 
     third = colorize_paths(model_path, [tmp_path / "in"], out, overwrite=True, progress=False)
     assert len(third.written) == 3 and not third.existing
@@ -192,13 +208,14 @@ def test_outputs_beside_inputs_are_not_colorized_again(model_path, tmp_path):
     _write(folder / "a.png", _photo(40, 40))
     for _ in range(2):
         report = colorize_paths(model_path, [folder], folder, suffix="_color", progress=False)
-    assert sorted(path.name for path in folder.iterdir()) == ["a.png", "a_color.png"]
+    assert _visible(folder) == ["a.png", "a_color.png"]
+    assert (folder / MANIFEST_NAME).is_file()
     assert report.existing == [folder / "a.png"]
 
     # An output folder inside the input folder is left out of the input on a rerun.
     for _ in range(2):
         colorize_paths(model_path, [folder], folder / "colour", progress=False)
-    assert sorted(path.name for path in (folder / "colour").iterdir()) == ["a.png", "a_color.png"]
+    assert _visible(folder / "colour") == ["a.png", "a_color.png"]
 
 
 def test_output_format_and_suffix(model_path, tmp_path):
@@ -243,3 +260,204 @@ def test_large_photo_keeps_its_resolution(model, tmp_path):
     _write(tmp_path / "big.jpg", photo, quality=90)
     report = colorize_paths(model, [tmp_path / "big.jpg"], tmp_path / "out", progress=False)
     assert read_rgb(report.written[0]).shape == (2000, 3000, 3)
+
+
+# ------------------------------------------------------------------------------------
+# Files colorize did not write are never replaced
+# ------------------------------------------------------------------------------------
+def test_overwrite_never_replaces_a_file_colorize_did_not_write(model_path, tmp_path):
+    # The reported case: `colorize M folder/x.jpg --out folder --format png --overwrite`
+    # with the user's own folder/x.png beside it.
+    folder = tmp_path / "folder"
+    _write(folder / "x.jpg", _photo(40, 40), quality=90)
+    _write(folder / "x.png", _photo(40, 40, seed=9))
+    theirs = (folder / "x.png").read_bytes()
+    for overwrite in (True, False):
+        report = colorize_paths(
+            model_path, [folder / "x.jpg"], folder, fmt="png", overwrite=overwrite, progress=False
+        )
+        assert (folder / "x.png").read_bytes() == theirs
+        assert not report.written and not report.existing and not report.ok
+        [(source, reason)] = report.skipped
+        assert source == folder / "x.jpg"
+        assert "x.png already exists and was not written by colorize; left alone" in reason
+        assert "x.png already exists" in report.to_text()
+
+
+def test_overwrite_redoes_its_own_outputs_but_not_edited_ones(model_path, tmp_path):
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    _write(tmp_path / "in" / "b.png", _photo(40, 40, seed=1))
+    out = tmp_path / "out"
+    first = colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
+    assert sorted(first.written) == [out / "a.png", out / "b.png"]
+    # The user retouches b.png after colorize wrote it: it is theirs now.
+    _write(out / "b.png", _photo(40, 40, seed=5))
+    edited = (out / "b.png").read_bytes()
+    again = colorize_paths(model_path, [tmp_path / "in"], out, overwrite=True, progress=False)
+    assert again.written == [out / "a.png"]
+    assert [source for source, _ in again.skipped] == [tmp_path / "in" / "b.png"]
+    assert (out / "b.png").read_bytes() == edited
+
+
+def test_a_second_photo_with_the_same_output_name_is_not_taken_for_done(model_path, tmp_path):
+    _write(tmp_path / "one" / "x.png", _photo(40, 40))
+    _write(tmp_path / "two" / "x.png", _photo(40, 40, seed=3))
+    out = tmp_path / "out"
+    colorize_paths(model_path, [tmp_path / "one" / "x.png"], out, progress=False)
+    first_output = (out / "x.png").read_bytes()
+    for overwrite in (False, True):
+        report = colorize_paths(
+            model_path, [tmp_path / "two" / "x.png"], out, overwrite=overwrite, progress=False
+        )
+        assert not report.existing and not report.written
+        [(_, reason)] = report.skipped
+        assert f"colorized copy of another photo, {(tmp_path / 'one' / 'x.png').resolve()}" in reason
+        assert (out / "x.png").read_bytes() == first_output
+
+
+def test_moved_input_folder_still_owns_its_outputs(model_path, tmp_path):
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    out = tmp_path / "out"
+    colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
+    (tmp_path / "in").rename(tmp_path / "moved")  # same file: same size and mtime
+    report = colorize_paths(model_path, [tmp_path / "moved"], out, progress=False)
+    assert report.existing == [tmp_path / "moved" / "a.png"] and report.ok
+
+
+def test_a_damaged_manifest_makes_colorize_careful_not_careless(model_path, tmp_path):
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    out = tmp_path / "out"
+    colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
+    (out / MANIFEST_NAME).write_text("{not json")
+    before = (out / "a.png").read_bytes()
+    report = colorize_paths(model_path, [tmp_path / "in"], out, overwrite=True, progress=False)
+    assert (out / "a.png").read_bytes() == before
+    assert "not written by colorize" in report.skipped[0][1]
+    assert "is unreadable" in report.warnings[0]
+
+
+# ------------------------------------------------------------------------------------
+# A rerun with nothing to do
+# ------------------------------------------------------------------------------------
+def test_all_done_rerun_neither_loads_the_model_nor_imports_tensorflow(model_path, tmp_path):
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    out = tmp_path / "out"
+    colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"PK\x03\x04 cut short")
+    # In a fresh interpreter, so nothing this test session imported counts.
+    script = (
+        "import sys, time\n"
+        "from colorkeras.colorize import colorize_paths\n"
+        "start = time.perf_counter()\n"
+        f"report = colorize_paths({str(corrupt)!r}, [{str(tmp_path / 'in')!r}], {str(out)!r}, progress=False)\n"
+        "print(report.to_text())\n"
+        "print('seconds', time.perf_counter() - start)\n"
+        "print('loaded', sorted({'keras', 'tensorflow'} & set(sys.modules)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "colorized 0 photo(s); 1 already done (kept); 0 skipped" in result.stdout
+    assert "loaded []" in result.stdout
+    assert float(result.stdout.split("seconds ")[1].split()[0]) < 2.0
+    # Where there is work, the same corrupt file is loaded, and refused clearly.
+    from colorkeras.models.registry import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="corrupt.keras .*damaged"):
+        colorize_paths(corrupt, [tmp_path / "in"], out, overwrite=True, progress=False)
+
+
+# ------------------------------------------------------------------------------------
+# Large photos
+# ------------------------------------------------------------------------------------
+def test_large_photo_note_gives_the_cost_before_decoding(tmp_path):
+    _write(tmp_path / "wide.png", _photo(40, 50))
+    note = large_photo_note(tmp_path / "wide.png", large_pixels=1000)
+    assert note == (
+        f"{tmp_path / 'wide.png'}: 50x40 is 0.002 MP; colorizing it takes about 0 s and "
+        "0.0 GB of memory on a small CPU"
+    )
+    assert large_photo_note(tmp_path / "wide.png", large_pixels=2000) is None
+    assert large_photo_note(tmp_path / "wide.png", max_pixels=1000, large_pixels=100) is None  # refused later
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert large_photo_note(tmp_path / "broken.png", large_pixels=1) is None  # reported when read
+    # The estimate scales with the photo: a 10000x10000 header would say 100 MP.
+    from colorkeras import colorize
+
+    assert 100 * colorize._SECONDS_PER_MEGAPIXEL > 10 and 100e6 * colorize._BYTES_PER_PIXEL > 1e9
+
+
+def test_photos_over_the_pixel_limit_are_skipped_with_a_reason(model_path, tmp_path, monkeypatch):
+    _write(tmp_path / "in" / "big.png", _photo(40, 50))
+    _write(tmp_path / "in" / "ok.png", _photo(30, 30))
+    # Pillow warns above its own MAX_IMAGE_PIXELS; colorize's messages replace that.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)
+    monkeypatch.setattr("colorkeras.colorize.LARGE_PHOTO_PIXELS", 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = colorize_paths(model_path, [tmp_path / "in"], tmp_path / "out", max_pixels=1600, progress=False)
+    assert report.written == [tmp_path / "out" / "ok.png"]
+    [(source, reason)] = report.skipped
+    assert source == tmp_path / "in" / "big.png"
+    assert "50x40 = 2,000 pixels, more than the limit of 1,600" in reason
+    assert [w for w in report.warnings if "MP; colorizing it takes about" in w] == [
+        f"{tmp_path / 'in' / 'ok.png'}: 30x30 is 0.0009 MP; colorizing it takes about 0 s and "
+        "0.0 GB of memory on a small CPU"
+    ]
+    with pytest.raises(ValueError, match="max_pixels"):
+        colorize_paths(model_path, [tmp_path / "in"], tmp_path / "out", max_pixels=0, progress=False)
+
+
+# ------------------------------------------------------------------------------------
+# A model trained on the toy city
+# ------------------------------------------------------------------------------------
+@pytest.fixture
+def toy_run(model_path, tmp_path):
+    """A run folder as `train` leaves it, over data prepared from a real toy city."""
+    from colorkeras.data.prepare import PrepareSettings, prepare
+    from colorkeras.data.synthetic import write_toy_city
+
+    write_toy_city(tmp_path / "city", per_class=3, size=16)
+    prepare(tmp_path / "city", tmp_path / "prepared", PrepareSettings(image_size=16), workers=1, progress=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.keras").write_bytes(model_path.read_bytes())
+    dataset = {"root": str((tmp_path / "prepared").resolve()), "image_size": 16}
+    (run / "config.json").write_text(json.dumps({"model": "baseline", "dataset": dataset}))
+    return run
+
+
+def test_a_toy_city_model_gets_one_warning_per_run(toy_run, tmp_path):
+    for index in range(3):
+        _write(tmp_path / "photos" / f"p{index}.png", _photo(40, 40, seed=index))
+    for model in (toy_run, toy_run / "best.keras"):
+        report = colorize_paths(model, [tmp_path / "photos"], tmp_path / f"out_{model.name}",
+                                batch_size=2, progress=False)
+        assert len(report.written) == 3
+        toy = [w for w in report.warnings if "synthetic toy city" in w]
+        assert len(toy) == 1
+        assert "city, written by toy-city" in toy[0]
+        assert 'README section "Reproduce the study"' in toy[0]
+        assert report.to_text().count("synthetic toy city") == 1
+
+
+def test_toy_city_evidence_reads_the_run_records(toy_run, tmp_path):
+    assert "written by toy-city" in toy_city_evidence(toy_run)
+    settings = tmp_path / "prepared" / "settings.json"
+    # A source assembled from split folders carries the marker one level down.
+    (tmp_path / "city" / "toy_city.json").rename(tmp_path / "city" / "park" / "toy_city.json")
+    assert "park, written by toy-city" in toy_city_evidence(toy_run)
+    (tmp_path / "city" / "park" / "toy_city.json").unlink()  # data from before the marker existed
+    assert toy_city_evidence(toy_run) is None  # a real photo folder of any name says nothing
+    document = json.loads(settings.read_text())
+    settings.write_text(json.dumps({**document, "synthetic": True}))
+    assert "settings.json says its source is synthetic" in toy_city_evidence(toy_run)
+    settings.write_text(json.dumps({**document, "source_dir": str(tmp_path / "toy_city")}))
+    assert "named as the demo names" in toy_city_evidence(toy_run)
+    config = json.loads((toy_run / "config.json").read_text())
+    config["dataset"] = {"root": str(tmp_path / "elsewhere"), "synthetic": True}
+    (toy_run / "config.json").write_text(json.dumps(config))
+    assert "config.json says its dataset is synthetic" in toy_city_evidence(toy_run)
+    (toy_run / "config.json").write_text("{broken")
+    assert toy_city_evidence(toy_run / "best.keras") is None

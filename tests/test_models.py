@@ -188,3 +188,56 @@ def test_vit_loads_a_local_hugging_face_checkpoint_with_its_epsilon(tmp_path):
     logits = np.asarray(extractor.predict(_l_batch(2), verbose=0))
     assert logits.shape == (2, 1000) and np.all(np.isfinite(logits))
     assert extractor.trainable_weights == []
+
+
+# ------------------------------------------------------------------------------------
+# load_model: every way a saved model can be unusable gives one clear error
+# ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_keras_file(tmp_path_factory):
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
+    keras.Model(inputs, keras.layers.Conv2D(2, 3, padding="same")(inputs)).save(path)
+    return path
+
+
+def test_load_model_names_a_missing_file(tmp_path):
+    from colorkeras.errors import ColorkerasError
+
+    with pytest.raises(ColorkerasError, match="no saved model at .*best.keras"):
+        load_model(tmp_path)  # a folder without best.keras
+    with pytest.raises(ColorkerasError, match="no saved model at .*nothing.keras"):
+        load_model(tmp_path / "nothing.keras")
+
+
+def test_load_model_says_a_damaged_file_is_damaged(tiny_keras_file, tmp_path):
+    from colorkeras.models.registry import ModelLoadError
+
+    data = tiny_keras_file.read_bytes()
+    cases = {
+        "empty.keras": (b"", "0 bytes.*the file is empty"),
+        "truncated.keras": (data[: len(data) // 2], f"{len(data) // 2:,} bytes.*not a complete zip"),
+        "text.keras": (b"just some notes\n", "16 bytes.*not a complete zip"),
+    }
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ModelLoadError, match=f"{name} \\({reason}") as caught:
+            load_model(tmp_path / name)
+        message = str(caught.value)
+        assert "damaged or not a Keras model" in message and "best.keras" in message
+        assert "File not found" not in message  # Keras' misleading words are not passed on
+    assert load_model(tiny_keras_file).output.shape[-1] == 2  # the intact file still loads
+
+
+def test_load_model_refuses_code_in_safe_mode(tmp_path):
+    import keras
+
+    from colorkeras.models.registry import ModelLoadError
+
+    inputs = keras.Input((8, 8, 1))
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(path)
+    with pytest.raises(ModelLoadError, match=r"refused to load .*lambda.keras \(safe mode\)"):
+        load_model(path)

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorkeras.data.synthetic import SCENE_CLASSES, render_scene, write_toy_city
+from colorkeras.data.synthetic import MARKER_NAME, SCENE_CLASSES, is_toy_city, render_scene, write_toy_city
+from colorkeras.errors import ColorkerasError
+from colorkeras.images import list_images
 
 SIZE = 64
 SAMPLES = 12  # images per class in the colour checks
@@ -98,7 +100,9 @@ def test_image_does_not_depend_on_count(tmp_path):
 def test_folder_layout(tmp_path):
     paths = write_toy_city(tmp_path, per_class=3, size=24, seed=0)
     assert len(paths) == 3 * len(SCENE_CLASSES)
-    assert sorted(d.name for d in tmp_path.iterdir()) == sorted(SCENE_CLASSES)
+    assert sorted(d.name for d in tmp_path.iterdir()) == sorted([*SCENE_CLASSES, MARKER_NAME])
+    assert is_toy_city(tmp_path)
+    assert list_images(tmp_path) == sorted(paths)  # the marker is not taken for an image
     for c in SCENE_CLASSES:
         names = sorted(p.name for p in (tmp_path / c).iterdir())
         assert names == [f"{c}_{i:05d}.png" for i in range(3)]  # no temporary files left over
@@ -115,22 +119,60 @@ def test_classes_argument(tmp_path):
     assert [p.name for p in paths] == ["skyline_00000.png", "skyline_00001.png"]
 
 
-def test_rerun_skips_identical_files_and_repairs_the_rest(tmp_path):
+def test_rerun_skips_identical_files_and_rewrites_its_own(tmp_path):
     paths = write_toy_city(tmp_path, per_class=2, size=32, seed=0, classes=["park", "street"])
     inodes = {p: os.stat(p).st_ino for p in paths}
-    good, broken, missing = paths[0], paths[1], paths[2]
-    broken.write_bytes(broken.read_bytes()[:40])  # a truncated file, as from a crash
+    good, missing = paths[0], paths[2]
     missing.unlink()
-    expected = {p: render_scene(p.parent.name, 32, 0, int(p.stem[-5:])) for p in paths}
     again = write_toy_city(tmp_path, per_class=2, size=32, seed=0, classes=["park", "street"])
     assert again == paths
     assert os.stat(good).st_ino == inodes[good]  # left alone (a rewrite replaces the inode)
     assert os.stat(paths[3]).st_ino == inodes[paths[3]]
-    for p in (broken, missing):
-        assert np.array_equal(np.asarray(Image.open(p)), expected[p])
-    # A different seed changes the pixels, so the files are rewritten.
+    assert np.array_equal(np.asarray(Image.open(missing)), render_scene("street", 32, 0, 0))
+    # A different seed changes the pixels; the marker says toy-city wrote the old ones,
+    # so they are replaced.
     write_toy_city(tmp_path, per_class=2, size=32, seed=1, classes=["park", "street"])
     assert os.stat(good).st_ino != inodes[good]
+    assert np.array_equal(np.asarray(Image.open(good)), render_scene("park", 32, 1, 0))
+    # Back to the first seed: the marker records every seed written, so those are ours too.
+    write_toy_city(tmp_path, per_class=2, size=32, seed=0, classes=["park", "street"])
+    assert np.array_equal(np.asarray(Image.open(good)), render_scene("park", 32, 0, 0))
+
+
+def test_files_it_did_not_write_are_never_replaced(tmp_path):
+    users = tmp_path / "park" / "park_00001.png"
+    users.parent.mkdir()
+    Image.fromarray(np.full((32, 32, 3), 7, np.uint8)).save(users)
+    truncated = tmp_path / "park" / "park_00000.png"
+    truncated.write_bytes(b"\x89PNG\r\n")  # damaged: not an image toy-city wrote either
+    before = {p: p.read_bytes() for p in (users, truncated)}
+    with pytest.raises(ColorkerasError, match=r"2 files already exist \(e.g. .*park_00000.png\).*nothing was written"):
+        write_toy_city(tmp_path, per_class=3, size=32, seed=0, classes=["park"])
+    assert {p: p.read_bytes() for p in (users, truncated)} == before
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["park", "park_00000.png", "park_00001.png"]
+
+    truncated.unlink()
+    with pytest.raises(ColorkerasError, match=r"park_00001.png already exists"):
+        write_toy_city(tmp_path, per_class=3, size=32, seed=0, classes=["park"])
+    assert users.read_bytes() == before[users]
+
+
+def test_refuses_a_file_as_the_output_folder_and_a_foreign_marker(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ColorkerasError, match="notes.txt is a file, not a folder"):
+        write_toy_city(notes, per_class=1, size=16)
+    (tmp_path / "city").mkdir()
+    (tmp_path / "city" / "park").write_text("a file where a class folder goes")
+    with pytest.raises(ColorkerasError, match="park is a file"):
+        write_toy_city(tmp_path / "city", per_class=1, size=16)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / MARKER_NAME).write_text('{"mine": true}')
+    with pytest.raises(ColorkerasError, match="toy_city.json exists and was not written by toy-city"):
+        write_toy_city(tmp_path / "other", per_class=1, size=16)
+    assert notes.read_text() == "mine"
+    assert (tmp_path / "other" / MARKER_NAME).read_text() == '{"mine": true}'
+    assert not is_toy_city(tmp_path / "other")
 
 
 def test_progress_bar_runs(tmp_path, capsys):

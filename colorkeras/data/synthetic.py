@@ -22,6 +22,7 @@ many images are generated or in which order, and it is the same scene at every s
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import zlib
@@ -30,13 +31,19 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import write_atomic
+from colorkeras.errors import ColorkerasError, InvalidArgument
+from colorkeras.fileio import write_atomic, write_text_atomic
 
-__all__ = ["SCENE_CLASSES", "MIN_SIZE", "render_scene", "write_toy_city"]
+__all__ = ["SCENE_CLASSES", "MARKER_NAME", "MIN_SIZE", "is_toy_city", "read_marker", "render_scene", "write_toy_city"]
 
 SCENE_CLASSES: tuple[str, ...] = ("park", "skyline", "street", "waterfront")
 MIN_SIZE = 16
+
+# Left at the top of every toy-city folder: says the images are synthetic (colorize warns
+# about models trained on them) and which seeds and sizes were written there. Not an
+# image, so image listings and class-folder scans pass it by.
+MARKER_NAME = "toy_city.json"
+_GENERATOR = "colorkeras.data.synthetic.write_toy_city"
 
 # Scenes are drawn at twice the requested size and reduced with a Lanczos filter, which
 # anti-aliases edges and averages the texture noise into a fine grain.
@@ -497,6 +504,51 @@ def _write_atomic(path: pathlib.Path, array: np.ndarray) -> None:
     write_atomic(path, lambda tmp: Image.fromarray(array, "RGB").save(tmp, format="PNG"))
 
 
+def read_marker(folder: str | os.PathLike[str]) -> dict | None:
+    """The toy-city marker that `write_toy_city` leaves in ``folder``, or None.
+
+    A file of that name that is not valid JSON written by `write_toy_city` is no marker.
+    """
+    try:
+        marker = json.loads((pathlib.Path(folder) / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("generator") != _GENERATOR:
+        return None
+    return marker
+
+
+def is_toy_city(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` was written by `write_toy_city` (it holds the marker)."""
+    return read_marker(folder) is not None
+
+
+def _earlier_renders(root: pathlib.Path) -> list[tuple[int, int]]:
+    """(seed, size) of every earlier write into ``root``; refuses a foreign marker name."""
+    marker_path = root / MARKER_NAME
+    if not marker_path.exists():
+        return []
+    marker = read_marker(root)
+    if marker is None:
+        raise ColorkerasError(
+            f"{marker_path} exists and was not written by toy-city; it is left alone. "
+            "Choose another output folder."
+        )
+    return [(int(r["seed"]), int(r["size"])) for r in marker.get("renders", [])]
+
+
+def _written_by_us(path: pathlib.Path, scene_class: str, index: int, renders: list[tuple[int, int]]) -> bool:
+    """Whether ``path`` holds the image an earlier toy-city write put there.
+
+    Scenes are deterministic, so the marker's (seed, size) pairs say exactly what each
+    earlier write drew: a file with those pixels is ours to replace, any other is not.
+    """
+    return any(
+        _same_image(path, render_scene(scene_class, size=size, seed=seed, index=index))
+        for seed, size in renders
+    )
+
+
 def write_toy_city(
     out_dir: str | os.PathLike[str],
     per_class: int = 100,
@@ -509,7 +561,14 @@ def write_toy_city(
 
     ``classes`` defaults to all of ``SCENE_CLASSES``. Files that already hold the same
     image are left alone, so running again is cheap and an interrupted run resumes.
-    Raises ValueError for unknown class names, ``per_class < 1`` or ``size < 16``.
+    ``out_dir/toy_city.json`` (`MARKER_NAME`) records that the folder is synthetic and
+    which seeds and sizes were written into it; an image an earlier call wrote (another
+    seed, say) is replaced, while any other file at an image path is never touched.
+
+    Raises:
+        ValueError: unknown class names, ``per_class < 1`` or ``size < 16``.
+        ColorkerasError: ``out_dir`` is a file, or a file toy-city did not write is in
+            the way (named in the message); nothing is written then.
     """
     per_class = _check_int("per_class", per_class, 1)
     size = _check_int("size", size, MIN_SIZE)
@@ -526,25 +585,62 @@ def write_toy_city(
             raise InvalidArgument("classes must name at least one scene class")
         chosen = list(dict.fromkeys(names))  # drop repeats, keep the order given
     root = pathlib.Path(out_dir)
-    jobs = [(c, i) for c in chosen for i in range(per_class)]
+    if root.exists() and not root.is_dir():
+        raise ColorkerasError(f"{root} is a file, not a folder; choose a folder path for the toy city")
+    for scene_class in chosen:
+        if (root / scene_class).exists() and not (root / scene_class).is_dir():
+            raise ColorkerasError(f"{root / scene_class} is a file where toy-city needs its {scene_class} folder")
+    renders = [r for r in _earlier_renders(root) if r != (seed, size)]
+    jobs = [(c, i, root / c / f"{c}_{i:05d}.png") for c in chosen for i in range(per_class)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="toy city", unit="img")
-    paths: list[pathlib.Path] = []
     try:
-        for scene_class in chosen:
-            (root / scene_class).mkdir(parents=True, exist_ok=True)
-        for scene_class, index in jobs:
-            path = root / scene_class / f"{scene_class}_{index:05d}.png"
-            array = render_scene(scene_class, size=size, seed=seed, index=index)
-            if not (path.is_file() and _same_image(path, array)):
-                _write_atomic(path, array)
-            paths.append(path)
+        # Every file in the way is checked before the first write, so a refusal leaves
+        # the folder as it was.
+        to_write, foreign = [], []
+        for scene_class, index, path in jobs:
+            if not (path.exists() or path.is_symlink()):
+                to_write.append((scene_class, index, path))
+            elif path.is_file() and _same_image(path, render_scene(scene_class, size, seed, index)):
+                if bar is not None:
+                    bar.update(1)
+            elif path.is_file() and not path.is_symlink() and _written_by_us(path, scene_class, index, renders):
+                to_write.append((scene_class, index, path))
+            else:
+                foreign.append(path)
+        if foreign:
+            what = (f"{foreign[0]} already exists" if len(foreign) == 1
+                    else f"{len(foreign)} files already exist (e.g. {foreign[0]})")
+            raise ColorkerasError(
+                f"{what} where toy-city would write an image, holding content toy-city did not "
+                f"write; nothing was written. Move {'it' if len(foreign) == 1 else 'them'} away or "
+                "choose another output folder."
+            )
+        _write_marker(root, seed, size, renders)
+        for scene_class, index, path in to_write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, render_scene(scene_class, size=size, seed=seed, index=index))
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    return paths
+    return [path for _, _, path in jobs]
+
+
+def _write_marker(root: pathlib.Path, seed: int, size: int, earlier: list[tuple[int, int]]) -> None:
+    """Record this write (before its images, so a crash mid-way leaves them owned)."""
+    renders = sorted(set(earlier) | {(seed, size)})
+    marker = {
+        "generator": _GENERATOR,
+        "synthetic": True,
+        "about": "synthetic toy-city scenes (colorkeras toy-city); not photographs",
+        "renders": [{"seed": s, "size": z} for s, z in renders],
+    }
+    text = json.dumps(marker, indent=2, sort_keys=True) + "\n"
+    path = root / MARKER_NAME
+    if read_marker(root) != marker:  # an unchanged marker keeps its file and date
+        write_text_atomic(path, text)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import keras
 
-from colorkeras.errors import InvalidArgument
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.models.baseline import build_baseline
 from colorkeras.models.fusion import build_fusion_model
 
@@ -38,8 +39,28 @@ def build_model(
     return build_fusion_model(EXTRACTOR_OF[name], image_size, weights, input_channels, extractor_size)
 
 
+class ModelLoadError(ColorkerasError):
+    """A saved model that is missing, damaged, not a Keras model, or refused by safe mode."""
+
+
+# What Keras raises while reading a .keras archive it cannot use. It says "File not found"
+# for any file that is not a valid zip, so the cause is worked out here instead.
+_LOAD_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile)
+
+# Keras' words when safe mode refuses code in a model (a Python lambda, a non-modeling API).
+_SAFE_MODE_REFUSALS = ("safe_mode", "disallowed", "for security")
+
+
 def load_model(path) -> keras.Model:
-    """Load a saved `.keras` colorizer, or a run folder's best.keras (safe mode)."""
+    """Load a saved `.keras` colorizer, or a run folder's best.keras (safe mode).
+
+    Safe mode stays on: a model that carries Python code (a Lambda layer) is refused.
+
+    Raises:
+        ModelLoadError: no file there, a file that is empty, truncated or not a Keras
+            model, or a model that safe mode refuses; the message names the file and
+            what to do.
+    """
     try:
         import keras_hub  # noqa: F401 - registers the ViT classes a vit_fusion model needs
     except ImportError:  # hosts without keras-hub can still load the other models
@@ -52,8 +73,45 @@ def load_model(path) -> keras.Model:
     if path.is_dir():
         path = path / "best.keras"
     if not path.is_file():
-        raise FileNotFoundError(f"no saved model at {path}")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+        raise ModelLoadError(f"no saved model at {path}")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except _LOAD_ERRORS as error:
+        raise ModelLoadError(_explain_load_failure(path, error)) from error
+
+
+def _explain_load_failure(path: Path, error: Exception) -> str:
+    """Why `path` could not be loaded, in words, with what to do about it."""
+    remedy = "use the run folder's best.keras, copy the file again, or train again"
+    try:
+        size = path.stat().st_size
+    except OSError as stat_error:
+        return f"cannot read the saved model {path}: {stat_error.strerror or stat_error}"
+    damaged = f"{path} ({size:,} bytes) is damaged or not a Keras model"
+    if size == 0:
+        return f"{damaged}: the file is empty; {remedy}"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken_member = archive.testzip()
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError) as zip_error:
+        # Keras' own message ("File not found") would send the user looking for a path.
+        return f"{damaged}: not a complete zip archive ({zip_error}), e.g. a truncated copy; {remedy}"
+    if broken_member is not None:
+        return f"{damaged}: {broken_member} inside it fails its checksum; {remedy}"
+    if "config.json" not in names:
+        return f"{damaged}: a zip without the config.json of a .keras model; {remedy}"
+    # Keras' messages can run to a whole model config: the first line says enough.
+    message = (str(error).splitlines() or [""])[0][:300]
+    if any(word in message for word in _SAFE_MODE_REFUSALS):
+        # Only Keras' first sentence: the rest advises turning safe mode off.
+        reason = message.split(". ")[0]
+        return (
+            f"refused to load {path} (safe mode): it carries Python code that would run on "
+            f"loading ({reason}). colorkeras models need none; load only "
+            "models you trained, e.g. a run folder's best.keras"
+        )
+    return f"{damaged}: Keras cannot rebuild it ({type(error).__name__}: {message}); {remedy}"
 
 
 def model_input_size(model: keras.Model) -> int:
