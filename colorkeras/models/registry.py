@@ -1,42 +1,54 @@
-"""One entry point for every model: build, save, load."""
+"""The model families by name: build, load (today's files and those saved before families
+were classes), and the one list of names the CLI, the config and the notebooks offer.
+
+Adding a family: one file in ``colorkeras/models/`` with a registered ``Colorizer``
+subclass, and one ``register_family`` line below.
+"""
 
 from __future__ import annotations
 
+import inspect
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.models.baseline import build_baseline
-from colorkeras.models.fusion import build_fusion_model
-
-MODEL_NAMES = ("baseline", "inception_fusion", "vit_fusion")
-EXTRACTOR_OF = {"baseline": None, "inception_fusion": "inception_v3", "vit_fusion": "vit_b16"}
+from colorkeras.models.baseline import Baseline
+from colorkeras.models.colorizer import Colorizer
+from colorkeras.models.fusion import Fusion
 
 
-def build_model(
-    name: str,
-    image_size: int = 256,
-    weights="imagenet",
-    input_channels: int = 1,
-    extractor_size: str = "base",
-) -> keras.Model:
-    """Build `baseline`, `inception_fusion` or `vit_fusion` (end-to-end graph).
+@dataclass(frozen=True)
+class Family:
+    """A registered model family: its class and the arguments its name fixes."""
 
-    Args:
-        name: one of MODEL_NAMES.
-        image_size: input side, a multiple of 8 (the study: 256).
-        weights: the frozen extractor's weights ("imagenet", a local path, or None for
-            random weights); ignored by the baseline.
-        input_channels: 1, or 3 to repeat L as the study did.
-        extractor_size: "base", or "tiny" (small ViT) for fast tests.
-    """
-    if name not in MODEL_NAMES:
-        raise InvalidArgument(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
-    if name == "baseline":
-        return build_baseline(image_size, input_channels)
-    return build_fusion_model(EXTRACTOR_OF[name], image_size, weights, input_channels, extractor_size)
+    name: str
+    cls: type
+    fixed: dict = field(default_factory=dict)
+    summary: str = ""
+
+    def build(self, **arguments) -> Colorizer:
+        """Build the family from whichever of ``arguments`` its constructor takes (a
+        TrainConfig offers extractor settings to every family; the baseline has none)."""
+        accepted = inspect.signature(self.cls.__init__).parameters
+        chosen = {key: value for key, value in arguments.items() if key in accepted and key not in self.fixed}
+        return self.cls(**self.fixed, **chosen)
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register_family(name: str, cls: type, summary: str = "", **fixed) -> None:
+    FAMILIES[name] = Family(name, cls, fixed, summary)
+
+
+register_family("baseline", Baseline, "the study's CNN encoder-decoder")
+register_family("inception_fusion", Fusion, "baseline + frozen InceptionV3 embedding", extractor="inception_v3")
+register_family("vit_fusion", Fusion, "baseline + frozen ViT-B/16 embedding", extractor="vit_b16")
+
+MODEL_NAMES = tuple(FAMILIES)
 
 
 class ModelLoadError(ColorkerasError):
@@ -51,23 +63,52 @@ _LOAD_ERRORS = (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZ
 _SAFE_MODE_REFUSALS = ("safe_mode", "disallowed", "for security")
 
 
-def load_model(path) -> keras.Model:
-    """Load a saved `.keras` colorizer, or a run folder's best.keras (safe mode).
+def check_model_name(name: str) -> str:
+    if name not in FAMILIES:
+        raise InvalidArgument(f"unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}")
+    return name
+
+
+def build_model(
+    name: str,
+    image_size: int = 256,
+    weights="imagenet",
+    input_channels: int = 1,
+    extractor_size: str = "base",
+) -> Colorizer:
+    """Build a registered family (end-to-end graph).
+
+    Args:
+        name: one of MODEL_NAMES.
+        image_size: input side, a multiple of 8 (the study: 256).
+        weights: the frozen extractor's weights ("imagenet", a local path, or None for
+            random weights); families without an extractor ignore it.
+        input_channels: 1, or 3 to repeat L as the study did.
+        extractor_size: "base", or "tiny" (small ViT) for fast tests.
+    """
+    return FAMILIES[check_model_name(name)].build(
+        image_size=image_size, input_channels=input_channels, extractor_weights=weights,
+        extractor_size=extractor_size)
+
+
+def load_model(path) -> Colorizer:
+    """Load a saved colorizer (a ``.keras`` file, or a run folder's best.keras) in safe mode.
 
     Safe mode stays on: a model that carries Python code (a Lambda layer) is refused.
+    Files saved before families were classes hold a plain functional model; they are
+    rebuilt as their family with the same weights (``as_family``).
 
     Raises:
         ModelLoadError: no file there, a file that is empty, truncated or not a Keras
-            model, or a model that safe mode refuses; the message names the file and
-            what to do.
+            model, a model that safe mode refuses, or a model that is no colorizer; the
+            message names the file and what to do.
     """
     try:
         import keras_hub  # noqa: F401 - registers the ViT classes a vit_fusion model needs
     except ImportError:  # hosts without keras-hub can still load the other models
         pass
 
-    import colorkeras.models.fusion  # noqa: F401 - registers our layers
-    import colorkeras.models.extractors  # noqa: F401
+    import colorkeras.models.extractors  # noqa: F401 - registers our layers
 
     path = Path(path)
     if path.is_dir():
@@ -75,9 +116,33 @@ def load_model(path) -> keras.Model:
     if not path.is_file():
         raise ModelLoadError(f"no saved model at {path}")
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except _LOAD_ERRORS as error:
         raise ModelLoadError(_explain_load_failure(path, error)) from error
+    return as_family(model)
+
+
+def as_family(model: keras.Model) -> Colorizer:
+    """The model as its family: a Colorizer as it is; a plain functional model saved by
+    colorkeras before families were classes, rebuilt as its family with its weights."""
+    if isinstance(model, Colorizer):
+        return model
+    name = model.name
+    if name not in FAMILIES:
+        raise ModelLoadError(
+            f"model {name!r} is not a colorkeras colorizer (families: {', '.join(MODEL_NAMES)})")
+    shape = tuple(model.inputs[0].shape) if len(model.inputs) == 1 else ()
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 1:
+        raise ModelLoadError(f"model {name!r} takes inputs {[tuple(i.shape) for i in model.inputs]}; "
+                             "expected the end-to-end colorizer, L of shape (None, S, S, 1)")
+    encoder = model.get_layer("encoder")
+    input_channels = 3 if any(layer.name == "repeat_l" for layer in encoder.layers) else 1
+    arguments = {"image_size": int(shape[1]), "input_channels": input_channels}
+    if FAMILIES[name].cls is Fusion:
+        arguments["extractor_network"] = model.get_layer("extractor")
+    family = FAMILIES[name].build(**arguments)
+    family.set_weights(model.get_weights())
+    return family
 
 
 def _explain_load_failure(path: Path, error: Exception) -> str:
