@@ -4,9 +4,14 @@ leaves the previous version intact."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
+
+# The temporary files of write_atomic: ".<stem>.<pid>.<8 hex>.tmp<suffix>".
+_TEMPORARY_NAME = re.compile(r"\..+\.[0-9]+\.[0-9a-f]{8}\.tmp(\.[^.]*)?", re.DOTALL)
+_COPY_CHUNK = 1 << 20
 
 
 def write_atomic(path, write: Callable[[Path], None], fsync: bool = False) -> Path:
@@ -18,7 +23,7 @@ def write_atomic(path, write: Callable[[Path], None], fsync: bool = False) -> Pa
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    tmp = path.with_name(_temporary_name(path))
     try:
         write(tmp)
         if fsync:
@@ -31,5 +36,78 @@ def write_atomic(path, write: Callable[[Path], None], fsync: bool = False) -> Pa
     return path
 
 
+def _temporary_name(path: Path) -> str:
+    return f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}"
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether ``name`` (a base name) is that of a :func:`write_atomic` temporary file.
+
+    Such a file outlives its write only when the process was killed (SIGKILL, power
+    loss) before it could clean up; it is incomplete by definition.
+    """
+    return _TEMPORARY_NAME.fullmatch(name) is not None
+
+
 def write_text_atomic(path, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+class AtomicWriteError(OSError):
+    """:func:`copy_stream_atomic` could not write its target (disk full, no permission...).
+
+    ``errno`` and ``strerror`` are those of the original error (also in ``cause``),
+    ``filename`` is the target path.
+    """
+
+    def __init__(self, path, cause: OSError) -> None:
+        if cause.errno is None:
+            super().__init__(f"{cause}: {os.fspath(path)!r}")
+            self.filename = os.fspath(path)
+        else:
+            super().__init__(cause.errno, cause.strerror or str(cause), os.fspath(path))
+        self.cause = cause
+
+
+def copy_stream_atomic(
+    source: IO[bytes], path, size: int | None = None, fsync: bool = True
+) -> Path:
+    """Copy everything ``source.read()`` gives to ``path`` with :func:`write_atomic`.
+
+    The file gets the usual permissions (0666 minus the umask). ``fsync`` (default on)
+    makes "the file exists" also mean "its bytes are on disk" after a power loss.
+
+    Args:
+        source: a binary reader; it is read to its end, not closed.
+        path: the target file.
+        size: the expected number of bytes, when known.
+
+    Raises:
+        EOFError: ``size`` was given and the source gave another number of bytes.
+        AtomicWriteError: writing failed (including creating, syncing or renaming).
+        Whatever ``source.read()`` raises, unchanged.
+        In every case ``path`` is untouched and no temporary file is left.
+    """
+    reading = False
+
+    def write(tmp: Path) -> None:
+        nonlocal reading
+        written = 0
+        with open(tmp, "xb") as out:  # exclusive: never through a planted link
+            while True:
+                reading = True
+                chunk = source.read(_COPY_CHUNK)
+                reading = False
+                if not chunk:
+                    break
+                out.write(chunk)
+                written += len(chunk)
+        if size is not None and written != size:
+            raise EOFError(f"expected {size:,} bytes for {path}, got {written:,}")
+
+    try:
+        return write_atomic(path, write, fsync=fsync)
+    except OSError as exc:
+        if reading or isinstance(exc, AtomicWriteError):
+            raise
+        raise AtomicWriteError(path, exc) from exc

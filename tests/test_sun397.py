@@ -6,7 +6,7 @@ SUN397 layout (with malicious members), and an HTTP server on 127.0.0.1 in a thr
 
 from __future__ import annotations
 
-import http.server
+import errno
 import io
 import json
 import os
@@ -14,8 +14,6 @@ import random
 import re
 import socket
 import tarfile
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from colorkeras.data.sun397 import (
     fetch_urban32,
     load_urban32,
 )
+from tests.test_streaming import Server, server  # noqa: F401 (the local HTTP server fixture)
 
 # Urban classes of the fixture archive (real names and paths from the urban-32 list),
 # including nested paths whose siblings are NOT urban classes.
@@ -170,73 +169,6 @@ def _assert_output_exact(out: Path) -> None:
 @pytest.fixture
 def fixture_archive(tmp_path: Path) -> Fixture:
     return _build_archive(tmp_path / "src")
-
-
-@dataclass
-class Server:
-    """A local HTTP server for archive bytes.
-
-    Args:
-        base: its base URL.
-        files: URL path -> body.
-        drop_after: URL path -> bytes to send before closing the connection (once).
-        ranges: whether range requests are answered with 206.
-        requests: (path, Range header) of every request, for assertions.
-    """
-
-    base: str
-    files: dict[str, bytes] = field(default_factory=dict)
-    drop_after: dict[str, int] = field(default_factory=dict)
-    ranges: bool = True
-    requests: list[tuple[str, str | None]] = field(default_factory=list)
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    state = Server(base="")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
-            rng = self.headers.get("Range")
-            state.requests.append((self.path, rng))
-            body = state.files.get(self.path)
-            if body is None:
-                self.send_error(404, "Not Found")
-                return
-            start = 0
-            match = re.fullmatch(r"bytes=(\d+)-", rng or "")
-            if match and state.ranges:
-                start = int(match.group(1))
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-            else:
-                self.send_response(200)
-            self.send_header("Content-Length", str(len(body) - start))
-            self.send_header("Content-Type", "application/gzip")
-            self.end_headers()
-            drop = state.drop_after.pop(self.path, None)
-            payload = body[start:] if drop is None else body[start : start + drop]
-            try:
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up; nothing to do
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass  # keep pytest output clean
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def _skip_reasons(check: CountCheck) -> dict[str, str]:
@@ -402,7 +334,7 @@ def test_truncated_download_keeps_work_and_rerun_completes(
     kept = {p.relative_to(out).as_posix() for p in out.rglob("*.jpg")}
     assert "alley/sun_alley1.jpg" in kept  # extracted before the cut, still there
     assert kept < _expected_files()  # the cut lost the rest
-    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]  # no temporaries
+    assert not [p for p in out.rglob(".*")]  # no temporaries
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["complete"] is False and "stopped early" in report["error"]
 
@@ -498,11 +430,32 @@ def test_stale_temporaries_are_removed_and_partial_files_replaced(
     (out / "alley").mkdir(parents=True)
     # What a killed run could leave: a temporary, and (from some other tool) a file
     # of the wrong size under the final name.
-    (out / "alley" / ".sun397-sun_alley1.jpg.abcd1234.part").write_bytes(b"half")
+    (out / "alley" / ".sun397-sun_alley1.jpg.abcd1234.part").write_bytes(b"half")  # old name
+    (out / "alley" / ".sun_alley3.4242.0123abcd.tmp.jpg").write_bytes(b"half")  # fileio's
     (out / "alley" / "sun_alley2.jpg").write_bytes(b"wrong size")
     check = fetch_urban32(out, archive=fixture_archive.archive, classes=SUBSET, progress=False)
     assert check.matches and check.written == 8
     _assert_output_exact(out)
+
+
+def test_write_error_names_the_file_and_keeps_complete_images(
+    tmp_path: Path, fixture_archive: Fixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def fsync_fails_on_the_third_file(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync_fails_on_the_third_file)
+    out = tmp_path / "out"
+    with pytest.raises(Sun397Error) as info:
+        fetch_urban32(out, archive=fixture_archive.archive, classes=SUBSET, progress=False)
+    message = str(info.value)
+    assert f"Cannot write {out / 'alley' / 'sun_alley3.jpg'}" in message
+    assert "No space left on device" in message and "complete images are kept" in message
+    assert _files_under(out) == {"alley/sun_alley1.jpg", "alley/sun_alley2.jpg"}
 
 
 def test_link_in_output_leading_outside_is_refused(

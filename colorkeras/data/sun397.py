@@ -26,6 +26,10 @@ Interruptions: every image is written to a temporary file in its class folder an
 renamed (``os.replace``), so a file that exists is complete. A rerun skips files that are
 already present with the right size, so a run that was cut off keeps its work and the
 next run writes only what is missing.
+
+The generic parts live elsewhere: streaming a tar(.gz) from a file or over resumable
+HTTP, and telling unsafe members apart, in :mod:`colorkeras.streaming`; atomic writes in
+:mod:`colorkeras.fileio`.
 """
 
 from __future__ import annotations
@@ -40,13 +44,9 @@ import io
 import json
 import os
 import re
-import secrets
 import stat
 import tarfile
-import time
 import urllib.error
-import urllib.request
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +55,17 @@ from typing import IO, NamedTuple
 from tqdm.auto import tqdm
 
 from colorkeras.errors import ColorkerasError
+from colorkeras.fileio import AtomicWriteError, copy_stream_atomic, is_temporary_name
 from colorkeras.images import IMAGE_EXTENSIONS
+from colorkeras.streaming import (
+    STREAM_ERRORS,
+    CountingReader,
+    NotAnArchive,
+    Readable,
+    describe_error,
+    open_url,
+    stream_tar,
+)
 
 __all__ = [
     "SUN397_URL",
@@ -79,13 +89,12 @@ REPORT_NAME = "sun397_report.json"
 # SUN397 images are JPEGs; other image suffixes are accepted so that a re-packed archive
 # works too. Anything else inside a class folder is reported and left out.
 
-# Temporary files carry this prefix/suffix so that a rerun can recognise and remove the
-# leftovers of a run that was killed (SIGKILL, power loss) before it could clean up.
-_TMP_PREFIX = ".sun397-"
-_TMP_SUFFIX = ".part"
-_COPY_CHUNK = 1 << 20
-# Pauses before the 1st, 2nd, 3rd... attempt to resume a dropped download.
-_RETRY_DELAYS_S = (0.5, 2.0, 8.0, 20.0, 30.0)
+# Sent as User-Agent when streaming the archive.
+_USER_AGENT = "colorkeras-sun397/1"
+# Temporary files of earlier versions (".sun397-<name>.<hex>.part"); a rerun removes them
+# from the class folders like the current ones (colorkeras.fileio.is_temporary_name).
+_OLD_TMP_PREFIX = ".sun397-"
+_OLD_TMP_SUFFIX = ".part"
 # A class name becomes a folder name: keep it a single, plain path component.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # How many skipped members to_text() lists before it points to the report file.
@@ -415,7 +424,9 @@ class _Run:
         # otherwise report them as unreadable images.
         with os.scandir(class_dir) as entries:
             for entry in entries:
-                if entry.name.startswith(_TMP_PREFIX) and entry.name.endswith(_TMP_SUFFIX):
+                name = entry.name
+                old = name.startswith(_OLD_TMP_PREFIX) and name.endswith(_OLD_TMP_SUFFIX)
+                if old or is_temporary_name(name):
                     try:
                         os.unlink(entry.path)
                     except OSError:
@@ -450,7 +461,7 @@ class _Run:
             return
         source = open_source()
         try:
-            _write_atomically(source, dest, size)
+            _save(source, dest, size)
         finally:
             source.close()
         self.written += 1
@@ -507,95 +518,45 @@ class _Run:
             "skipped": [{"item": item, "reason": reason} for item, reason in self.skipped],
         }
         data = (json.dumps(report, indent=2) + "\n").encode("utf-8")
-        _write_atomically(io.BytesIO(data), report_path, len(data))
+        _save(io.BytesIO(data), report_path, len(data))
         return check
 
+    def extract_tar(self, reader: Readable, bar: tqdm) -> None:
+        """Write the chosen classes' images out of a tar(.gz) stream, reading it once.
 
-def _write_atomically(source: IO[bytes], dest: str, size: int) -> None:
-    """Copy ``source`` to ``dest`` through a temporary file in the same folder.
+        Raises what :func:`colorkeras.streaming.stream_tar` raises on a broken stream;
+        the callers turn that into a message that fits their source.
+        """
 
-    Errors reading ``source`` propagate unchanged (the caller knows what they mean);
-    errors writing become :class:`Sun397Error`.
+        def on_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+            _consider_member(self, tar, member)
+            bar.set_postfix_str(f"{self.written + self.already_present:,} images", refresh=False)
+
+        stream_tar(reader, on_member, on_unsafe=lambda member, why: self.skip(member.name, why))
+
+
+def _save(source: IO[bytes], dest: str, size: int) -> None:
+    """Copy ``source`` to ``dest`` atomically: a file that exists is complete.
+
+    Errors reading ``source`` propagate unchanged (the caller knows what they mean), as
+    does the EOFError of a short copy; errors writing become :class:`Sun397Error`.
     """
-    folder, base = os.path.split(dest)
-    tmp = os.path.join(folder, f"{_TMP_PREFIX}{base}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
-    # os.open with O_EXCL instead of mkstemp: mkstemp creates mode 0600, while images
-    # should get the usual permissions (0666 minus the umask).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(tmp, flags, 0o666)
-    except OSError as exc:
-        raise Sun397Error(f"Cannot write into {folder}: {exc}") from exc
-    try:
-        written = 0
-        with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = source.read(_COPY_CHUNK)
-                if not chunk:
-                    break
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    raise Sun397Error(
-                        f"Cannot write {dest}: {exc}. Free some space or choose another "
-                        "output folder, then rerun: complete images are kept."
-                    ) from exc
-                written += len(chunk)
-            if written != size:
-                # tarfile raises on short members itself; this guards other sources
-                # (a file that changed while being copied).
-                raise EOFError(f"expected {size:,} bytes for {dest}, got {written:,}")
-            try:
-                out.flush()
-                # fsync so that "present with the right size" also means "really on
-                # disk" after a power loss, which is what a rerun relies on.
-                os.fsync(out.fileno())
-            except OSError as exc:
-                raise Sun397Error(f"Cannot write {dest}: {exc}") from exc
-        try:
-            os.replace(tmp, dest)
-        except OSError as exc:
-            raise Sun397Error(f"Cannot write {dest}: {exc}") from exc
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        copy_stream_atomic(source, dest, size)
+    except AtomicWriteError as exc:
+        raise Sun397Error(
+            f"Cannot write {dest}: {exc.cause}. Free some space or choose another output "
+            "folder, then rerun: complete images are kept."
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------
-# Streaming a tar(.gz)
+# Archive members, and an archive from a file (streaming: colorkeras.streaming)
 # --------------------------------------------------------------------------------------
-
-
-def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
-    """Why a member must not be extracted, or None when it is a plain file or folder."""
-    name = member.name
-    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
-        return "absolute path"
-    if ".." in re.split(r"[/\\]", name):
-        return "path with '..'"
-    if "\\" in name or "\x00" in name:
-        return "unsafe characters in the name"
-    if member.issym():
-        return f"symbolic link (to {member.linkname!r})"
-    if member.islnk():
-        return f"hard link (to {member.linkname!r})"
-    if member.ischr() or member.isblk():
-        return "device file"
-    if member.isfifo():
-        return "FIFO"
-    if not (member.isreg() or member.isdir()):
-        return "not a regular file"
-    return None
 
 
 def _consider_member(run: _Run, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-    reason = _unsafe_reason(member)
-    if reason is not None:
-        run.skip(member.name, reason)
-        return
+    """Store ``member`` if it is an image directly in a chosen class folder (it is safe)."""
     if member.isdir():
         return
     parts = [p for p in member.name.split("/") if p not in ("", ".")]
@@ -621,90 +582,10 @@ def _consider_member(run: _Run, tar: tarfile.TarFile, member: tarfile.TarInfo) -
     run.store(cls, basename, member.size, open_source, member.name)
 
 
-class _Progress:
-    """A read-only wrapper that counts the bytes read and advances a progress bar."""
-
-    def __init__(self, raw: IO[bytes] | _HTTPSource, bar: tqdm) -> None:
-        self._raw = raw
-        self._bar = bar
-        self.position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self.position += len(data)
-        self._bar.update(len(data))
-        return data
-
-
-class _Prepend:
-    """A reader that returns ``head`` before the rest of ``raw`` (for format sniffing)."""
-
-    def __init__(self, head: bytes, raw: _Progress) -> None:
-        self._head = head
-        self._raw = raw
-
-    def read(self, size: int = -1) -> bytes:
-        if not self._head:
-            return self._raw.read(size)
-        if size is None or size < 0:
-            data, self._head = self._head + self._raw.read(), b""
-            return data
-        data, self._head = self._head[:size], self._head[size:]
-        return data
-
-
-def _extract_tar_stream(run: _Run, reader: _Progress, bar: tqdm) -> None:
-    """Extract the chosen classes from a tar or tar.gz byte stream, reading it once.
-
-    Raises whatever the reader, gzip or tarfile raise on a broken stream; the callers
-    turn that into a message that fits their source.
-    """
-    head = b""
-    while len(head) < 2:
-        more = reader.read(2 - len(head))
-        if not more:
-            break
-        head += more
-    if not head:
-        raise EOFError("the archive is empty")
-    src = _Prepend(head, reader)
-    # gzip.GzipFile instead of tarfile's "r|gz": tarfile's own stream decompressor
-    # silently stops at a cut that happens to fall between two members, and never
-    # checks the CRC. GzipFile raises EOFError on any cut and verifies the trailer.
-    payload: IO[bytes] | _Prepend
-    payload = gzip.GzipFile(fileobj=src, mode="rb") if head == b"\x1f\x8b" else src
-    try:
-        tar = tarfile.open(fileobj=payload, mode="r|")  # type: ignore[call-overload]
-    except tarfile.ReadError as exc:
-        # A cut inside the first header surfaces as EOFError from gzip; a ReadError
-        # here means the (decompressed) data does not start like a tar archive.
-        raise _NotAnArchive(f"no tar header at the start ({exc})") from exc
-    with tar:
-        while True:
-            member = tar.next()
-            if member is None:
-                break
-            # Stream mode keeps every TarInfo read so far; SUN397 has ~110k members and
-            # we never look back, so drop them to keep memory flat.
-            tar.members = []
-            _consider_member(run, tar, member)
-            bar.set_postfix_str(f"{run.written + run.already_present:,} images", refresh=False)
-    # Read the rest (tar padding and the gzip trailer) so that the CRC is checked and a
-    # cut in the last bytes is still noticed.
-    while payload.read(_COPY_CHUNK):
-        pass
-
-
-class _NotAnArchive(tarfile.ReadError):
-    """The source holds neither a tar nor a tar.gz archive."""
-
-
-_STREAM_ERRORS = (EOFError, tarfile.TarError, zlib.error, OSError, http.client.HTTPException)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+def _progress_bar(total: int | None, desc: str, progress: bool) -> tqdm:
+    return tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not progress
+    )
 
 
 def _stream_local_archive(run: _Run, path: Path, progress: bool) -> None:
@@ -718,23 +599,16 @@ def _stream_local_archive(run: _Run, path: Path, progress: bool) -> None:
         ) from None
     except OSError as exc:
         raise Sun397Error(f"Cannot read the archive {path}: {exc}") from exc
-    with raw, tqdm(
-        total=size,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc="SUN397 archive",
-        disable=not progress,
-    ) as bar:
-        reader = _Progress(raw, bar)
+    with raw, _progress_bar(size, "SUN397 archive", progress) as bar:
+        reader = CountingReader(raw, bar.update)
         try:
-            _extract_tar_stream(run, reader, bar)
-        except (gzip.BadGzipFile, _NotAnArchive) as exc:
+            run.extract_tar(reader, bar)
+        except (gzip.BadGzipFile, NotAnArchive) as exc:
             raise Sun397Error(
-                f"{path} is not a valid SUN397 .tar.gz ({_describe(exc)}). "
+                f"{path} is not a valid SUN397 .tar.gz ({describe_error(exc)}). "
                 f"{run.kept_summary()} Download SUN397.tar.gz again from {SUN397_PAGE}."
             ) from exc
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             hint = ""
             if size < SUN397_ARCHIVE_BYTES and path.name == "SUN397.tar.gz":
                 hint = (
@@ -743,7 +617,7 @@ def _stream_local_archive(run: _Run, path: Path, progress: bool) -> None:
                 )
             raise Sun397Error(
                 f"The archive {path} is truncated or damaged: reading stopped at byte "
-                f"{reader.position:,} of {size:,} ({_describe(exc)}).{hint} "
+                f"{reader.position:,} of {size:,} ({describe_error(exc)}).{hint} "
                 f"{run.kept_summary()} Complete or repeat the download (e.g. `wget -c "
                 f"{SUN397_URL}`), then run the same command again: images already "
                 "present are skipped."
@@ -751,102 +625,8 @@ def _stream_local_archive(run: _Run, path: Path, progress: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# HTTP source
+# Archive from a URL
 # --------------------------------------------------------------------------------------
-
-
-class _CannotResume(OSError):
-    """The server does not answer a range request with the bytes we asked for."""
-
-
-class _HTTPSource:
-    """A file-like ``read()`` over an HTTP download that resumes after a dropped connection.
-
-    Resuming keeps the gzip and tar state in memory and asks the server for the
-    remaining bytes (``Range: bytes=N-``); without it a hiccup after hours would mean
-    streaming 39 GB again from the start.
-
-    Args:
-        url: what to download.
-        timeout: socket timeout in seconds for connecting and for each read.
-        retries: resume attempts allowed in a row without receiving any data.
-    """
-
-    def __init__(self, url: str, timeout: float, retries: int) -> None:
-        self.url = url
-        self.timeout = timeout
-        self.retries = retries
-        self.position = 0
-        self.total: int | None = None
-        self.resumed = 0
-        self._failures = 0
-        self._response = self._open(0)
-
-    def _open(self, offset: int) -> http.client.HTTPResponse:
-        # Some servers refuse urllib's default User-Agent; name ourselves instead.
-        headers = {"User-Agent": "colorkeras-sun397/1"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        request = urllib.request.Request(self.url, headers=headers)
-        response = urllib.request.urlopen(request, timeout=self.timeout)
-        if offset:
-            content_range = response.headers.get("Content-Range", "")
-            if response.status != 206 or not content_range.startswith(f"bytes {offset}-"):
-                response.close()
-                raise _CannotResume(
-                    f"the server does not support resuming (HTTP {response.status} to a "
-                    "range request)"
-                )
-        else:
-            length = response.headers.get("Content-Length")
-            self.total = int(length) if length and length.isdigit() else None
-        return response
-
-    def read(self, size: int = -1) -> bytes:
-        while True:
-            error: BaseException | None = None
-            try:
-                data = self._response.read(size)
-            except (OSError, http.client.HTTPException) as exc:
-                data, error = b"", exc
-            if data:
-                self.position += len(data)
-                self._failures = 0
-                return data
-            if error is None and (self.total is None or self.position >= self.total):
-                return b""  # the real end of the download
-            # The connection broke (an error, or fewer bytes than Content-Length).
-            cause = _describe(error) if error else "the connection closed early"
-            self._resume(cause)
-
-    def _resume(self, cause: str) -> None:
-        where = f"after {self.position:,}" + (f" of {self.total:,}" if self.total else "")
-        while self._failures < self.retries:
-            delay = _RETRY_DELAYS_S[min(self._failures, len(_RETRY_DELAYS_S) - 1)]
-            self._failures += 1
-            time.sleep(delay)
-            try:
-                self._response.close()
-                self._response = self._open(self.position)
-                self.resumed += 1
-                return
-            except _CannotResume as exc:
-                raise OSError(f"download broke {where} bytes ({cause}); {exc}") from None
-            except (OSError, http.client.HTTPException, ValueError) as exc:
-                cause = _describe(exc)
-        raise OSError(
-            f"download broke {where} bytes and {self.retries} attempt(s) to resume failed "
-            f"(last: {cause})"
-        )
-
-    def close(self) -> None:
-        self._response.close()
-
-    def __enter__(self) -> _HTTPSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def _offline_advice() -> str:
@@ -859,7 +639,7 @@ def _offline_advice() -> str:
 
 def _stream_url(run: _Run, url: str, progress: bool, timeout: float, retries: int) -> None:
     try:
-        source = _HTTPSource(url, timeout, retries)
+        source = open_url(url, timeout, retries, user_agent=_USER_AGENT)
     except urllib.error.HTTPError as exc:
         raise Sun397Error(
             f"The server at {url} answered HTTP {exc.code} {exc.reason}. "
@@ -873,27 +653,20 @@ def _stream_url(run: _Run, url: str, progress: bool, timeout: float, retries: in
             f"Could not reach {url} ({reason}). This command streams the SUN397 archive "
             f"from the internet. {_offline_advice()}"
         ) from exc
-    with source, tqdm(
-        total=source.total,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc="SUN397 download",
-        disable=not progress,
-    ) as bar:
-        reader = _Progress(source, bar)
+    with source, _progress_bar(source.total, "SUN397 download", progress) as bar:
+        reader = CountingReader(source, bar.update)
         try:
-            _extract_tar_stream(run, reader, bar)
-        except (gzip.BadGzipFile, _NotAnArchive) as exc:
+            run.extract_tar(reader, bar)
+        except (gzip.BadGzipFile, NotAnArchive) as exc:
             raise Sun397Error(
-                f"What {url} sends is not a gzip-compressed tar archive ({_describe(exc)}); "
+                f"What {url} sends is not a gzip-compressed tar archive ({describe_error(exc)}); "
                 f"a proxy or login page may be in the way. {_offline_advice()}"
             ) from exc
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             total = f" of {source.total:,}" if source.total else ""
             raise Sun397Error(
                 f"The download from {url} stopped early, after {source.position:,}{total} "
-                f"bytes ({_describe(exc)}). {run.kept_summary()} Run the same command "
+                f"bytes ({describe_error(exc)}). {run.kept_summary()} Run the same command "
                 "again to complete the rest: images already present are skipped (the "
                 "archive is read from its start again, without storing it). If the "
                 "connection keeps failing, download the archive with a tool that resumes "
@@ -966,5 +739,5 @@ def _copy_extracted(run: _Run, base: Path, progress: bool) -> None:
                 run.store(cls, entry.name, size, open_source, entry.path)
             except (OSError, EOFError) as exc:
                 # A source file that cannot be read is reported; the rest is copied.
-                run.skip(entry.path, f"cannot read: {_describe(exc)}")
+                run.skip(entry.path, f"cannot read: {describe_error(exc)}")
             bar.update(1)

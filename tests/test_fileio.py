@@ -1,0 +1,70 @@
+"""Tests for colorkeras.fileio.copy_stream_atomic and is_temporary_name."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from colorkeras import fileio
+from colorkeras.fileio import AtomicWriteError, copy_stream_atomic, is_temporary_name, write_atomic
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_copy_stream_atomic_copies_with_the_usual_mode(tmp_path: Path) -> None:
+    data = os.urandom(3 << 20)  # several chunks
+    target = copy_stream_atomic(io.BytesIO(data), tmp_path / "a.jpg", size=len(data))
+    assert target == tmp_path / "a.jpg" and target.read_bytes() == data
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+    assert _names(tmp_path) == ["a.jpg"]
+
+
+def test_short_copy_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(b"old")
+    with pytest.raises(EOFError, match="expected 10 bytes"):
+        copy_stream_atomic(io.BytesIO(b"12345"), tmp_path / "a.jpg", size=10)
+    assert _names(tmp_path) == ["a.jpg"] and (tmp_path / "a.jpg").read_bytes() == b"old"
+
+
+def test_read_errors_pass_unchanged_and_write_errors_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken(io.RawIOBase):
+        def read(self, size: int = -1) -> bytes:
+            raise ConnectionResetError("peer went away")
+
+    with pytest.raises(ConnectionResetError):
+        copy_stream_atomic(Broken(), tmp_path / "a.jpg")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "fsync", full_disk)
+    with pytest.raises(AtomicWriteError) as info:
+        copy_stream_atomic(io.BytesIO(b"data"), tmp_path / "b.jpg")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "b.jpg")
+    assert isinstance(info.value, OSError) and isinstance(info.value.cause, OSError)
+    assert _names(tmp_path) == []
+
+
+def test_temporary_names_are_recognised(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def write(tmp: Path) -> None:
+        seen.append(tmp.name)
+        tmp.write_bytes(b"x")
+
+    for name in ["sun_1.jpg", "model.keras", "archive.tar.gz", "README", ".hidden"]:
+        write_atomic(tmp_path / name, write)
+    assert len(seen) == 5 and all(is_temporary_name(name) for name in seen)
+    for name in ["sun_1.jpg", ".sun_1.jpg", ".sun397-sun_1.jpg.abcd1234.part", ".x.tmp.jpg"]:
+        assert not is_temporary_name(name)
