@@ -163,14 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
     p.add_argument("prepared")
     p.add_argument("--model", required=True, help="baseline, inception_fusion or vit_fusion")
-    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--out", required=True, help="run folder (created; rerun the same command to resume)")
     p.add_argument("--smoke", action="store_true", help="start from the CPU smoke recipe")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--image-size", type=int)
     p.add_argument("--loss", choices=("mse", "l1"))
     p.add_argument("--extractor-weights", help="imagenet (default), a local path, or random")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any TrainConfig field")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any TrainConfig field, e.g. epochs=5, augment=false, jit_compile=auto")
     p.add_argument("--distribute", action="store_true", help="data parallel over all accelerators")
     p.set_defaults(func=cmd_train)
 
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="tables and figures from evaluated runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="report folder (created)")
     p.add_argument("--split", default="test")
     p.add_argument("--data", help="the prepared dataset, if it moved since evaluation (for figures)")
     p.set_defaults(func=cmd_report)
