@@ -205,6 +205,7 @@ def _truncate(path):
     path.write_bytes(data[: len(data) // 2])
 
 
+@pytest.mark.slow
 def test_a_damaged_state_is_named_moved_aside_and_the_run_goes_on(prepared_toy_city, tmp_path, capsys):
     run = tmp_path / "run"
     train(prepared_toy_city, run, tiny_config(epochs=1), verbose=0)
