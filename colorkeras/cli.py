@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     study = TrainConfig()
     p.add_argument("prepared", help="prepared dataset folder (from `colorkeras prepare`)")
     p.add_argument("--model", required=True, choices=MODEL_NAMES, help="the model family")
-    p.add_argument("--out", required=True, help="run folder (rerun the same command to resume)")
+    p.add_argument("--out", required=True, help="run folder (created; rerun the same command to resume)")
     p.add_argument("--smoke", action="store_true",
                    help="start from the CPU smoke recipe (64 px, 2 epochs, 128 images) instead of the study's")
     p.add_argument("--epochs", type=int, help=f"passes over the training split (study: {study.epochs})")
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=LOSSES, help=f"training loss (study: {study.loss})")
     p.add_argument("--extractor-weights", help="imagenet (the default), a local path, or random")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any TrainConfig field, e.g. --set learning_rate=3e-4 (repeatable)")
+                   help="any TrainConfig field, e.g. --set learning_rate=3e-4 --set augment=false (repeatable)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all accelerators")
     p.set_defaults(func=cmd_train)
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
 from colorkeras.errors import InvalidArgument
 
 LOSSES = ("mse", "l1")
+INPUT_CHANNELS = (1, 3)
+EXTRACTOR_SIZES = ("base", "tiny")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+JIT_COMPILE = ("auto", True, False)
+BOOLS = (True, False)
 
 
 @dataclass(frozen=True)
@@ -62,14 +68,29 @@ class TrainConfig:
     def __post_init__(self):
         from colorkeras.models.registry import MODEL_NAMES
 
-        if self.model not in MODEL_NAMES:
-            raise InvalidArgument(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_NAMES)}")
-        if self.loss not in LOSSES:
-            raise InvalidArgument(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise InvalidArgument("epochs and batch_size must be at least 1")
-        if self.mixed_precision not in ("auto", "float32", "mixed_float16", "mixed_bfloat16"):
-            raise InvalidArgument(f"unknown mixed_precision {self.mixed_precision!r}")
+        # Every field is checked here, so a wrong value from the command line, a notebook or
+        # code fails at once with its name, not minutes later inside Keras (or never).
+        _choice("model", self.model, MODEL_NAMES)
+        _whole("image_size", self.image_size, minimum=8)
+        if self.image_size % 8:
+            # prepare accepts only multiples of 8 (the models halve the size three times).
+            raise InvalidArgument(f"image_size must be a multiple of 8 such as 32, 64 or 256), got {self.image_size}")
+        _choice("input_channels", self.input_channels, INPUT_CHANNELS)
+        _whole("epochs", self.epochs, minimum=1)
+        _whole("batch_size", self.batch_size, minimum=1)
+        _real("learning_rate", self.learning_rate, positive=True)
+        _real("weight_decay", self.weight_decay, positive=False)
+        _choice("loss", self.loss, LOSSES)
+        _whole("seed", self.seed, minimum=0)
+        _choice("augment", self.augment, BOOLS)
+        if self.max_train_images is not None:
+            _whole("max_train_images", self.max_train_images, minimum=1)
+        if self.extractor_weights is not None and (
+                not isinstance(self.extractor_weights, str) or not self.extractor_weights):
+            raise InvalidArgument(f"extractor_weights must be 'imagenet', a path or None, got {self.extractor_weights!r}")
+        _choice("extractor_size", self.extractor_size, EXTRACTOR_SIZES)
+        _choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        _choice("jit_compile", self.jit_compile, JIT_COMPILE)
 
     @classmethod
     def smoke(cls, **overrides) -> "TrainConfig":
@@ -99,28 +120,67 @@ class TrainConfig:
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """["epochs=5", "loss=l1"] -> {"epochs": 5, "loss": "l1"}, typed by the field's type."""
+    """["epochs=5", "loss=l1"] -> {"epochs": 5, "loss": "l1"}, typed by the field's type.
+
+    A value that cannot be read as its field's type is an ``InvalidArgument`` naming the
+    key, the value and what was expected; ``TrainConfig`` then checks the range.
+    """
     fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
     values = {}
     for pair in pairs:
         if "=" not in pair:
             raise InvalidArgument(f"override {pair!r} is not of the form key=value")
         key, raw = pair.split("=", 1)
+        key = key.strip()
         if key not in fields:
             raise InvalidArgument(f"unknown config key {key!r}; known: {', '.join(sorted(fields))}")
-        values[key] = _parse_value(raw)
+        values[key] = _parse_value(key, raw.strip(), fields[key].type)
     return values
 
 
-def _parse_value(raw: str):
+_TRUE_WORDS, _FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _parse_value(key: str, raw: str, annotation: str):
+    """The text of ``--set key=raw`` as the field's type (annotations are strings here)."""
     lowered = raw.lower()
-    if lowered in ("none", "null"):
+    if "None" in annotation and lowered in ("none", "null"):
         return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            pass
+    if annotation.startswith("bool") or key == "jit_compile":
+        if lowered in _TRUE_WORDS:
+            return True
+        if lowered in _FALSE_WORDS:
+            return False
+        if key == "jit_compile" and lowered == "auto":
+            return "auto"
+        allowed = "auto, true or false" if key == "jit_compile" else "true or false"
+        raise InvalidArgument(f"--set {key}={raw}: expected {allowed}")
+    for kind, name in ((int, "a whole number"), (float, "a number")):
+        if annotation.startswith(kind.__name__):
+            try:
+                return kind(raw)
+            except ValueError:
+                extra = " or none" if "None" in annotation else ""
+                raise InvalidArgument(f"--set {key}={raw}: expected {name}{extra}") from None
     return raw
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python
+
+
+def _whole(name: str, value, minimum: int) -> None:
+    if not _is_int(value) or value < minimum:
+        raise InvalidArgument(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def _real(name: str, value, positive: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise InvalidArgument(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+
+
+def _choice(name: str, value, allowed) -> None:
+    # `in` alone would let 1 stand for True and 1.0 for 1: the type must match too.
+    if not any(value == option and type(value) is type(option) for option in allowed):
+        raise InvalidArgument(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, allowed))}")

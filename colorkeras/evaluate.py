@@ -14,16 +14,24 @@ RUN_DIR/eval/<split>/
 ```
 
 Every file is written under a temporary name and renamed into place; ``evaluation.json``
-comes last, so its presence means the folder is complete. The metric definitions live in
+comes last, so its presence means the folder is complete. The free space is checked before
+anything is written, the predictions are written with ordinary writes into space reserved
+up front (a memory map of a sparse file dies of SIGBUS when the disk fills), and a failed
+write leaves no temporary file behind, so a rerun starts clean. The metric definitions live in
 ``colorkeras.metrics``; ``colorkeras.report`` turns these files into tables and figures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import math
+import os
+import re
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,7 +41,6 @@ from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.fileio import write_atomic, write_text_atomic
-from colorkeras.models.registry import model_input_size
 from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
 
 GREY_FLOOR = "grey floor"
@@ -144,7 +151,8 @@ def evaluate_run(
 
     Raises:
         EvaluationError: no model in the run, an unreadable or empty dataset split, or a
-            dataset whose image size differs from the model's.
+            dataset whose image size differs from the model's, too little free disk
+            space, or a write that failed (nothing partial is left behind).
     """
     if batch_size < 1:
         raise InvalidArgument(f"batch_size must be >= 1, got {batch_size}")
@@ -172,7 +180,9 @@ def evaluate_run(
             f"hold {count}; prepare the dataset again"
         )
 
-    from colorkeras.models.registry import load_model
+    # Imported here, not at the top: the report and the notebook helpers import this
+    # module and should not pay for Keras.
+    from colorkeras.models.registry import load_model, model_input_size
 
     try:
         model = load_model(model_path)
@@ -200,10 +210,14 @@ def evaluate_run(
         scorer = _resolve_scorer(lpips_scorer)
         lpips_info = _lpips_info(scorer)
     out_dir = eval_dir(run_dir, split)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # evaluation.json is written last and marks the folder complete: take it away first,
-    # so an interrupted re-evaluation never leaves it over half-replaced files.
-    (out_dir / EVALUATION_JSON).unlink(missing_ok=True)
+    shape = (count, size, size, 2)
+    _check_free_space(run_dir, _bytes_needed(shape))
+    with _writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(out_dir)
+        # evaluation.json is written last and marks the folder complete: take it away first,
+        # so an interrupted re-evaluation never leaves it over half-replaced files.
+        (out_dir / EVALUATION_JSON).unlink(missing_ok=True)
 
     model_metrics = {name: np.empty(count) for name in METRIC_NAMES}
     grey_metrics = {name: np.empty(count) for name in METRIC_NAMES}
@@ -215,26 +229,30 @@ def evaluate_run(
         bar = tqdm(total=count, desc=f"evaluate {run_dir.name} ({split})", unit="img")
 
     def predict_all(tmp: Path) -> None:
-        # A memory-mapped output keeps memory bounded by the batch, whatever the split size.
-        stored = np.lib.format.open_memmap(tmp, "w+", np.uint8, (count, size, size, 2))
-        for start in range(0, count, batch_size):
-            stop = min(start + batch_size, count)
-            l_norm, true_ab = color.stored_to_normalized(
-                np.asarray(l_array[start:stop], np.float32), np.asarray(ab_array[start:stop], np.float32)
-            )
-            pred_ab = np.asarray(model.predict_on_batch(l_norm[..., None]), np.float32)
-            stored[start:stop] = color.quantize_ab(color.denormalize_ab(pred_ab))
-            for metrics, ab in ((model_metrics, pred_ab), (grey_metrics, np.zeros_like(true_ab))):
-                values = batch_metrics(l_norm, ab, true_ab, scorer)
-                for name in METRIC_NAMES:
-                    metrics[name][start:stop] = values[name]
-            if bar is not None:
-                bar.update(stop - start)
-        stored.flush()
-        del stored
+        # Ordinary writes, batch by batch, keep memory bounded whatever the split size, and
+        # fail with an OSError (not a SIGBUS, as a memory map does) when the disk is full.
+        with open(tmp, "wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                "fortran_order": False, "shape": shape})
+            _reserve(handle, handle.tell() + math.prod(shape))
+            for start in range(0, count, batch_size):
+                stop = min(start + batch_size, count)
+                l_norm, true_ab = color.stored_to_normalized(
+                    np.asarray(l_array[start:stop], np.float32), np.asarray(ab_array[start:stop], np.float32)
+                )
+                pred_ab = np.asarray(model.predict_on_batch(l_norm[..., None]), np.float32)
+                handle.write(np.ascontiguousarray(color.quantize_ab(color.denormalize_ab(pred_ab)), np.uint8))
+                for metrics, ab in ((model_metrics, pred_ab), (grey_metrics, np.zeros_like(true_ab))):
+                    values = batch_metrics(l_norm, ab, true_ab, scorer)
+                    for name in METRIC_NAMES:
+                        metrics[name][start:stop] = values[name]
+                if bar is not None:
+                    bar.update(stop - start)
 
     try:
-        write_atomic(predictions_path, predict_all)
+        with _writing(predictions_path):
+            write_atomic(predictions_path, predict_all)
     finally:
         if bar is not None:
             bar.close()
@@ -246,7 +264,8 @@ def evaluate_run(
         for i, entry in enumerate(manifest):
             writer.writerow([i, entry["relpath"], entry["class"], row_label]
                             + [format_number(metrics[name][i]) for name in METRIC_NAMES])
-    write_text_atomic(out_dir / PER_IMAGE_CSV, buffer.getvalue())
+    with _writing(out_dir / PER_IMAGE_CSV):
+        write_text_atomic(out_dir / PER_IMAGE_CSV, buffer.getvalue())
 
     classes = list(dataset.classes)
     summary = {
@@ -269,5 +288,82 @@ def evaluate_run(
         "mean": summary,  # over images; non-finite means (e.g. an inf PSNR) are null
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    write_text_atomic(out_dir / EVALUATION_JSON, json.dumps(evaluation, indent=2) + "\n")
+    with _writing(out_dir / EVALUATION_JSON):
+        write_text_atomic(out_dir / EVALUATION_JSON, json.dumps(evaluation, indent=2) + "\n")
     return out_dir
+
+
+# ------------------------------------------------------------------------------------
+# Disk space and failed writes
+# ------------------------------------------------------------------------------------
+# per_image.csv: two rows per image of at most ~300 characters; the rest is small.
+_CSV_BYTES_PER_IMAGE = 2 * 300
+_SMALL_FILES_BYTES = 1 << 20
+
+
+def _bytes_needed(shape: tuple[int, ...]) -> int:
+    """What an evaluation writes, rounded up: predictions, per-image CSV, evaluation.json."""
+    return 128 + math.prod(shape) + shape[0] * _CSV_BYTES_PER_IMAGE + _SMALL_FILES_BYTES
+
+
+def _check_free_space(where: Path, needed: int) -> None:
+    free = shutil.disk_usage(where).free
+    if free < needed:
+        raise EvaluationError(
+            f"not enough free space to evaluate into {where}: the evaluation needs about "
+            f"{needed:,} bytes and {free:,} bytes are free; free some space and rerun"
+        )
+
+
+def _reserve(handle, size: int) -> None:
+    """Allocate ``size`` bytes for the file now: a full disk fails here, cleanly, with ENOSPC."""
+    handle.flush()
+    try:
+        os.posix_fallocate(handle.fileno(), 0, size)
+    except OSError as error:
+        # Some file systems cannot reserve; the ordinary writes then still fail cleanly.
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    except AttributeError:  # no posix_fallocate on this OS (macOS, Windows)
+        pass
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """Turn a failed write (a full disk, a read-only folder) into one clear message.
+
+    A write to a file descriptor raises an OSError without a file name; this says which file.
+    """
+    try:
+        yield
+    except OSError as error:
+        raise EvaluationError(
+            f"could not write {path}: {error.strerror or error}; nothing partial was kept. "
+            "Free some space (or fix the folder's permissions) and rerun."
+        ) from error
+
+
+# The hidden names colorkeras.fileio.write_atomic gives its temporary files: .NAME.PID.HEX.tmpSUFFIX
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.[0-9a-f]+\.tmp(?P<suffix>\.\w+)$")
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Remove temporaries of our files left by a killed evaluation (its process is gone)."""
+    ours = {PREDICTIONS_FILE, PER_IMAGE_CSV, EVALUATION_JSON}
+    for path in out_dir.iterdir():
+        match = _TEMPORARY.match(path.name)
+        if not match or match["stem"] + match["suffix"] not in ours:
+            continue
+        if _process_alive(int(match["pid"])):
+            continue  # another evaluation of the same run is writing it now
+        path.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -14,9 +14,7 @@ shows one by ending a cell with it (after ``%matplotlib inline``).
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
 import re
 import sys
@@ -28,6 +26,8 @@ import numpy as np
 
 from colorkeras.errors import InvalidArgument
 from colorkeras.config import TrainConfig
+# The learning curve is drawn by the report too; it lives there, once.
+from colorkeras.report import learning_curve_figure, read_log  # noqa: F401 - re-exported
 
 SMOKE_ENV = "COLORKERAS_SMOKE"
 WORKDIR_ENV = "COLORKERAS_WORKDIR"
@@ -423,46 +423,6 @@ def cache_embeddings(params: NotebookParams, *, batch_size: int = 32, progress: 
                         batch_size=batch_size, extractor_size=config.extractor_size, progress=progress)
     print(f"{extractor} outputs cached in {params.prepared_dir / 'embeddings' / key}")
     return key
-
-
-def read_log(run_dir) -> list[dict[str, float]]:
-    """A run's ``log.csv``: one dict per finished epoch, values as floats."""
-    path = Path(run_dir) / "log.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: no epoch of this run has finished yet")
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{key: float(value) if value not in ("", None) else math.nan for key, value in row.items()}
-                for row in csv.DictReader(handle)]
-
-
-def learning_curve_figure(run_dir):
-    """Training and validation loss per epoch, with the best validation epoch marked."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    log = read_log(run_dir)
-    epochs = [row["epoch"] for row in log]
-    figure = Figure(figsize=(6.5, 3.8), layout="constrained")
-    axes = figure.subplots()
-    for key, label in (("loss", "training"), ("val_loss", "validation")):
-        values = [row.get(key, math.nan) for row in log]
-        if not all(math.isnan(v) for v in values):
-            axes.plot(epochs, values, marker="o", label=label)
-    val = np.array([row.get("val_loss", math.nan) for row in log])
-    if len(val) and not np.all(np.isnan(val)):
-        best = int(np.nanargmin(val))
-        axes.axvline(epochs[best], color="grey", linestyle=":",
-                     label=f"best: epoch {int(epochs[best])} (best.keras)")
-    if len(epochs) <= 15:
-        axes.set_xticks(epochs)  # whole epochs only, also for a one-epoch run
-    else:
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss (normalised ab)")
-    axes.set_title(f"Learning curve: {Path(run_dir).name}")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    return figure
 
 
 # ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ OUT/overall.csv         one row per model, the grey floor, and the study's rows 
 OUT/per_class.csv       one row per (class, model)
 OUT/qualitative.png     input L | each model | truth, for chosen, best and worst images
 OUT/gain_per_class.png  each model's PSNR gain and MSE reduction over the grey floor
+OUT/learning_curve.png  each run's training and validation loss per epoch (from its log.csv)
 ```
 
 Every mean is taken over per-image values: a class mean over that class's images, the
@@ -450,11 +451,16 @@ def _csv_text(columns: list[str], rows: list[dict]) -> str:
 # ------------------------------------------------------------------------------------
 # Figures (matplotlib's object API: no pyplot, so no global backend is touched)
 # ------------------------------------------------------------------------------------
-def default_sample_rows(data: ReportData, fixed: int = 2) -> list[int]:
-    """Best two and worst two images by the first model's MSE, then ``fixed`` evenly spaced rows.
+SAMPLE_CLASSES = 8  # up to this many classes each get a row of the qualitative grid
 
-    The evenly spaced rows depend only on the number of images, so reports of other runs on
-    the same data show them too.
+
+def default_sample_rows(data: ReportData, max_classes: int = SAMPLE_CLASSES) -> list[int]:
+    """Best two and worst two images by the first model's MSE, then one image of each class
+    not yet shown, so the grid covers every class (up to ``max_classes`` classes; beyond
+    that, ``max_classes`` classes spread evenly over the sorted class list).
+
+    A class's image is its middle one in row order: it depends only on the data, so reports
+    of other runs on the same data show the same images.
     """
     mse = data.models[0].values("mse")
     rows = [r["row"] for r in data.models[0].rows]
@@ -463,12 +469,15 @@ def default_sample_rows(data: ReportData, fixed: int = 2) -> list[int]:
     for row in order[:2] + order[::-1][:2]:
         if row not in chosen:
             chosen.append(row)
-    for j in range(1, fixed + 1):
-        row = (j * len(rows)) // (fixed + 1)
-        while row in chosen and len(chosen) < len(rows):
-            row = (row + 1) % len(rows)
-        if row not in chosen:
-            chosen.append(row)
+    class_of = {r["row"]: r["class"] for r in data.grey.rows}
+    classes = data.classes
+    if len(classes) > max_classes:
+        classes = [classes[(i * len(classes)) // max_classes] for i in range(max_classes)]
+    shown = {class_of[row] for row in chosen}
+    for cls in classes:
+        if cls not in shown:
+            members = sorted(row for row, c in class_of.items() if c == cls)
+            chosen.append(members[len(members) // 2])
     return chosen
 
 
@@ -476,7 +485,8 @@ def _save_figure(figure, path: Path) -> Path:
     return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=FIGURE_DPI))
 
 
-def _qualitative_figure(data: ReportData, rows: list[int], dataset, path: Path) -> Path:
+def _qualitative_figure(data: ReportData, rows: list[int], dataset):
+    """The grid as a Figure; reads the dataset and the predictions, writes nothing."""
     from matplotlib.figure import Figure
 
     l_array, ab_array = dataset.arrays(data.split)
@@ -512,10 +522,66 @@ def _qualitative_figure(data: ReportData, rows: list[int], dataset, path: Path) 
                 ax.set_xlabel(f"MSE {_cell('mse', metrics['mse'])} · {_cell('psnr', metrics['psnr'])} dB",
                               fontsize=7)
         axes[i][0].set_ylabel(f"{entry['class']}\nrow {row}", fontsize=8)
-    return _save_figure(figure, path)
+    return figure
 
 
-def _gain_figure(data: ReportData, path: Path) -> Path:
+def read_log(run_dir) -> list[dict[str, float]]:
+    """A run's ``log.csv``: one dict per finished epoch, values as floats."""
+    path = Path(run_dir) / "log.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: no epoch of this run has finished yet")
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{key: float(value) if value not in ("", None) else math.nan for key, value in row.items()}
+                for row in csv.DictReader(handle)]
+
+
+def learning_curve_figure(run_dirs, titles=None):
+    """Training and validation loss per epoch, with the best validation epoch marked.
+
+    Args:
+        run_dirs: a run folder, or several (one panel each, side by side).
+        titles: the panels' run names (default: the folders' names).
+    """
+    from matplotlib.figure import Figure
+
+    single = isinstance(run_dirs, (str, Path))
+    run_dirs = [Path(run_dirs)] if single else [Path(d) for d in run_dirs]
+    logs = [read_log(run_dir) for run_dir in run_dirs]  # before any drawing: a missing log fails first
+    titles = list(titles) if titles is not None else [d.name for d in run_dirs]
+    figure = Figure(figsize=(6.5 * min(len(logs), 3), 3.8 * math.ceil(len(logs) / 3)), layout="constrained")
+    panels = np.asarray(figure.subplots(math.ceil(len(logs) / 3), min(len(logs), 3), squeeze=False)).ravel()
+    for axes, log, title in zip(panels, logs, titles):
+        _draw_learning_curve(axes, log, title)
+    for axes in panels[len(logs):]:
+        axes.set_visible(False)
+    return figure
+
+
+def _draw_learning_curve(axes, log: list[dict], title: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [row["epoch"] for row in log]
+    for key, label in (("loss", "training"), ("val_loss", "validation")):
+        values = [row.get(key, math.nan) for row in log]
+        if not all(math.isnan(v) for v in values):
+            axes.plot(epochs, values, marker="o", label=label)
+    val = np.array([row.get("val_loss", math.nan) for row in log])
+    if len(val) and not np.all(np.isnan(val)):
+        best = int(np.nanargmin(val))
+        axes.axvline(epochs[best], color="grey", linestyle=":",
+                     label=f"best: epoch {int(epochs[best])} (best.keras)")
+    if len(epochs) <= 15:
+        axes.set_xticks(epochs)  # whole epochs only, also for a one-epoch run
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss (normalised ab)")
+    axes.set_title(f"Learning curve: {title}")
+    axes.grid(alpha=0.3)
+    axes.legend()
+
+
+def _gain_figure(data: ReportData):
     from matplotlib.figure import Figure
 
     classes = data.classes
@@ -539,7 +605,7 @@ def _gain_figure(data: ReportData, path: Path) -> Path:
     figure.suptitle(f"Gain over the grey floor (ab = 0) per class ({data.split}, {data.count} images)")
     top.legend(fontsize=8)
     bottom.set_xticks(x, classes, rotation=60 if len(classes) > 6 else 0, ha="right" if len(classes) > 6 else "center")
-    return _save_figure(figure, path)
+    return figure
 
 
 # ------------------------------------------------------------------------------------
@@ -631,18 +697,24 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         out_dir: the report folder (created).
         split: the evaluated split to report.
         sample_rows: dataset rows (of the split) for the qualitative grid; default: the
-            best two and worst two by the first model's MSE and two fixed rows.
+            best two and worst two by the first model's MSE and one of each class not
+            yet shown (``default_sample_rows``).
         data_root: the prepared dataset, when it is no longer where the evaluation found it
             (it is read for the qualitative grid only).
 
     Returns:
         name -> written path: "markdown", "html", "overall_csv", "per_class_csv",
-        "gain_per_class" and, when the dataset can be read, "qualitative".
+        "gain_per_class", "learning_curve" when a run has a log.csv and, when the
+        dataset can be read, "qualitative".
+
+    Raises:
+        ReportError: runs that cannot be reported (see ``load_results``), or an output
+            folder that cannot be written (a file, a full or read-only disk).
     """
     data = load_results(run_dirs, split)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"--out {out_dir} is a file, not a folder; choose a folder for the report")
 
     if sample_rows is None:
         sample_rows = default_sample_rows(data)
@@ -651,6 +723,21 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         bad = [r for r in sample_rows if not 0 <= r < data.count]
         if bad or not sample_rows:
             raise InvalidArgument(f"sample_rows must be rows 0..{data.count - 1} of the {split} split, got {bad or 'none'}")
+    try:
+        return _write_report(data, out_dir, split, sample_rows, data_root)
+    except OSError as error:
+        # Every read inside _write_report handles its own errors (a figure left out, with a
+        # note), so what arrives here failed to write into out_dir.
+        where = error.filename or out_dir
+        raise ReportError(
+            f"the report could not be written to {out_dir}: {error.strerror or error} ({where}); "
+            "free some space or choose another --out"
+        ) from error
+
+
+def _write_report(data: ReportData, out_dir: Path, split: str, sample_rows: list[int], data_root) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
 
     # --- CSV
     overall = overall_rows(data)
@@ -660,17 +747,33 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
     per_class_columns = ["class", "model", "n", *METRIC_NAMES, "psnr_gain", "mse_reduction"]
     written["per_class_csv"] = write_text_atomic(out_dir / "per_class.csv", _csv_text(per_class_columns, per_class))
 
-    # --- Figures
+    # --- Figures: inputs that cannot be read leave a figure out (with a note); a figure
+    # that cannot be written is an error of the output (raised by write_report).
     from colorkeras.data.pipeline import DatasetError, PreparedDataset
 
     figure_notes = []
     root = Path(data_root) if data_root is not None else Path(data.evaluation.get("dataset_root", ""))
     try:
-        dataset = PreparedDataset.open(root)
-        written["qualitative"] = _qualitative_figure(data, sample_rows, dataset, out_dir / "qualitative.png")
+        grid = _qualitative_figure(data, sample_rows, PreparedDataset.open(root))
     except (DatasetError, OSError) as error:
-        figure_notes.append(f"The qualitative grid was not drawn: the prepared dataset could not be read ({error}).")
-    written["gain_per_class"] = _gain_figure(data, out_dir / "gain_per_class.png")
+        grid = None
+        figure_notes.append(f"The qualitative grid was not drawn: its inputs (the prepared dataset "
+                            f"{root} and the runs' {PREDICTIONS_FILE}) could not be read ({error}).")
+    if grid is not None:
+        written["qualitative"] = _save_figure(grid, out_dir / "qualitative.png")
+    written["gain_per_class"] = _save_figure(_gain_figure(data), out_dir / "gain_per_class.png")
+    logged = [series for series in data.models if (series.run_dir / "log.csv").is_file()]
+    try:
+        curves = learning_curve_figure([s.run_dir for s in logged], [s.label for s in logged]) if logged else None
+    except (OSError, ValueError, KeyError) as error:
+        curves = None
+        figure_notes.append(f"The learning curves were not drawn: a log.csv could not be read ({error}).")
+    if curves is not None:
+        written["learning_curve"] = _save_figure(curves, out_dir / "learning_curve.png")
+    unlogged = [series.label for series in data.models if all(series is not s for s in logged)]
+    if unlogged:
+        folders = "its run folder has" if len(unlogged) == 1 else "their run folders have"
+        figure_notes.append(f"No learning curve for {', '.join(unlogged)}: {folders} no log.csv.")
 
     # --- The document
     doc = _Document()
@@ -713,6 +816,9 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
     if "qualitative" in written:
         doc.image("qualitative.png", "Input L | each model | truth, for rows " + ", ".join(map(str, sample_rows)))
     doc.image("gain_per_class.png", "PSNR gain and MSE reduction of each model over the grey floor, per class")
+    if "learning_curve" in written:
+        doc.image("learning_curve.png", "Training and validation loss per epoch (log.csv); the dotted line "
+                  "marks the epoch saved as best.keras")
     doc.bullets(figure_notes)
 
     written["markdown"] = write_text_atomic(out_dir / "report.md", doc.markdown())

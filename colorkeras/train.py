@@ -11,9 +11,13 @@ best.json       which epoch that is, and its validation loss
 state/epoch-NNNN/   the last finished epoch: weights with optimizer state, and state.json
 ```
 
-Each state folder is written under a temporary name and renamed when complete, so
-the newest ``state/epoch-*`` folder is always whole; running the same command again loads
-it and continues with the next epoch, until the configured number of epochs is done.
+Each state folder is written under a temporary name (``state/.partial-*``) and renamed
+when complete; running the same command again loads the newest ``state/epoch-*`` and
+continues with the next epoch, until the configured number of epochs is done. A state that
+cannot be loaded (a disk that corrupted it) is moved aside to ``state/damaged-epoch-NNNN``
+and the run goes on from the newest state that loads, else from best.keras's weights, else
+from scratch, saying so. ``config.json`` is written when the first epoch is about to start,
+so a start that fails its checks leaves no run behind.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,7 +38,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from colorkeras.errors import ColorkerasError
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.config import TrainConfig
 from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
@@ -115,10 +120,126 @@ def _distribution_scope(distribute: bool):
 # ------------------------------------------------------------------------------------
 # State on disk
 # ------------------------------------------------------------------------------------
+STATE_PATTERN = "epoch-[0-9][0-9][0-9][0-9]"
+PARTIAL_PREFIX = ".partial-"
+DAMAGED_PREFIX = "damaged-"
+
+
+def complete_states(run_dir: Path) -> list[Path]:
+    """The state folders that were renamed into place (so written to the end), oldest first."""
+    states = sorted((Path(run_dir) / "state").glob(STATE_PATTERN))
+    return [s for s in states if (s / "state.json").is_file() and (s / "train.weights.h5").is_file()]
+
+
 def latest_state(run_dir: Path) -> Path | None:
-    states = sorted((run_dir / "state").glob("epoch-[0-9][0-9][0-9][0-9]"))
-    complete = [s for s in states if (s / "state.json").is_file() and (s / "train.weights.h5").is_file()]
+    complete = complete_states(run_dir)
     return complete[-1] if complete else None
+
+
+def _remove_stale_partials(run_dir: Path) -> None:
+    """A kill during a state save leaves ``state/.partial-*`` (tens of MB): nothing else
+    writes there while this run holds the folder, so they are ours and stale."""
+    for partial in (run_dir / "state").glob(PARTIAL_PREFIX + "*"):
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _move_aside(state: Path) -> Path:
+    """state/epoch-0007 -> state/damaged-epoch-0007 (kept for inspection, never loaded)."""
+    target, number = state.with_name(DAMAGED_PREFIX + state.name), 2
+    while target.exists():
+        target, number = state.with_name(f"{DAMAGED_PREFIX}{state.name}-{number}"), number + 1
+    os.replace(state, target)
+    return target
+
+
+def _read_state(state: Path, trainable) -> dict:
+    """Load a state's weights and optimizer into ``trainable``; raise if it is damaged.
+
+    Every dataset of the HDF5 file is read first: a truncated or corrupted file then fails
+    before any variable is changed.
+    """
+    import h5py
+
+    saved = json.loads((state / "state.json").read_text())
+    if not isinstance(saved.get("history"), list) or not isinstance(saved.get("epochs_done"), int):
+        raise ValueError("state.json lacks history or epochs_done")
+    with h5py.File(state / "train.weights.h5", "r") as handle:
+        handle.visititems(lambda name, item: item[()] if isinstance(item, h5py.Dataset) else None)
+    trainable.optimizer.build(trainable.trainable_variables)
+    trainable.load_weights(state / "train.weights.h5")
+    return saved
+
+
+def _best_history(run_dir: Path, best_epoch: int | None) -> list[dict]:
+    """log.csv's rows up to best.keras's epoch, as RunCheckpoint writes them."""
+    from colorkeras.report import read_log
+
+    if best_epoch is None:
+        return []
+    try:
+        rows = read_log(run_dir)
+    except (OSError, ValueError):
+        return []
+    history = [{**row, "epoch": int(row["epoch"])} for row in rows if row.get("epoch", math.inf) <= best_epoch]
+    return history if [row["epoch"] for row in history] == list(range(1, best_epoch + 1)) else []
+
+
+def _restore(run_dir: Path, trainable, end_to_end) -> tuple[list[dict], int]:
+    """(history, epochs done) of the newest state that loads; damaged ones are moved aside.
+
+    Without a loadable state the run continues from best.keras's weights (with a fresh
+    optimizer) when its log is whole up to that epoch, else it starts again from scratch;
+    either way stderr says what happened, as it changes what the run will produce.
+    """
+    states = complete_states(run_dir)
+    if not states:
+        return [], 0
+    initial = trainable.get_weights()
+    damaged = []
+    for state in reversed(states):
+        try:
+            saved = _read_state(state, trainable)
+        except Exception as error:  # noqa: BLE001 - any failure to load means: do not trust it
+            damaged.append((state, f"{type(error).__name__}: {error}"))
+            continue
+        if damaged:
+            _say_damaged(damaged, f"resuming from the older state {state} instead")
+        return saved["history"], saved["epochs_done"]
+    # No state loads. The optimizer may hold part of a damaged file: start it afresh.
+    for variable in trainable.optimizer.variables:
+        variable.assign(keras.ops.zeros_like(variable))
+    trainable.set_weights(initial)
+    _, best_epoch = read_best(run_dir)
+    history = _best_history(run_dir, best_epoch)
+    if history:
+        try:
+            from colorkeras.models.registry import load_model
+
+            end_to_end.set_weights(load_model(run_dir / "best.keras").get_weights())
+        except Exception as error:  # noqa: BLE001 - a damaged best.keras as well
+            history = []
+            trainable.set_weights(initial)
+            damaged.append((run_dir / "best.keras", f"{type(error).__name__}: {error}"))
+            # Kept for inspection; without best.json the first new epoch writes a new best.
+            os.replace(run_dir / "best.keras", run_dir / "damaged-best.keras")
+            (run_dir / "best.json").unlink(missing_ok=True)
+    plan = (f"continuing from best.keras (epoch {best_epoch}) with a fresh optimizer state" if history
+            else "starting again from epoch 1")
+    _say_damaged(damaged, plan)
+    return history, len(history)
+
+
+def _say_damaged(damaged: list[tuple[Path, str]], plan: str) -> None:
+    lines = []
+    for path, reason in damaged:
+        if path.name.startswith("epoch-"):
+            lines.append(f"  {path} (train.weights.h5 or state.json) cannot be loaded ({reason}); "
+                         f"moved aside to {_move_aside(path)}")
+        else:
+            lines.append(f"  {path} cannot be loaded ({reason}); moved aside to {path.with_name('damaged-' + path.name)}")
+    print("colorkeras train: a saved training state is damaged:\n" + "\n".join(lines)
+          + f"\n  {plan}.", file=sys.stderr, flush=True)
 
 
 def _write_log(run_dir: Path, history: list[dict]) -> None:
@@ -144,6 +265,59 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLoss(f"loss became {loss} at batch {batch}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+class ProgressLines(keras.callbacks.Callback):
+    """One line of progress at most every ``every`` seconds, for logs that are not a
+    terminal (CI, notebooks' captured output, a subprocess), where Keras' redrawn bar
+    becomes a flood of lines:
+
+        epoch 3/50 step 40/160 (25%) 1.2 s/step, ETA 2 min
+
+    The ETA is for the rest of the epoch; Keras' own epoch line (verbose=2) follows it.
+    """
+
+    def __init__(self, every: float = 10.0, stream=None):
+        super().__init__()
+        self.every = every
+        self.stream = stream
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+        self._start = self._last = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        done, steps = batch + 1, self.params.get("steps")
+        per_step = (now - self._start) / done
+        where = f"epoch {self._epoch}/{self.params.get('epochs')} step {done}"
+        if steps:
+            where += f"/{steps} ({100 * done // steps}%)"
+        eta = f", ETA {_duration(per_step * (steps - done))}" if steps else ""
+        print(f"{where} {per_step:.2g} s/step{eta}", file=self.stream or sys.stdout, flush=True)
+
+
+def _progress(verbose, every: float):
+    """(Keras' verbose, our callbacks) for train()'s ``verbose``; see there."""
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else "lines"
+    if verbose == "lines":
+        return 2, [ProgressLines(every)]
+    if verbose in (0, 1, 2):
+        return verbose, []
+    raise InvalidArgument(f"verbose must be 'auto', 'lines', 0, 1 or 2, got {verbose!r}")
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -229,12 +403,28 @@ def _same_run(saved: dict, config: TrainConfig, identity: dict) -> bool:
     return True
 
 
+def _started(run_dir: Path) -> bool:
+    """Whether a first epoch ever finished here (a state, a log or a best model)."""
+    return ((run_dir / "log.csv").exists() or (run_dir / "best.keras").exists()
+            or any((run_dir / "state").glob(STATE_PATTERN))
+            or any((run_dir / "state").glob(DAMAGED_PREFIX + "*")))
+
+
 def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> None:
-    """A folder that holds another run (other model, data or recipe) is never touched."""
+    """A folder that holds another run (other model, data or recipe) is never touched.
+
+    A folder whose run never finished an epoch (a start that failed on the way) holds
+    nothing to keep: a new start, with other settings too, may take it over.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrainingError(f"--out {run_dir} is a file, not a folder; choose a folder for the run.")
     config_path = run_dir / "config.json"
     if config_path.is_file():
-        saved = json.loads(config_path.read_text())
-        if not _same_run(saved, config, identity):
+        try:
+            saved = json.loads(config_path.read_text())
+        except ValueError:
+            saved = {}
+        if _started(run_dir) and not _same_run(saved, config, identity):
             raise TrainingError(
                 f"{run_dir} holds another run (its config.json differs from this one's model, "
                 "recipe or dataset). Choose a new --out folder, or rerun that run's own command "
@@ -251,6 +441,7 @@ def train(
     *,
     distribute: bool = False,
     verbose: int | str = "auto",
+    progress_every: float = 10.0,
 ) -> TrainResult:
     """Train `config.model` on a prepared dataset into `run_dir`; resume if it was started.
 
@@ -259,10 +450,15 @@ def train(
         run_dir: the run folder (created; resumed if it holds this same run).
         config: the recipe (default: the study's).
         distribute: data parallel over all visible accelerators.
-        verbose: Keras' progress bar setting.
+        verbose: 1: Keras' progress bar (for a terminal); "lines": Keras' line per epoch
+            plus a progress line (step, s/step, ETA) at most every ``progress_every``
+            seconds (for logs, notebooks, the demo); 2: the line per epoch only; 0: silent;
+            "auto": 1 when stdout is a terminal, else "lines".
+        progress_every: seconds between progress lines.
     """
     config = config or TrainConfig()
     run_dir = Path(run_dir)
+    keras_verbose, progress_callbacks = _progress(verbose, progress_every)
     try:
         dataset = PreparedDataset.open(prepared)
     except DatasetError as error:
@@ -277,11 +473,11 @@ def train(
         raise TrainingError(f"{prepared} has no training images")
     identity = _dataset_identity(dataset)
     _check_run_folder(run_dir, config, identity)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # Written on every start, so it shows the epochs and data location now in force.
-    doc = {"model": config.model, "config": config.to_dict(), "dataset": identity,
-           "backend": keras.backend.backend()}
-    write_text_atomic(run_dir / "config.json", json.dumps(doc, indent=2))
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(run_dir)
+    except OSError as error:
+        raise TrainingError(f"cannot write the run folder {run_dir}: {error.strerror or error}") from error
 
     keras.utils.set_random_seed(config.seed)
     precision = resolve_precision(config.mixed_precision)
@@ -306,28 +502,25 @@ def train(
             # Embeddings come from the float32 extractor: the one best.keras will run.
             embeddings_key = _ensure_embeddings(dataset, config, saved_model) if is_fusion(end_to_end) else None
 
-            history, best, initial_epoch = [], (None, None), 0
-            state = latest_state(run_dir)
-            if state is not None:
-                saved = json.loads((state / "state.json").read_text())
-                trainable.optimizer.build(trainable.trainable_variables)
-                trainable.load_weights(state / "train.weights.h5")
-                history, initial_epoch = saved["history"], saved["epochs_done"]
+            history, initial_epoch = _restore(run_dir, trainable, end_to_end)
             best = read_best(run_dir)
             if initial_epoch >= config.epochs:
                 return TrainResult(run_dir, initial_epoch, best[1], best[0], initial_epoch, replicas)
 
             train_data, val_data, steps, val_steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
-            callbacks = [
-                StopOnNonFiniteLoss(),
-                RunCheckpoint(run_dir, end_to_end, history, best, saved_model=saved_model),
-            ]
+            # Written once every check has passed, and on every start, so it shows the
+            # epochs and data location now in force.
+            doc = {"model": config.model, "config": config.to_dict(), "dataset": identity,
+                   "backend": keras.backend.backend()}
+            write_text_atomic(run_dir / "config.json", json.dumps(doc, indent=2))
+            checkpoint = RunCheckpoint(run_dir, end_to_end, history, best, saved_model=saved_model)
+            callbacks = [StopOnNonFiniteLoss(), checkpoint, *progress_callbacks]
             # Keras writes TensorBoard logs through tf.summary: JAX-only hosts go without.
             if importlib.util.find_spec("tensorflow") is not None:
                 callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
             trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
                           initial_epoch=initial_epoch, steps_per_epoch=steps, validation_steps=val_steps,
-                          callbacks=callbacks, verbose=verbose, shuffle=False)  # the reader shuffles
+                          callbacks=callbacks, verbose=keras_verbose, shuffle=False)  # the reader shuffles
     except NonFiniteLoss as error:
         kept = latest_state(run_dir)
         raise TrainingError(
@@ -337,18 +530,21 @@ def train(
             "learning_rate or mixed_precision=float32."
         ) from error
     except OSError as error:
-        best_note = " and best.keras are" if (run_dir / "best.keras").exists() else " is"
         where = getattr(error, "filename", None) or run_dir
+        kept = latest_state(run_dir)
+        # Only states renamed into place count; whether one loads is checked on the rerun
+        # (a damaged one is then moved aside and said so), so no promise is made here.
+        kept_note = (f"the newest complete state is {kept.name}" if kept
+                     else "no complete state was saved yet")
         raise TrainingError(
-            f"Input/output error at {where} ({error}). The last complete state "
-            f"({latest_state(run_dir) or 'none yet'}){best_note} intact; fix the cause (a full "
-            "disk, a missing file) and rerun the same command to resume."
+            f"Input/output error at {where} ({error.strerror or error}); {kept_note}"
+            f"{' (best.keras is kept)' if (run_dir / 'best.keras').exists() else ''}. Fix the "
+            "cause (a full disk, a missing file) and rerun the same command to resume."
         ) from error
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
         if previous_distribution is not None or keras.backend.backend() == "jax":
             keras.distribution.set_distribution(previous_distribution)
-    checkpoint = callbacks[1]
     return TrainResult(run_dir, len(checkpoint.history), checkpoint.best_epoch,
                        checkpoint.best_val_loss, initial_epoch, replicas)
 

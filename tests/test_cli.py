@@ -41,3 +41,17 @@ def test_user_errors_are_one_line_not_a_traceback(tmp_path):
     result = run_cli("prepare", tmp_path / "missing", tmp_path / "out")
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_train_settings_are_one_line_with_what_is_allowed(tmp_path):
+    for args, message in (
+        (["--set", "epochs=abc"], "--set epochs=abc: expected a whole number"),
+        (["--set", "augment=maybe"], "--set augment=maybe: expected true or false"),
+        (["--set", "jit_compile=banana"], "--set jit_compile=banana: expected auto, true or false"),
+        (["--image-size", "33"], "image_size must be a multiple of 8"),
+    ):
+        result = run_cli("train", tmp_path / "prepared", "--model", "baseline", "--out", tmp_path / "run", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+        assert "--size 33" not in result.stderr
+    assert not (tmp_path / "run").exists()

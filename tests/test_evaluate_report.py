@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -242,3 +243,115 @@ def test_report_errors(world, tmp_path):
         write_report([world["run_a"]], tmp_path / "out", split="val")
     with pytest.raises(ValueError, match="sample_rows"):
         write_report([world["run_a"]], tmp_path / "out", sample_rows=[99])
+
+
+# ------------------------------------------------------------------------------- full disks
+def _limited_cli(limit_bytes, *args):
+    """`colorkeras ARGS` with a file-size limit: writes past it fail (EFBIG), like a full disk."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, do not kill the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run([sys.executable, "-m", "colorkeras.cli", *map(str, args)], capture_output=True,
+                          text=True, preexec_fn=limit, restore_signals=False)
+
+
+def _copy_run(world, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(world["run_a"] / "best.keras", run / "best.keras")
+    shutil.copy(world["run_a"] / "config.json", run / "config.json")
+    return run
+
+
+def test_evaluate_on_a_full_disk_fails_cleanly_and_a_rerun_starts_clean(world, tmp_path):
+    run = _copy_run(world, tmp_path)
+    # 8 x 32 x 32 x 2 bytes of predictions do not fit under 8 KiB.
+    result = _limited_cli(8 * 1024, "evaluate", run, "--data", world["data"], "--no-lpips")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"could not write {run / 'eval' / 'test' / 'predictions_ab.npy'}: File too large" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in (run / "eval" / "test").iterdir()) == []  # nothing partial, nothing hidden
+    # A temporary left by a killed evaluation (its process is gone) is removed by the rerun.
+    stale = run / "eval" / "test" / ".predictions_ab.999999999.0123abcd.tmp.npy"
+    stale.write_bytes(b"\0" * 4096)
+    out = evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["evaluation.json", "per_image.csv", "predictions_ab.npy"]
+    np.testing.assert_array_equal(np.load(out / "predictions_ab.npy"),
+                                  np.load(world["eval_a"] / "predictions_ab.npy"))
+
+
+def test_evaluate_checks_free_space_first(world, tmp_path, monkeypatch):
+    import collections
+
+    run = _copy_run(world, tmp_path)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 5000, 5000))
+    with pytest.raises(EvaluationError, match=r"needs about [\d,]+ bytes and 5,000 bytes are free"):
+        evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+    assert not (run / "eval").exists()
+
+
+def test_report_on_a_full_disk_blames_the_output_not_the_dataset(world, tmp_path):
+    out = tmp_path / "report"
+    # The CSV files fit under 6 KiB; the figures do not.
+    result = _limited_cli(6 * 1024, "report", world["run_a"], "--out", out)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert f"the report could not be written to {out}: File too large" in result.stderr
+    assert "dataset" not in result.stderr and "Traceback" not in result.stderr
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_report_out_that_is_a_file_or_cannot_be_made_is_a_clear_error(world, tmp_path):
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ReportError, match="is a file, not a folder"):
+        write_report([world["run_a"]], tmp_path / "file")
+    with pytest.raises(ReportError, match=f"could not be written to {tmp_path / 'file' / 'out'}: Not a directory"):
+        write_report([world["run_a"]], tmp_path / "file" / "out")
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+# ------------------------------------------------------------------------------- figures
+def test_report_has_a_learning_curve_and_a_grid_that_covers_every_class(world, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(world["run_a"], run)
+    (run / "log.csv").write_text("epoch,loss,seconds,val_loss\n1,0.3,5.0,0.2\n2,0.2,5.0,0.1\n")
+    written = write_report([run, world["run_b"]], tmp_path / "out")
+    assert written["learning_curve"] == tmp_path / "out" / "learning_curve.png"
+    with Image.open(written["learning_curve"]) as image:
+        assert image.format == "PNG" and min(image.size) > 100
+    markdown = written["markdown"].read_text()
+    assert "](learning_curve.png)" in markdown
+    assert "No learning curve for baseline (run_b): its run folder has no log.csv." in markdown
+    caption = re.search(r"truth, for rows ([\d, ]+)\]", markdown)[1]
+    labels = PreparedDataset.open(world["data"]).labels("test")
+    assert {labels[int(row)] for row in caption.split(", ")} == set(labels)  # all 4 classes
+
+
+def _fake_data(classes_count, per_class=3):
+    from colorkeras.report import ReportData, Series
+
+    rows = [{"row": i, "relpath": f"c{i // per_class:02d}/{i}.png", "class": f"c{i // per_class:02d}",
+             **{name: float(i) for name in ("psnr", "ssim", "lpips", "mse")}}
+            for i in range(classes_count * per_class)]
+    return ReportData([Series("m", rows, {}, None)], Series(GREY_FLOOR, rows, {}, None), "test")
+
+
+def test_default_sample_rows_cover_the_classes_up_to_a_cap():
+    from colorkeras.report import SAMPLE_CLASSES, default_sample_rows
+
+    data = _fake_data(4)
+    rows = default_sample_rows(data)
+    assert rows[:4] == [0, 1, 11, 10]  # the best two and worst two by MSE come first
+    assert {data.grey.rows[r]["class"] for r in rows} == set(data.classes)
+    assert len(rows) == len(set(rows))
+    many = _fake_data(32)
+    rows = default_sample_rows(many)
+    shown = {many.grey.rows[r]["class"] for r in rows}
+    assert len(rows) <= 4 + SAMPLE_CLASSES and len(shown) >= SAMPLE_CLASSES
+    assert {"c00", "c16", "c28"} <= shown  # spread over the class list, not its start

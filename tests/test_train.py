@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from colorkeras.config import TrainConfig, parse_overrides
+from colorkeras.errors import InvalidArgument
 from colorkeras.train import TrainingError, latest_state, train
 
 SIZE = 32
@@ -98,10 +100,137 @@ def test_divergence_stops_with_a_clear_message_and_saves_nothing_bad(prepared_to
 
 def test_overrides_are_typed():
     assert parse_overrides(["epochs=5", "loss=l1", "learning_rate=3e-4", "extractor_weights=none",
-                            "augment=false"]) == {
-        "epochs": 5, "loss": "l1", "learning_rate": 3e-4, "extractor_weights": None, "augment": False}
+                            "augment=false", "jit_compile=auto", "max_train_images=none"]) == {
+        "epochs": 5, "loss": "l1", "learning_rate": 3e-4, "extractor_weights": None, "augment": False,
+        "jit_compile": "auto", "max_train_images": None}
+    assert parse_overrides(["jit_compile=true"]) == {"jit_compile": True}
     with pytest.raises(ValueError, match="unknown config key"):
         parse_overrides(["epoch=5"])
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("epochs=abc", "epochs=abc: expected a whole number"),
+    ("batch_size=2.5", "batch_size=2.5: expected a whole number"),
+    ("learning_rate=fast", "learning_rate=fast: expected a number"),
+    ("augment=maybe", "augment=maybe: expected true or false"),
+    ("jit_compile=banana", "jit_compile=banana: expected auto, true or false"),
+    ("max_train_images=many", "max_train_images=many: expected a whole number or none"),
+])
+def test_overrides_of_the_wrong_type_name_key_value_and_type(pair, message):
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        parse_overrides([pair])
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("image_size", 33, "image_size must be a multiple of 8"),
+    ("image_size", 0, "image_size must be a whole number >= 8"),
+    ("image_size", 32.0, "image_size must be a whole number"),
+    ("epochs", "abc", "epochs must be a whole number >= 1"),
+    ("epochs", 0, "epochs must be a whole number >= 1"),
+    ("batch_size", True, "batch_size must be a whole number"),
+    ("learning_rate", 0.0, "learning_rate must be a finite number > 0"),
+    ("learning_rate", float("inf"), "learning_rate must be a finite number > 0"),
+    ("learning_rate", "1e-3", "learning_rate must be a finite number"),
+    ("weight_decay", -1e-6, "weight_decay must be a finite number >= 0"),
+    ("input_channels", 2, "unknown input_channels 2"),
+    ("augment", "maybe", "unknown augment 'maybe'"),
+    ("augment", 1, "unknown augment 1"),
+    ("jit_compile", "banana", "unknown jit_compile 'banana'; expected one of 'auto', True, False"),
+    ("extractor_size", "huge", "unknown extractor_size 'huge'"),
+    ("max_train_images", 0, "max_train_images must be a whole number >= 1"),
+    ("seed", -1, "seed must be a whole number >= 0"),
+    ("extractor_weights", 3, "extractor_weights must be"),
+    ("mixed_precision", "float8", "unknown mixed_precision 'float8'"),
+    ("loss", "huber", "unknown loss 'huber'"),
+])
+def test_config_checks_every_field(field, value, message):
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        TrainConfig(**{field: value})
+
+
+def test_config_accepts_its_documented_values():
+    for values in (dict(jit_compile=True), dict(jit_compile=False), dict(max_train_images=1),
+                   dict(input_channels=3, extractor_size="tiny", image_size=8), dict(learning_rate=1),
+                   dict(weight_decay=0), dict(extractor_weights=None)):
+        assert TrainConfig(**values)  # no error
+
+
+def test_the_image_size_advice_names_a_size_prepare_accepts(prepared_toy_city, tmp_path):
+    from colorkeras.data.prepare import PrepareSettings
+
+    with pytest.raises(TrainingError, match="prepare again with --size 40") as caught:
+        train(prepared_toy_city, tmp_path / "run", tiny_config(image_size=40))
+    PrepareSettings(image_size=int(re.search(r"--size (\d+)", str(caught.value))[1]))  # accepted
+
+
+def test_out_that_is_a_file_is_a_clear_error(prepared_toy_city, tmp_path):
+    (tmp_path / "run").write_text("a file")
+    with pytest.raises(TrainingError, match="is a file, not a folder"):
+        train(prepared_toy_city, tmp_path / "run", tiny_config())
+    with pytest.raises(TrainingError, match=f"cannot write the run folder {re.escape(str(tmp_path))}"):
+        train(prepared_toy_city, tmp_path / "run" / "inside", tiny_config())
+    assert (tmp_path / "run").read_text() == "a file"
+
+
+def test_a_failed_start_leaves_no_run_behind(prepared_toy_city, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match="fewer than one batch of 64"):
+        train(prepared_toy_city, run, tiny_config(batch_size=64), verbose=0)
+    assert not (run / "config.json").exists()
+    # A start that failed later (say, out of memory in its first step) leaves config.json
+    # but no epoch; a kill during a state save leaves a .partial-* folder.
+    (run / "config.json").write_text(json.dumps({"model": "baseline", "config": {"batch_size": 64}}))
+    partial = run / "state" / ".partial-abc123"
+    partial.mkdir(parents=True)
+    (partial / "train.weights.h5").write_bytes(b"x" * 1000)
+    result = train(prepared_toy_city, run, tiny_config(epochs=1), verbose=0)
+    assert result.epochs_done == 1
+    assert json.loads((run / "config.json").read_text())["config"]["batch_size"] == 8
+    assert not partial.exists()
+
+
+def test_progress_lines_when_not_a_terminal(prepared_toy_city, tmp_path, capsys):
+    train(prepared_toy_city, tmp_path / "run", tiny_config(epochs=1), verbose="lines", progress_every=0)
+    out = capsys.readouterr().out
+    lines = re.findall(r"^epoch 1/1 step (\d+)/5 \((\d+)%\) [0-9.e+-]+ s/step, ETA \d+ s$", out, re.MULTILINE)
+    assert [int(step) for step, _ in lines] == [1, 2, 3, 4, 5], out
+    assert lines[1][1] == "40"
+    assert "val_loss" in out  # Keras' own line at the end of the epoch
+    with pytest.raises(InvalidArgument, match="verbose must be"):
+        train(prepared_toy_city, tmp_path / "run2", tiny_config(), verbose="loud")
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.slow
+def test_a_damaged_state_is_named_moved_aside_and_the_run_goes_on(prepared_toy_city, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(prepared_toy_city, run, tiny_config(epochs=1), verbose=0)
+    _truncate(run / "state" / "epoch-0001" / "train.weights.h5")
+    # The log and best.keras reach epoch 1: the run goes on from best.keras's weights.
+    result = train(prepared_toy_city, run, tiny_config(epochs=2), verbose=0)
+    err = capsys.readouterr().err
+    assert f"{run / 'state' / 'epoch-0001'} (train.weights.h5 or state.json) cannot be loaded" in err
+    assert f"moved aside to {run / 'state' / 'damaged-epoch-0001'}" in err
+    assert "continuing from best.keras (epoch 1) with a fresh optimizer state" in err
+    assert "intact" not in err
+    assert (run / "state" / "damaged-epoch-0001" / "train.weights.h5").is_file()
+    assert result.resumed_from == 1 and result.epochs_done == 2
+    assert [row["epoch"] for row in read_log(run)] == ["1", "2"]
+    state = json.loads((latest_state(run) / "state.json").read_text())
+    assert state["epochs_done"] == 2 and state["optimizer_iterations"] == 40 // 8  # fresh optimizer
+
+    # Without a usable best.keras either, it starts again from epoch 1, and says so.
+    _truncate(run / "state" / "epoch-0002" / "train.weights.h5")
+    (run / "best.keras").write_bytes(b"damaged")
+    result = train(prepared_toy_city, run, tiny_config(epochs=2), verbose=0)
+    err = capsys.readouterr().err
+    assert f"{run / 'best.keras'} cannot be loaded" in err and "starting again from epoch 1" in err
+    assert (run / "state" / "damaged-epoch-0002").is_dir()
+    assert result.resumed_from == 0 and result.epochs_done == 2
 
 
 def _train_command(prepared, run, epochs):
