@@ -58,7 +58,7 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
     print(prepare(out / "toy_city", prepared, PrepareSettings(image_size=config.image_size),
                   progress=False).to_text(), flush=True)
     print(f"[3/5] train the baseline for {config.epochs} epochs -> {out / 'runs' / 'baseline'}", flush=True)
-    print(train(prepared, out / "runs" / "baseline", config, verbose=2).to_text(), flush=True)
+    print(train(prepared, out / "runs" / "baseline", config, verbose="lines").to_text(), flush=True)
     print("[4/5] evaluate the model and the grey floor on the test split", flush=True)
     evaluate_run(out / "runs" / "baseline", prepared, split="test", progress=False)
     print(f"[5/5] report -> {out / 'report'}", flush=True)

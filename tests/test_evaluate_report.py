@@ -88,7 +88,19 @@ def test_per_image_csv_has_a_model_and_a_grey_floor_row_per_image(world):
         mine = [r for r in rows if r["model"] == label]
         assert [(r["relpath"], r["class"]) for r in mine] == [(m["relpath"], m["class"]) for m in manifest]
         assert [int(r["row"]) for r in mine] == list(range(count))
+
+
+@pytest.mark.lpips
+def test_lpips_is_computed_where_asked_and_shown_in_the_report(world, tmp_path):
+    rows = _read_csv(world["eval_a"] / "per_image.csv")
     assert all(r["lpips"] != "" and math.isfinite(float(r["lpips"])) for r in rows)
+    info = json.loads((world["eval_a"] / "evaluation.json").read_text())
+    assert info["lpips"]["available"] is True and info["lpips"]["weights"] == "random"
+    written = write_report([world["run_a"], world["run_b"]], tmp_path / "report")
+    assert "random weights" in written["markdown"].read_text()
+    overall_rows = _read_csv(written["overall_csv"])
+    assert overall_rows[-1]["lpips"] != ""  # the grey floor comes from the run that computed LPIPS
+    assert overall_rows[1]["lpips"] == ""
 
 
 def test_grey_floor_mse_and_psnr_match_an_independent_computation(world):
@@ -125,7 +137,6 @@ def test_evaluation_json(world):
     assert info["dataset_name"] == "prepared"
     assert (info["split"], info["image_size"], info["count"]) == ("test", SIZE, 8)
     assert info["sun397_urban32"] is False
-    assert info["lpips"]["available"] is True and info["lpips"]["weights"] == "random"
     assert set(info["mean"]) == {"baseline", GREY_FLOOR}
     other = json.loads((world["eval_b"] / "evaluation.json").read_text())
     assert other["model"] == "baseline"  # the Keras model's name, as run_b has no config.json
@@ -180,7 +191,6 @@ def test_report_of_two_runs(world, tmp_path):
     assert overall.count(f"| {GREY_FLOOR} |") == 1
     assert REPORTED_BY_STUDY not in markdown  # not SUN397: the study's rows stay out
     assert "n/a" in markdown and "not requested" in markdown  # run_b had no LPIPS, and says why
-    assert "random weights" in markdown
     assert "](qualitative.png)" in markdown and "](gain_per_class.png)" in markdown
     assert "best" in markdown and "worst" in markdown
 
@@ -194,8 +204,6 @@ def test_report_of_two_runs(world, tmp_path):
     true_ab = _true_ab_norm(world["data"])
     grey = overall_rows[-1]
     assert float(grey["mse"]) == pytest.approx(float(np.mean(true_ab**2)), rel=1e-5)
-    assert grey["lpips"] != ""  # the grey floor comes from the run that computed LPIPS
-    assert overall_rows[1]["lpips"] == ""
 
     per_class = _read_csv(written["per_class_csv"])
     assert len(per_class) == 4 * 3
