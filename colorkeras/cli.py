@@ -69,11 +69,21 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from colorkeras.evaluate import evaluate_run
 
+    from colorkeras.evaluate import GREY_FLOOR
+
     for run_dir in args.run_dirs:
-        out = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size,
-                           lpips_scorer=None if args.no_lpips else "auto")
-        print(f"Per-image metrics: {out}")
+        evaluation = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size,
+                                  lpips_scorer=None if args.no_lpips else "auto")
+        model, grey = evaluation.means[evaluation.label], evaluation.means[GREY_FLOOR]
+        print(f"{run_dir}: {evaluation.label} PSNR {_number(model['psnr'], '.2f')} dB, MSE "
+              f"{_number(model['mse'], '.4f')} (grey floor {_number(grey['psnr'], '.2f')} dB, "
+              f"{_number(grey['mse'], '.4f')}) on {evaluation.record['count']} "
+              f"{args.split} images of {evaluation.record['dataset_name']}; per-image metrics in {evaluation.folder}")
     return 0
+
+
+def _number(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)  # null: not finite (an inf PSNR)
 
 
 def cmd_report(args) -> int:
@@ -174,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tiny: a small random ViT, for tests only")
     p.set_defaults(func=cmd_embed)
 
-    from colorkeras.config import LOSSES, TrainConfig
+    from colorkeras.config import TrainConfig
     from colorkeras.models.registry import MODEL_NAMES
+    from colorkeras.objectives import OBJECTIVE_NAMES
 
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
     study = TrainConfig()
@@ -188,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help=f"images per step (study: {study.batch_size})")
     p.add_argument("--image-size", type=int,
                    help=f"side of the training images; must equal the prepared data's (study: {study.image_size})")
-    p.add_argument("--loss", choices=LOSSES, help=f"training loss (study: {study.loss})")
+    p.add_argument("--loss", choices=OBJECTIVE_NAMES, help=f"the objective (study: {study.loss})")
     p.add_argument("--extractor-weights", help="imagenet (the default), a local path, or random")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any TrainConfig field, e.g. --set learning_rate=3e-4 --set augment=false (repeatable)")

@@ -14,8 +14,9 @@ import math
 from dataclasses import dataclass
 
 from colorkeras.errors import InvalidArgument
+from colorkeras.models.registry import MODEL_NAMES
+from colorkeras.objectives import OBJECTIVE_NAMES
 
-LOSSES = ("mse", "l1")
 INPUT_CHANNELS = (1, 3)
 EXTRACTOR_SIZES = ("base", "tiny")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -35,7 +36,8 @@ class TrainConfig:
         epochs: passes over the training split.
         batch_size: images per step.
         learning_rate, weight_decay: Adam's settings.
-        loss: "mse" (the study) or "l1" (the study's proposal against muted colours).
+        loss: the objective (``colorkeras.objectives``): "mse" (the study), "l1" (the
+            study's proposal against muted colours) or "huber".
         seed: seeds weights, data order and augmentation.
         augment: random horizontal flips of training images.
         max_train_images: use only the first N images of each epoch's order (smoke runs).
@@ -66,21 +68,19 @@ class TrainConfig:
     jit_compile: str | bool = "auto"
 
     def __post_init__(self):
-        from colorkeras.models.registry import MODEL_NAMES
-
         # Every field is checked here, so a wrong value from the command line, a notebook or
         # code fails at once with its name, not minutes later inside Keras (or never).
         _choice("model", self.model, MODEL_NAMES)
         _whole("image_size", self.image_size, minimum=8)
         if self.image_size % 8:
             # prepare accepts only multiples of 8 (the models halve the size three times).
-            raise InvalidArgument(f"image_size must be a multiple of 8 such as 32, 64 or 256), got {self.image_size}")
+            raise InvalidArgument(f"image_size must be a multiple of 8 (such as 32, 64 or 256), got {self.image_size}")
         _choice("input_channels", self.input_channels, INPUT_CHANNELS)
         _whole("epochs", self.epochs, minimum=1)
         _whole("batch_size", self.batch_size, minimum=1)
         _real("learning_rate", self.learning_rate, positive=True)
         _real("weight_decay", self.weight_decay, positive=False)
-        _choice("loss", self.loss, LOSSES)
+        _choice("loss", self.loss, OBJECTIVE_NAMES)
         _whole("seed", self.seed, minimum=0)
         _choice("augment", self.augment, BOOLS)
         if self.max_train_images is not None:

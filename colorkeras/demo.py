@@ -20,12 +20,13 @@ DEMO_IMAGES_PER_CLASS = 100
 DEMO_SOURCE_SIZE = 64
 
 
-def grey_floor_check(run_dir: Path, split: str = "test") -> tuple[bool, list[dict]]:
+def grey_floor_check(data) -> tuple[bool, list[dict]]:
     """Whether the model beats the grey floor in mean PSNR and MSE overall and in every
-    class, with one row per class (and "all") of those means, as evaluated."""
-    from colorkeras.report import load_results
+    class, with one row per class (and "all") of those means.
 
-    data = load_results([run_dir], split)
+    Args:
+        data: the report's view (``colorkeras.report.load_results``) of one evaluation.
+    """
     model, grey = data.models[0], data.grey
     rows = []
     for cls in [None] + list(data.classes):
@@ -43,7 +44,7 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
     from colorkeras.data.prepare import PrepareSettings, prepare
     from colorkeras.data.synthetic import write_toy_city
     from colorkeras.evaluate import evaluate_run
-    from colorkeras.report import format_overall_table, write_report
+    from colorkeras.report import format_overall_table, load_results, write_report
     from colorkeras.train import train
 
     out = Path(out_dir)
@@ -60,13 +61,14 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
     print(f"[3/5] train the baseline for {config.epochs} epochs -> {out / 'runs' / 'baseline'}", flush=True)
     print(train(prepared, out / "runs" / "baseline", config, verbose="lines").to_text(), flush=True)
     print("[4/5] evaluate the model and the grey floor on the test split", flush=True)
-    evaluate_run(out / "runs" / "baseline", prepared, split="test", progress=False)
+    evaluation = evaluate_run(out / "runs" / "baseline", prepared, split="test", progress=False)
     print(f"[5/5] report -> {out / 'report'}", flush=True)
-    write_report([out / "runs" / "baseline"], out / "report", split="test")
+    write_report([evaluation], out / "report", split="test")
 
-    beats, rows = grey_floor_check(out / "runs" / "baseline")
+    data = load_results([evaluation])  # the results in memory, not read back from disk
+    beats, rows = grey_floor_check(data)
     print(f"\nDemo finished in {time.time() - started:.0f} s. Toy city (synthetic, not SUN397), test split:\n")
-    print(format_overall_table([out / "runs" / "baseline"], split="test"))
+    print(format_overall_table(data))
     print("\nPer scene class (PSNR dB and MSE, model vs grey floor):")
     for row in rows[1:]:
         mark = "beats" if row["beats"] else "does NOT beat"

@@ -1,10 +1,11 @@
 """Evaluate a trained run on a prepared dataset: per-image metrics, for the model and the grey floor.
 
-``evaluate_run(RUN_DIR, PREPARED)`` loads ``RUN_DIR/best.keras``, predicts ab for every
-image of a split in batches straight from the memory-mapped arrays, and writes
+``evaluate_run(RUN_DIR, PREPARED)`` loads ``RUN_DIR/best.keras`` into a Predictor (the one
+inference core), predicts ab for every image of a split in batches straight from the
+memory-mapped arrays, returns the results (an ``Evaluation``) and writes
 
 ```
-RUN_DIR/eval/<split>/
+RUN_DIR/eval/<dataset>-<digest>/<split>/   (one folder per prepared dataset and split)
   per_image.csv       row, relpath, class, model, psnr, ssim, lpips, mse,
                       colorfulness_pred, colorfulness_true, colorfulness_gap
                       (one row per image for the model, then one per image for the
@@ -32,6 +33,7 @@ import math
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,22 +44,42 @@ from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
+from colorkeras.run import BEST_MODEL, EVALUATION_JSON, Run, dataset_identity, dataset_key
 
 GREY_FLOOR = "grey floor"
-MODEL_FILE = "best.keras"
 CSV_COLUMNS = ("row", "relpath", "class", "model") + METRIC_NAMES
 PER_IMAGE_CSV = "per_image.csv"
 PREDICTIONS_FILE = "predictions_ab.npy"
-EVALUATION_JSON = "evaluation.json"
 
 
 class EvaluationError(ColorkerasError):
     """An evaluation that cannot run: no trained model, or data that does not fit it."""
 
 
-def eval_dir(run_dir, split: str = "test") -> Path:
-    """Where ``evaluate_run`` writes the results of one split of a run."""
-    return Path(run_dir) / "eval" / split
+@dataclass
+class Evaluation:
+    """One run evaluated on one split of one dataset, as ``evaluate_run`` wrote it.
+
+    Args:
+        folder: where its files are.
+        record: the contents of evaluation.json (what, on what, LPIPS, the means).
+        metrics: per-image metric arrays, for the model's label and for the grey floor.
+        manifest: the split's manifest rows, in array order (relpath, class, ...).
+    """
+
+    folder: Path
+    record: dict
+    metrics: dict[str, dict[str, np.ndarray]]
+    manifest: list[dict]
+
+    @property
+    def label(self) -> str:
+        return self.record["model"]
+
+    @property
+    def means(self) -> dict[str, dict]:
+        """{label: {metric: mean}} for the model and the grey floor (null: not finite)."""
+        return self.record["mean"]
 
 
 def format_number(value: float) -> str:
@@ -78,16 +100,6 @@ def _json_number(value: float):
 # ------------------------------------------------------------------------------------
 # Inputs
 # ------------------------------------------------------------------------------------
-def read_run_config(run_dir) -> dict:
-    """``run_dir/config.json`` as a dict; empty when the run has none or it is unreadable."""
-    path = Path(run_dir) / "config.json"
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return config if isinstance(config, dict) else {}
-
-
 def urban32_class_names() -> frozenset[str]:
     """The study's 32 SUN397 class names (the ``class`` column of sun397_urban32.csv)."""
     from colorkeras.data.sun397 import load_urban32
@@ -135,12 +147,16 @@ def evaluate_run(
     batch_size: int = 32,
     lpips_scorer: LpipsScorer | str | None = "auto",
     progress: bool = True,
-) -> Path:
-    """Evaluate ``run_dir/best.keras`` on one split of a prepared dataset; return the eval folder.
+) -> Evaluation:
+    """Evaluate ``run_dir/best.keras`` on one split of a prepared dataset.
+
+    Each dataset a run is evaluated on keeps its own folder (an out-of-domain evaluation
+    never replaces the in-domain one); evaluating the same dataset and split again
+    replaces that evaluation.
 
     Args:
         run_dir: a training run folder holding ``best.keras`` (and usually ``config.json``,
-            whose ``"model"`` names the model; else the Keras model's name is used).
+            whose ``"model"`` names the model; else the model's family is used).
         data: a prepared dataset folder (or an open ``PreparedDataset``) of the same
             image size as the model.
         split: "train", "val" or "test".
@@ -161,9 +177,10 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise EvaluationError(f"run folder {run_dir} does not exist")
-    model_path = run_dir / MODEL_FILE
+    run = Run(run_dir)
+    model_path = run.best_model_path
     if not model_path.is_file():
-        raise EvaluationError(f"no {MODEL_FILE} in {run_dir} — train first (colorkeras train ...)")
+        raise EvaluationError(f"no {BEST_MODEL} in {run_dir} — train first (colorkeras train ...)")
 
     dataset = _open_dataset(data)
     try:
@@ -182,23 +199,20 @@ def evaluate_run(
 
     # Imported here, not at the top: the report and the notebook helpers import this
     # module and should not pay for Keras.
-    from colorkeras.models.registry import load_model, model_input_size
+    from colorkeras.predictor import Predictor
 
     try:
-        model = load_model(model_path)
-    except Exception as error:  # noqa: BLE001 - a damaged or foreign file: one clear message
+        predictor = Predictor.open(run_dir, batch_size=batch_size)
+    except ColorkerasError as error:  # a damaged or foreign file: one clear message
         raise EvaluationError(f"cannot load {model_path}: {error}") from error
-    try:
-        size = model_input_size(model)
-    except ValueError as error:
-        raise EvaluationError(str(error)) from error
+    size = predictor.image_size
     if size != dataset.image_size:
         raise EvaluationError(
             f"{model_path} takes {size}x{size} images but the prepared dataset {dataset.root} "
             f"holds {dataset.image_size}x{dataset.image_size}; prepare the data at image size "
             f"{size} or evaluate a run trained at {dataset.image_size}"
         )
-    label = str(read_run_config(run_dir).get("model") or model.name)
+    label = str(run.model_name or predictor.model.family)
     if label == GREY_FLOOR:
         raise EvaluationError(f"a model may not be called {GREY_FLOOR!r}: that label is the ab = 0 baseline")
     if lpips_scorer is not None and size < LPIPS_MIN_SIZE:
@@ -209,7 +223,8 @@ def evaluate_run(
     else:
         scorer = _resolve_scorer(lpips_scorer)
         lpips_info = _lpips_info(scorer)
-    out_dir = eval_dir(run_dir, split)
+    identity = dataset_identity(dataset)
+    out_dir = run.eval_dir(identity, split)
     shape = (count, size, size, 2)
     _check_free_space(run_dir, _bytes_needed(shape))
     with _writing(out_dir):
@@ -241,7 +256,7 @@ def evaluate_run(
                 l_norm, true_ab = color.stored_to_normalized(
                     np.asarray(l_array[start:stop], np.float32), np.asarray(ab_array[start:stop], np.float32)
                 )
-                pred_ab = np.asarray(model.predict_on_batch(l_norm[..., None]), np.float32)
+                pred_ab = predictor.predict_normalized(l_norm)
                 handle.write(np.ascontiguousarray(color.quantize_ab(color.denormalize_ab(pred_ab)), np.uint8))
                 for metrics, ab in ((model_metrics, pred_ab), (grey_metrics, np.zeros_like(true_ab))):
                     values = batch_metrics(l_norm, ab, true_ab, scorer)
@@ -276,9 +291,12 @@ def evaluate_run(
         "run": run_dir.resolve().name,
         "run_dir": str(run_dir.resolve()),
         "model": label,
-        "model_file": MODEL_FILE,
-        "dataset_root": str(Path(dataset.root).resolve()),
-        "dataset_name": Path(dataset.root).resolve().name,
+        "model_file": BEST_MODEL,
+        "objective": predictor.objective.to_dict(),
+        "dataset_root": identity["root"],
+        "dataset_name": identity["name"],
+        "dataset_key": dataset_key(identity),
+        "dataset": identity,
         "split": split,
         "image_size": dataset.image_size,
         "count": count,
@@ -290,7 +308,8 @@ def evaluate_run(
     }
     with _writing(out_dir / EVALUATION_JSON):
         write_text_atomic(out_dir / EVALUATION_JSON, json.dumps(evaluation, indent=2) + "\n")
-    return out_dir
+    metrics = {label: model_metrics, GREY_FLOOR: grey_metrics}
+    return Evaluation(out_dir, evaluation, metrics, manifest)
 
 
 # ------------------------------------------------------------------------------------

@@ -38,13 +38,14 @@ from colorkeras import color
 from colorkeras.evaluate import (
     EVALUATION_JSON,
     GREY_FLOOR,
+    Evaluation,
     PER_IMAGE_CSV,
     PREDICTIONS_FILE,
-    eval_dir,
     format_number,
 )
 from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.metrics import METRIC_NAMES
+from colorkeras.run import Run, RunError
 
 # ------------------------------------------------------------------------------------
 # What the study reported (reference/seed_results.md): "Image Colorization in Urban
@@ -109,12 +110,14 @@ class Series:
             as a float (NaN where the CSV cell is blank).
         evaluation: the ``evaluation.json`` it comes from.
         run_dir: the run folder the results were read from.
+        folder: the evaluation's folder inside it.
     """
 
     label: str
     rows: list[dict]
     evaluation: dict
     run_dir: Path
+    folder: Path
 
     def values(self, metric: str, cls: str | None = None) -> np.ndarray:
         return np.array([r[metric] for r in self.rows if cls is None or r["class"] == cls], float)
@@ -191,8 +194,11 @@ def _read_per_image(path: Path) -> dict[str, list[dict]]:
     return by_label
 
 
-def _load_run(run_dir: Path, split: str) -> tuple[Series, Series]:
-    folder = eval_dir(run_dir, split)
+def _load_run(run_dir: Path, split: str, dataset: dict | None) -> tuple[Series, Series]:
+    try:
+        folder = Run(run_dir).find_evaluation(split, dataset)
+    except RunError as error:
+        raise ReportError(str(error)) from error
     json_path, csv_path = folder / EVALUATION_JSON, folder / PER_IMAGE_CSV
     if not json_path.is_file() or not csv_path.is_file():
         raise ReportError(
@@ -207,8 +213,23 @@ def _load_run(run_dir: Path, split: str) -> tuple[Series, Series]:
     label = evaluation.get("model")
     if label not in by_label or GREY_FLOOR not in by_label:
         raise ReportError(f"{csv_path} lacks the rows of {label!r} or of the {GREY_FLOOR}; evaluate the run again")
-    return (Series(label, by_label[label], evaluation, run_dir),
-            Series(GREY_FLOOR, by_label[GREY_FLOOR], evaluation, run_dir))
+    return (Series(label, by_label[label], evaluation, run_dir, folder),
+            Series(GREY_FLOOR, by_label[GREY_FLOOR], evaluation, run_dir, folder))
+
+
+def _from_evaluation(evaluation) -> tuple[Series, Series]:
+    """The Series of an in-memory ``Evaluation`` (what ``evaluate_run`` returned): the
+    same rows per_image.csv holds, without reading it back."""
+    run_dir = Path(evaluation.record["run_dir"])
+
+    def rows(label: str) -> list[dict]:
+        values = evaluation.metrics[label]
+        return [{"row": i, "relpath": entry["relpath"], "class": entry["class"],
+                 **{name: float(values[name][i]) for name in METRIC_NAMES}}
+                for i, entry in enumerate(evaluation.manifest)]
+
+    return (Series(evaluation.label, rows(evaluation.label), evaluation.record, run_dir, evaluation.folder),
+            Series(GREY_FLOOR, rows(GREY_FLOOR), evaluation.record, run_dir, evaluation.folder))
 
 
 def _unique_labels(models: list[Series]) -> None:
@@ -227,19 +248,23 @@ def _unique_labels(models: list[Series]) -> None:
         seen.add(series.label)
 
 
-def load_results(run_dirs, split: str = "test") -> ReportData:
-    """Read the evaluations of ``run_dirs`` (one or several) on ``split``.
+def load_results(run_dirs, split: str = "test", dataset: dict | None = None) -> ReportData:
+    """Read the evaluations of ``run_dirs`` (one or several) on ``split``: of the dataset
+    with the identity ``dataset`` (``colorkeras.run.dataset_identity``), or of the one
+    dataset each run was evaluated on. An ``Evaluation`` that ``evaluate_run`` returned may
+    stand in for its run folder: its results are then taken as they are, in memory.
 
     Raises:
         ReportError: a run without an evaluation of that split, or runs evaluated on
             different images (another dataset, split or preparation).
     """
-    if isinstance(run_dirs, (str, Path)):
+    if isinstance(run_dirs, (str, Path, Evaluation)):
         run_dirs = [run_dirs]
-    run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
         raise InvalidArgument("write_report needs at least one run folder")
-    loaded = [_load_run(d, split) for d in run_dirs]
+    loaded = [_from_evaluation(d) if isinstance(d, Evaluation) else _load_run(Path(d), split, dataset)
+              for d in run_dirs]
+    run_dirs = [model.run_dir for model, _ in loaded]
     reference = loaded[0][1]
     images = [(r["row"], r["relpath"]) for r in reference.rows]
     for model, grey in loaded[1:]:
@@ -492,7 +517,7 @@ def _qualitative_figure(data: ReportData, rows: list[int], dataset):
     l_array, ab_array = dataset.arrays(data.split)
     predictions = []
     for series in data.models:
-        pred = np.load(eval_dir(series.run_dir, data.split) / PREDICTIONS_FILE, mmap_mode="r")
+        pred = np.load(series.folder / PREDICTIONS_FILE, mmap_mode="r")
         if pred.shape[0] != len(l_array) or pred.shape[1:3] != l_array.shape[1:3]:
             raise ReportError(f"{series.run_dir}: {PREDICTIONS_FILE} does not match the dataset's arrays")
         predictions.append(pred)
@@ -699,8 +724,9 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         sample_rows: dataset rows (of the split) for the qualitative grid; default: the
             best two and worst two by the first model's MSE and one of each class not
             yet shown (``default_sample_rows``).
-        data_root: the prepared dataset, when it is no longer where the evaluation found it
-            (it is read for the qualitative grid only).
+        data_root: the prepared dataset: chooses the evaluation when a run was evaluated
+            on several datasets, and is read for the qualitative grid (needed only when
+            the dataset is no longer where the evaluation found it).
 
     Returns:
         name -> written path: "markdown", "html", "overall_csv", "per_class_csv",
@@ -711,7 +737,16 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         ReportError: runs that cannot be reported (see ``load_results``), or an output
             folder that cannot be written (a file, a full or read-only disk).
     """
-    data = load_results(run_dirs, split)
+    dataset = None
+    if data_root is not None:
+        from colorkeras.data.pipeline import DatasetError, PreparedDataset
+        from colorkeras.run import dataset_identity
+
+        try:
+            dataset = dataset_identity(PreparedDataset.open(data_root))
+        except DatasetError as error:
+            raise ReportError(str(error)) from error
+    data = load_results(run_dirs, split, dataset)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ReportError(f"--out {out_dir} is a file, not a folder; choose a folder for the report")

@@ -51,13 +51,21 @@ def _read_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def model_arguments(model) -> dict:
+    """A family's arguments as a run records them (JSON; the extractor's network itself is
+    in the saved model)."""
+    return {key: value for key, value in model.get_config().items()
+            if key not in ("extractor_network", "dtype", "trainable")}
+
+
 def dataset_identity(dataset) -> dict:
     """What makes a prepared dataset itself (not where it lies): a run records it, and
     evaluations are kept apart by it. ``dataset``: an open PreparedDataset."""
     settings = dataset.settings
     return {"name": Path(dataset.root).resolve().name, "root": str(Path(dataset.root).resolve()),
             "image_size": settings["image_size"], "source_fingerprint": settings.get("source_fingerprint"),
-            "seed": settings.get("seed"), "counts": settings.get("counts")}
+            "seed": settings.get("seed"), "counts": settings.get("counts"),
+            "synthetic": bool(settings.get("synthetic"))}
 
 
 def dataset_key(identity: dict) -> str:
@@ -151,10 +159,8 @@ class Run:
 
     def write_best(self, epoch: int, val_loss: float, model, objective) -> None:
         """Record what best.keras is: the epoch, its loss, and the model's arguments."""
-        arguments = {key: value for key, value in model.get_config().items()
-                     if key not in ("extractor_network", "dtype", "trainable")}
         record = {"epoch": epoch, "val_loss": val_loss, "model": getattr(model, "family", None) or model.name,
-                  "model_args": arguments, "objective": objective.to_dict(),
+                  "model_args": model_arguments(model), "objective": objective.to_dict(),
                   "dataset": self.record.get("dataset")}
         write_text_atomic(self.best_json_path, json.dumps(record, indent=2) + "\n")
 

@@ -42,8 +42,9 @@ from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.config import TrainConfig
 from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
-from colorkeras.models import build_model, is_fusion, training_graph
-from colorkeras.models.registry import EXTRACTOR_OF
+from colorkeras.models import build_model
+from colorkeras.objectives import get_objective
+from colorkeras.run import Run, dataset_identity, model_arguments
 
 
 class TrainingError(ColorkerasError):
@@ -120,20 +121,12 @@ def _distribution_scope(distribute: bool):
 # ------------------------------------------------------------------------------------
 # State on disk
 # ------------------------------------------------------------------------------------
-STATE_PATTERN = "epoch-[0-9][0-9][0-9][0-9]"
 PARTIAL_PREFIX = ".partial-"
 DAMAGED_PREFIX = "damaged-"
 
 
-def complete_states(run_dir: Path) -> list[Path]:
-    """The state folders that were renamed into place (so written to the end), oldest first."""
-    states = sorted((Path(run_dir) / "state").glob(STATE_PATTERN))
-    return [s for s in states if (s / "state.json").is_file() and (s / "train.weights.h5").is_file()]
-
-
 def latest_state(run_dir: Path) -> Path | None:
-    complete = complete_states(run_dir)
-    return complete[-1] if complete else None
+    return Run(run_dir).latest_state()
 
 
 def _remove_stale_partials(run_dir: Path) -> None:
@@ -192,7 +185,7 @@ def _restore(run_dir: Path, trainable, end_to_end) -> tuple[list[dict], int]:
     optimizer) when its log is whole up to that epoch, else it starts again from scratch;
     either way stderr says what happened, as it changes what the run will produce.
     """
-    states = complete_states(run_dir)
+    states = Run(run_dir).states()
     if not states:
         return [], 0
     initial = trainable.get_weights()
@@ -210,7 +203,7 @@ def _restore(run_dir: Path, trainable, end_to_end) -> tuple[list[dict], int]:
     for variable in trainable.optimizer.variables:
         variable.assign(keras.ops.zeros_like(variable))
     trainable.set_weights(initial)
-    _, best_epoch = read_best(run_dir)
+    _, best_epoch = Run(run_dir).best()
     history = _best_history(run_dir, best_epoch)
     if history:
         try:
@@ -324,15 +317,18 @@ class RunCheckpoint(keras.callbacks.Callback):
     """After each epoch: the best end-to-end model, the resumable state and the log.
 
     Args:
-        run_dir: the run folder.
+        run: the run folder's Run.
         end_to_end: the model to save as best.keras (shares layers with the trained graph).
         history: per-epoch logs so far (restored on resume).
         best: (best_val_loss, best_epoch) so far.
+        objective: what the model was trained for (recorded in best.json).
     """
 
-    def __init__(self, run_dir: Path, end_to_end, history, best, saved_model=None):
+    def __init__(self, run: Run, end_to_end, history, best, objective, saved_model=None):
         super().__init__()
-        self.run_dir = run_dir
+        self.run = run
+        self.run_dir = run.root
+        self.objective = objective
         self.end_to_end = end_to_end
         self.saved_model = saved_model if saved_model is not None else end_to_end
         self.history = history
@@ -353,15 +349,14 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.best_val_loss, self.best_epoch = monitored, epoch + 1
             if self.saved_model is not self.end_to_end:
                 self.saved_model.set_weights(self.end_to_end.get_weights())
-            write_atomic(self.run_dir / "best.keras", lambda tmp: self.saved_model.save(tmp))
+            write_atomic(self.run.best_model_path, lambda tmp: self.saved_model.save(tmp))
             # best.json always describes best.keras, even if a kill comes before the state.
-            write_text_atomic(self.run_dir / "best.json", json.dumps(
-                {"epoch": self.best_epoch, "val_loss": self.best_val_loss}))
+            self.run.write_best(self.best_epoch, self.best_val_loss, self.saved_model, self.objective)
         self._save_state(epoch + 1)
         _write_log(self.run_dir, self.history)
 
     def _save_state(self, epochs_done: int) -> None:
-        states = self.run_dir / "state"
+        states = self.run.state_dir
         states.mkdir(exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=states))
         try:
@@ -375,23 +370,18 @@ class RunCheckpoint(keras.callbacks.Callback):
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for old in sorted(states.glob("epoch-[0-9][0-9][0-9][0-9]"))[:-1]:  # keep the newest
+        for old in self.run.states()[:-1]:  # keep the newest
             shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------
 # The run
 # ------------------------------------------------------------------------------------
-def _dataset_identity(dataset: PreparedDataset) -> dict:
-    settings = dataset.settings
-    return {"root": str(dataset.root.resolve()), "image_size": settings["image_size"],
-            "source_fingerprint": settings.get("source_fingerprint"), "seed": settings.get("seed"),
-            "counts": settings.get("counts")}
-
-
 # A run may be resumed with more epochs, and from a dataset that moved (local disk ->
-# Google Drive): neither changes what the run is.
-_RESUMABLE_CHANGES = {"config": {"epochs"}, "dataset": {"root"}}
+# Google Drive, a new folder name): neither changes what the run is. ("synthetic" is
+# derived from the source, which the fingerprint already covers; runs from before it
+# was recorded resume too.)
+_RESUMABLE_CHANGES = {"config": {"epochs"}, "dataset": {"root", "name", "synthetic"}}
 
 
 def _same_run(saved: dict, config: TrainConfig, identity: dict) -> bool:
@@ -403,11 +393,10 @@ def _same_run(saved: dict, config: TrainConfig, identity: dict) -> bool:
     return True
 
 
-def _started(run_dir: Path) -> bool:
+def _started(run: Run) -> bool:
     """Whether a first epoch ever finished here (a state, a log or a best model)."""
-    return ((run_dir / "log.csv").exists() or (run_dir / "best.keras").exists()
-            or any((run_dir / "state").glob(STATE_PATTERN))
-            or any((run_dir / "state").glob(DAMAGED_PREFIX + "*")))
+    return (run.log_path.exists() or run.best_model_path.exists() or bool(run.states())
+            or any(run.state_dir.glob(DAMAGED_PREFIX + "*")))
 
 
 def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> None:
@@ -418,13 +407,9 @@ def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> Non
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise TrainingError(f"--out {run_dir} is a file, not a folder; choose a folder for the run.")
-    config_path = run_dir / "config.json"
-    if config_path.is_file():
-        try:
-            saved = json.loads(config_path.read_text())
-        except ValueError:
-            saved = {}
-        if _started(run_dir) and not _same_run(saved, config, identity):
+    run = Run(run_dir)
+    if run.config_path.is_file():
+        if _started(run) and not _same_run(run.record, config, identity):
             raise TrainingError(
                 f"{run_dir} holds another run (its config.json differs from this one's model, "
                 "recipe or dataset). Choose a new --out folder, or rerun that run's own command "
@@ -458,6 +443,8 @@ def train(
     """
     config = config or TrainConfig()
     run_dir = Path(run_dir)
+    run = Run(run_dir)
+    objective = get_objective(config.loss)
     keras_verbose, progress_callbacks = _progress(verbose, progress_every)
     try:
         dataset = PreparedDataset.open(prepared)
@@ -471,7 +458,7 @@ def train(
         )
     if dataset.count("train") == 0:
         raise TrainingError(f"{prepared} has no training images")
-    identity = _dataset_identity(dataset)
+    identity = dataset_identity(dataset)
     _check_run_folder(run_dir, config, identity)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -495,29 +482,30 @@ def train(
                                      input_channels=config.input_channels,
                                      extractor_size=config.extractor_size)
             saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
-            trainable = training_graph(end_to_end)
+            trainable = end_to_end.training_graph()
             optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
-            trainable.compile(optimizer=optimizer, loss="mae" if config.loss == "l1" else "mse",
-                              jit_compile=config.jit_compile)
+            trainable.compile(optimizer=optimizer, loss=objective.loss, jit_compile=config.jit_compile)
             # Embeddings come from the float32 extractor: the one best.keras will run.
-            embeddings_key = _ensure_embeddings(dataset, config, saved_model) if is_fusion(end_to_end) else None
+            embeddings_key = (_ensure_embeddings(dataset, config, saved_model)
+                              if end_to_end.extractor is not None else None)
 
             history, initial_epoch = _restore(run_dir, trainable, end_to_end)
-            best = read_best(run_dir)
+            best = run.best()
             if initial_epoch >= config.epochs:
                 return TrainResult(run_dir, initial_epoch, best[1], best[0], initial_epoch, replicas)
 
             train_data, val_data, steps, val_steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
             # Written once every check has passed, and on every start, so it shows the
             # epochs and data location now in force.
-            doc = {"model": config.model, "config": config.to_dict(), "dataset": identity,
+            doc = {"model": config.model, "model_args": model_arguments(saved_model),
+                   "objective": objective.to_dict(), "config": config.to_dict(), "dataset": identity,
                    "backend": keras.backend.backend()}
-            write_text_atomic(run_dir / "config.json", json.dumps(doc, indent=2))
-            checkpoint = RunCheckpoint(run_dir, end_to_end, history, best, saved_model=saved_model)
+            write_text_atomic(run.config_path, json.dumps(doc, indent=2))
+            checkpoint = RunCheckpoint(run, end_to_end, history, best, objective, saved_model=saved_model)
             callbacks = [StopOnNonFiniteLoss(), checkpoint, *progress_callbacks]
             # Keras writes TensorBoard logs through tf.summary: JAX-only hosts go without.
             if importlib.util.find_spec("tensorflow") is not None:
-                callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+                callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False))
             trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
                           initial_epoch=initial_epoch, steps_per_epoch=steps, validation_steps=val_steps,
                           callbacks=callbacks, verbose=keras_verbose, shuffle=False)  # the reader shuffles
@@ -555,7 +543,7 @@ def _float32_twin(end_to_end):
 
     Built from the model's own config with every dtype policy set to float32, so the
     twin is the trained architecture exactly (a loaded ViT preset included)."""
-    twin = keras.Model.from_config(_float32_config(end_to_end.get_config()))
+    twin = type(end_to_end).from_config(_float32_config(end_to_end.get_config()))
     twin.set_weights(end_to_end.get_weights())
     return twin
 
@@ -572,21 +560,12 @@ def _float32_config(value):
     return value
 
 
-def read_best(run_dir: Path) -> tuple[float | None, int | None]:
-    """(val_loss, epoch) of the model in best.keras, or (None, None) before the first."""
-    try:
-        best = json.loads((Path(run_dir) / "best.json").read_text())
-        return best["val_loss"], best["epoch"]
-    except (OSError, ValueError, KeyError):
-        return None, None
-
-
 def _ensure_embeddings(dataset, config, end_to_end) -> str:
     from colorkeras.embed import embed_dataset
 
-    return embed_dataset(dataset, EXTRACTOR_OF[config.model], config.extractor_weights,
+    return embed_dataset(dataset, end_to_end.extractor, config.extractor_weights,
                          extractor_size=config.extractor_size, batch_size=config.batch_size,
-                         model=end_to_end.get_layer("extractor"))
+                         model=end_to_end.extractor_model)
 
 
 def _make_inputs(dataset, config, embeddings_key, initial_epoch):

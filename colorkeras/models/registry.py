@@ -2,22 +2,19 @@
 were classes), and the one list of names the CLI, the config and the notebooks offer.
 
 Adding a family: one file in ``colorkeras/models/`` with a registered ``Colorizer``
-subclass, and one ``register_family`` line below.
+subclass, and one ``register_family`` line below. Families are named by "module:Class"
+and imported when first built, so reading the names (the CLI's help) loads no Keras.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
-
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.models.baseline import Baseline
-from colorkeras.models.colorizer import Colorizer
-from colorkeras.models.fusion import Fusion
 
 
 @dataclass(frozen=True)
@@ -25,11 +22,16 @@ class Family:
     """A registered model family: its class and the arguments its name fixes."""
 
     name: str
-    cls: type
+    target: str  # "module:Class"
     fixed: dict = field(default_factory=dict)
     summary: str = ""
 
-    def build(self, **arguments) -> Colorizer:
+    @property
+    def cls(self) -> type:
+        module, class_name = self.target.split(":")
+        return getattr(importlib.import_module(module), class_name)
+
+    def build(self, **arguments):
         """Build the family from whichever of ``arguments`` its constructor takes (a
         TrainConfig offers extractor settings to every family; the baseline has none)."""
         accepted = inspect.signature(self.cls.__init__).parameters
@@ -40,13 +42,17 @@ class Family:
 FAMILIES: dict[str, Family] = {}
 
 
-def register_family(name: str, cls: type, summary: str = "", **fixed) -> None:
-    FAMILIES[name] = Family(name, cls, fixed, summary)
+def register_family(name: str, target: str, summary: str = "", **fixed) -> None:
+    """Register the Colorizer class ``target`` ("module:Class") under ``name``; ``fixed``
+    are constructor arguments the name implies (a fusion family's extractor)."""
+    FAMILIES[name] = Family(name, target, fixed, summary)
 
 
-register_family("baseline", Baseline, "the study's CNN encoder-decoder")
-register_family("inception_fusion", Fusion, "baseline + frozen InceptionV3 embedding", extractor="inception_v3")
-register_family("vit_fusion", Fusion, "baseline + frozen ViT-B/16 embedding", extractor="vit_b16")
+register_family("baseline", "colorkeras.models.baseline:Baseline", "the study's CNN encoder-decoder")
+register_family("inception_fusion", "colorkeras.models.fusion:Fusion", "baseline + frozen InceptionV3 embedding",
+                extractor="inception_v3")
+register_family("vit_fusion", "colorkeras.models.fusion:Fusion", "baseline + frozen ViT-B/16 embedding",
+                extractor="vit_b16")
 
 MODEL_NAMES = tuple(FAMILIES)
 
@@ -75,7 +81,7 @@ def build_model(
     weights="imagenet",
     input_channels: int = 1,
     extractor_size: str = "base",
-) -> Colorizer:
+) -> "Colorizer":
     """Build a registered family (end-to-end graph).
 
     Args:
@@ -91,7 +97,7 @@ def build_model(
         extractor_size=extractor_size)
 
 
-def load_model(path) -> Colorizer:
+def load_model(path) -> "Colorizer":
     """Load a saved colorizer (a ``.keras`` file, or a run folder's best.keras) in safe mode.
 
     Safe mode stays on: a model that carries Python code (a Lambda layer) is refused.
@@ -103,12 +109,15 @@ def load_model(path) -> Colorizer:
             model, a model that safe mode refuses, or a model that is no colorizer; the
             message names the file and what to do.
     """
+    import keras
+
     try:
         import keras_hub  # noqa: F401 - registers the ViT classes a vit_fusion model needs
     except ImportError:  # hosts without keras-hub can still load the other models
         pass
 
-    import colorkeras.models.extractors  # noqa: F401 - registers our layers
+    for family in FAMILIES.values():  # registers every family's classes and layers
+        family.cls
 
     path = Path(path)
     if path.is_dir():
@@ -122,9 +131,12 @@ def load_model(path) -> Colorizer:
     return as_family(model)
 
 
-def as_family(model: keras.Model) -> Colorizer:
+def as_family(model) -> "Colorizer":
     """The model as its family: a Colorizer as it is; a plain functional model saved by
     colorkeras before families were classes, rebuilt as its family with its weights."""
+    from colorkeras.models.colorizer import Colorizer
+    from colorkeras.models.fusion import Fusion
+
     if isinstance(model, Colorizer):
         return model
     name = model.name
