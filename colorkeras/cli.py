@@ -38,9 +38,19 @@ def cmd_sun397(args) -> int:
     return 0
 
 
+def _announce_device() -> None:
+    """One line naming the GPU a command runs on; nothing on a CPU-only machine."""
+    from colorkeras.runtime import device_line
+
+    line = device_line()
+    if line:
+        print(line, flush=True)
+
+
 def cmd_embed(args) -> int:
     from colorkeras.embed import embed_dataset
 
+    _announce_device()
     weights = None if args.weights == "random" else args.weights
     key = embed_dataset(args.prepared, args.extractor, weights, batch_size=args.batch_size,
                         extractor_size=args.extractor_size)
@@ -61,6 +71,7 @@ def cmd_train(args) -> int:
     if args.extractor_weights is not None:
         overrides["extractor_weights"] = None if args.extractor_weights == "random" else args.extractor_weights
     config = base(**overrides)
+    _announce_device()
     result = train(args.prepared, args.out, config, distribute=args.distribute)
     print(result.to_text())
     return 0
@@ -71,6 +82,7 @@ def cmd_evaluate(args) -> int:
 
     from colorkeras.evaluate import GREY_FLOOR
 
+    _announce_device()
     for run_dir in args.run_dirs:
         evaluation = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size,
                                   lpips_scorer=None if args.no_lpips else "auto")
@@ -107,6 +119,7 @@ def cmd_colorize(args) -> int:
 def cmd_demo(args) -> int:
     from colorkeras.demo import run_demo
 
+    _announce_device()
     return run_demo(args.out, quick=args.quick)
 
 
