@@ -1,16 +1,13 @@
-"""Colorize photos at full resolution (DESIGN.md decision 7).
+"""Colorize photo files and folders at full resolution: the files around the Predictor.
 
-The model sees each photo at its own input size (S x S), prepared exactly as training
-data was prepared: the RGB photo resized to S x S without cropping, then reduced to L.
-The predicted ab field is resized back to the photo's size and put on the photo's own,
-full-resolution L, so the output keeps every detail of the input; only the colour is
-predicted at low resolution, which is where the eye forgives it.
-
-`colorize_paths` is what the ``colorkeras colorize`` command runs: files and folders in,
-one colour file out per photo, inputs never overwritten, existing outputs skipped (so a
-rerun resumes), unreadable files reported while the rest are done. Every output it writes
-is recorded in a hidden manifest in the output folder (`MANIFEST_NAME`): ``overwrite``
-replaces only files listed there, so a user's own file at an output path is never lost.
+The colour itself comes from `colorkeras.predictor.Predictor` (the one inference core:
+the model's prediction at its own size, resized and put on the photo's own L). This
+module adds what files need. `colorize_paths` is what the ``colorkeras colorize`` command
+runs: files and folders in, one colour file out per photo, inputs never overwritten,
+existing outputs skipped (so a rerun resumes), unreadable files reported while the rest
+are done. Every output it writes is recorded in a hidden manifest in the output folder
+(`MANIFEST_NAME`): ``overwrite`` replaces only files listed there, so a user's own file
+at an output path is never lost.
 The outputs are planned before TensorFlow is imported or the model loaded, so a rerun
 with nothing left to do answers at once.
 """
@@ -27,7 +24,6 @@ import numpy as np
 from PIL import Image
 
 from colorkeras.errors import InvalidArgument
-from colorkeras import color
 from colorkeras.fileio import write_text_atomic
 from colorkeras.images import (
     DEFAULT_MAX_PIXELS,
@@ -35,22 +31,12 @@ from colorkeras.images import (
     ImageReadError,
     list_images,
     read_rgb,
-    resize_square,
     save_rgb,
 )
+from colorkeras.predictor import Predictor, check_batch_size, small_photo_warning
 
-# Nothing here imports Keras or TensorFlow at module level (model_input_size and
-# load_model are imported where a model is used): a rerun with every output done returns
-# before paying their ~6 s start-up.
-
-# Full-resolution L channels (float32, 4 bytes a pixel) wait in memory until their batch
-# has been through the model; past this many pixels the batch is run early, so a folder
-# of 24 MP photos holds at most about 3 of them (~300 MB) at once.
-BATCH_PIXEL_BUDGET = 64_000_000
-
-# rgb_to_l goes through scikit-image, whose float64 intermediates take ~40 bytes a pixel;
-# converting a million pixels at a time keeps that at ~40 MB for any photo size.
-_PIXELS_PER_LAB_BLOCK = 1_000_000
+# Nothing here (nor in colorkeras.predictor) imports Keras or TensorFlow at module level:
+# a rerun with every output done returns before paying their ~6 s start-up.
 
 # Photos above this many pixels get a note, before the work starts, of what they cost.
 LARGE_PHOTO_PIXELS = 50_000_000
@@ -64,8 +50,6 @@ _BYTES_PER_PIXEL = 30
 # The record of what colorize wrote, one per output folder; hidden, so image listings
 # (and a rerun over a folder that holds its own outputs) pass it by.
 MANIFEST_NAME = ".colorkeras-colorize.json"
-
-_README_STUDY = 'README section "Reproduce the study"'
 
 _DEFAULT_SUFFIX_FALLBACK = ".png"  # for inputs whose own format cannot be written
 
@@ -108,70 +92,9 @@ class ColorizeReport:
 # ------------------------------------------------------------------------------------
 # One photo, in memory
 # ------------------------------------------------------------------------------------
-def lightness(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB (H, W, 3) -> L (H, W) float32 in [0, 100], in row blocks for big photos."""
-    height, width = rgb.shape[:2]
-    rows = max(1, _PIXELS_PER_LAB_BLOCK // max(1, width))
-    out = np.empty((height, width), dtype=np.float32)
-    for top in range(0, height, rows):
-        out[top : top + rows] = color.rgb_to_l(rgb[top : top + rows])
-    return out
-
-
-def model_input(rgb: np.ndarray, size: int) -> np.ndarray:
-    """uint8 RGB photo -> the model's (size, size, 1) normalised L.
-
-    Resizing the RGB before taking L is what data preparation does
-    (`colorkeras.data.prepare.load_for_dataset`), so the model sees photos the way it
-    saw its training data.
-    """
-    return color.normalize_l(color.rgb_to_l(resize_square(rgb, size)))[..., None].astype(np.float32)
-
-
-def predict_ab(model, inputs: np.ndarray) -> np.ndarray:
-    """(n, S, S, 1) normalised L -> (n, S, S, 2) un-normalised ab."""
-    # predict_on_batch keeps one compiled function per batch shape: no per-call tracing.
-    prediction = np.asarray(model.predict_on_batch(inputs), dtype=np.float32)
-    return color.denormalize_ab(prediction)
-
-
-def small_photo_warning(width: int, height: int, size: int) -> str | None:
-    """The note recorded for a photo that the model input is larger than."""
-    if width < size or height < size:
-        return f"photo {width}x{height} is smaller than the model input {size}x{size}; upsampled"
-    return None
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise InvalidArgument(f"expected a uint8 image, got {image.dtype}")
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
-        raise InvalidArgument(
-            f"expected an image of shape (H, W), (H, W, 1) or (H, W, 3), got {image.shape}"
-        )
-    return image
-
-
 def colorize_array(model, rgb: np.ndarray) -> np.ndarray:
-    """Colorize one photo in memory: uint8 (H, W[, 3]) -> uint8 RGB (H, W, 3).
-
-    A colour photo is reduced to its L first; the output has the input's size and L.
-    """
-    from colorkeras.models.registry import model_input_size
-
-    rgb = _as_rgb(rgb)
-    size = model_input_size(model)
-    height, width = rgb.shape[:2]
-    note = small_photo_warning(width, height, size)
-    if note:
-        warnings.warn(note, stacklevel=2)
-    ab = predict_ab(model, model_input(rgb, size)[None])[0]
-    return color.merge_l_ab(lightness(rgb), ab)
+    """Colorize one photo in memory with a Keras colorizer (see `Predictor.colorize`)."""
+    return Predictor(model).colorize(rgb)
 
 
 # ------------------------------------------------------------------------------------
@@ -394,74 +317,6 @@ def large_photo_note(
     )
 
 
-def toy_city_evidence(model_path) -> str | None:
-    """Why a saved model looks trained on the synthetic toy city, or None.
-
-    Follows the run folder the model sits in (a run folder given, or the ``.keras``
-    file's own folder): its ``config.json`` -> ``dataset.root`` -> the prepared dataset's
-    ``settings.json`` -> ``source_dir``. Any of these says so: ``synthetic: true`` in
-    the run's dataset record or in settings.json; a source folder (or a split folder in
-    it) holding toy-city's marker (`colorkeras.data.synthetic.MARKER_NAME`); or, for data made before the
-    marker existed, the demo's names (a source folder ``toy_city``, a prepared dataset
-    ``toy_city_<size>px``). Unreadable or missing records say nothing.
-    """
-    from colorkeras.data.synthetic import is_toy_city
-
-    path = Path(model_path)
-    run_dir = path if path.is_dir() else path.parent
-    dataset = _read_json(run_dir / "config.json").get("dataset")
-    if not isinstance(dataset, dict) or not dataset.get("root"):
-        return None
-    root = Path(str(dataset["root"]))
-    if dataset.get("synthetic") is True:
-        return f"{run_dir / 'config.json'} says its dataset is synthetic"
-    settings = _read_json(root / "settings.json")
-    source = Path(str(settings["source_dir"])) if settings.get("source_dir") else None
-    if settings.get("synthetic") is True:
-        return f"{root / 'settings.json'} says its source is synthetic"
-    if source is not None and source.is_dir():
-        # The marker sits in the folder toy-city wrote: the source, or one of its split
-        # folders (SRC/train, SRC/test) when the source was assembled from several.
-        for folder in [source, *sorted(p for p in source.iterdir() if p.is_dir())]:
-            if is_toy_city(folder):
-                return f"its data was prepared from {folder}, written by toy-city"
-    if root.name.startswith("toy_city_") or (source is not None and source.name == "toy_city"):
-        return f"its dataset {root} is named as the demo names the toy city"
-    return None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
-def _toy_city_warning(evidence: str) -> str:
-    return (
-        f"this model was trained on the synthetic toy city ({evidence}); on real photos it "
-        "gives wrong colours (often a blue cast). For a real colorizer, train on your own "
-        f"photos or on SUN397: see the {_README_STUDY}."
-    )
-
-
-@dataclass
-class _Pending:
-    source: Path
-    target: Path
-    lightness: np.ndarray  # full resolution, the L the output keeps
-    model_input: np.ndarray
-
-
-def _load(path) -> object:
-    if isinstance(path, (str, os.PathLike)):
-        from colorkeras.models.registry import load_model
-
-        return load_model(path)
-    return path
-
-
 def colorize_paths(
     model_or_path,
     inputs: list,
@@ -478,7 +333,8 @@ def colorize_paths(
 
     Args:
         model_or_path: a Keras colorizer, or the path of a saved ``.keras`` one (or of a
-            run folder); a path is loaded only when some photo needs colorizing.
+            run folder); a path is loaded only when some photo needs colorizing, with
+            its run's objective (`Predictor.open`).
         inputs: files and folders (searched recursively).
         out_dir: where the colour copies go; created as needed.
         suffix: appended to each output file's stem (e.g. ``"_color"``).
@@ -499,8 +355,7 @@ def colorize_paths(
             written in that case.
         ModelLoadError: the model file is missing, damaged, or refused by safe mode.
     """
-    if batch_size < 1:
-        raise InvalidArgument(f"batch_size must be >= 1, got {batch_size}")
+    check_batch_size(batch_size)  # before any work: a rerun with nothing to do checks it too
     if max_pixels < 1:
         raise InvalidArgument(f"max_pixels must be at least 1, got {max_pixels}")
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
@@ -523,69 +378,55 @@ def colorize_paths(
     if not todo:
         return report  # nothing to colorize: no TensorFlow start-up, no model load
 
-    from colorkeras.models.registry import model_input_size
-
-    model = _load(model_or_path)
-    size = model_input_size(model)
     if isinstance(model_or_path, (str, os.PathLike)):
-        evidence = toy_city_evidence(model_or_path)
-        if evidence:
-            report.warnings.append(_toy_city_warning(evidence))
+        predictor = Predictor.open(model_or_path, batch_size)
+    else:
+        predictor = Predictor(model_or_path, batch_size=batch_size)
+    toy_warning = predictor.synthetic_warning()
+    if toy_warning:
+        report.warnings.append(toy_warning)
 
     from tqdm.auto import tqdm
 
-    pending: list[_Pending] = []
-    pending_pixels = 0
-
-    def flush() -> None:
-        nonlocal pending_pixels
-        if not pending:
-            return
-        ab_batch = predict_ab(model, np.stack([item.model_input for item in pending]))
-        manifest.claim([(item.source, item.target) for item in pending])
-        written = []
-        for item, ab in zip(pending, ab_batch):
-            height, width = item.lightness.shape
-            # Row blocks of about a million pixels keep the LAB->RGB temporaries small
-            # on very wide photos.
-            rows = max(1, _PIXELS_PER_LAB_BLOCK // width)
-            try:
-                save_rgb(color.merge_l_ab(item.lightness, ab, rows_per_chunk=rows), item.target)
-            except OSError as error:
-                report.skipped.append((item.source, f"cannot write {item.target}: {error}"))
-            else:
-                written.append(item.target)
-            bar.update(1)
-        manifest.confirm(written)
-        report.written.extend(written)
-        pending.clear()
-        pending_pixels = 0
-
     with tqdm(total=len(todo), desc="colorize", unit="photo", disable=not progress) as bar:
-        for source, target in todo:
-            note = large_photo_note(source, max_pixels)
-            if note:
-                report.warnings.append(note)
-                if progress:
-                    bar.write(f"note: {note}")  # now, not only at the end of a long wait
-            try:
-                with warnings.catch_warnings():
-                    # Pillow's raw DecompressionBombWarning says less than the note
-                    # above; max_pixels is the limit that applies here.
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    rgb = read_rgb(source, max_pixels=max_pixels)
-            except ImageReadError as error:
-                report.skipped.append((source, error.reason))
+
+        def photos():
+            """(source, target), photo for each readable input; notes and skips recorded."""
+            for source, target in todo:
+                note = large_photo_note(source, max_pixels)
+                if note:
+                    report.warnings.append(note)
+                    if progress:
+                        bar.write(f"note: {note}")  # now, not only at the end of a long wait
+                try:
+                    with warnings.catch_warnings():
+                        # Pillow's raw DecompressionBombWarning says less than the note
+                        # above; max_pixels is the limit that applies here.
+                        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                        rgb = read_rgb(source, max_pixels=max_pixels)
+                except ImageReadError as error:
+                    report.skipped.append((source, error.reason))
+                    bar.update(1)
+                    continue
+                height, width = rgb.shape[:2]
+                note = small_photo_warning(width, height, predictor.image_size)
+                if note:
+                    report.warnings.append(f"{source}: {note}")
+                yield (source, target), rgb
+                rgb = None  # the predictor keeps only L: hold no photo while the next is read
+
+        for batch in predictor.colorize_many(photos()):
+            manifest.claim([item.key for item in batch])
+            written = []
+            for item in batch:
+                source, target = item.key
+                try:
+                    save_rgb(item.rgb(), target)
+                except OSError as error:
+                    report.skipped.append((source, f"cannot write {target}: {error}"))
+                else:
+                    written.append(target)
                 bar.update(1)
-                continue
-            height, width = rgb.shape[:2]
-            note = small_photo_warning(width, height, size)
-            if note:
-                report.warnings.append(f"{source}: {note}")
-            pending.append(_Pending(source, target, lightness(rgb), model_input(rgb, size)))
-            pending_pixels += height * width
-            del rgb  # only L is needed from here on
-            if len(pending) >= batch_size or pending_pixels >= BATCH_PIXEL_BUDGET:
-                flush()
-        flush()
+            manifest.confirm(written)
+            report.written.extend(written)
     return report

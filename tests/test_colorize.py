@@ -22,9 +22,9 @@ from colorkeras.colorize import (
     colorize_paths,
     large_photo_note,
     plan_outputs,
-    toy_city_evidence,
 )
 from colorkeras.images import read_rgb
+from colorkeras.predictor import toy_city_evidence
 
 MODEL_SIZE = 32
 # Random weights predict ab of about 0.06; this bias on the last conv makes the model
@@ -437,20 +437,24 @@ def test_a_toy_city_model_gets_one_warning_per_run(toy_run, tmp_path):
         assert len(report.written) == 3
         toy = [w for w in report.warnings if "synthetic toy city" in w]
         assert len(toy) == 1
-        assert "city, written by toy-city" in toy[0]
+        assert "prepared/settings.json says its source is synthetic" in toy[0]
         assert 'README section "Reproduce the study"' in toy[0]
         assert report.to_text().count("synthetic toy city") == 1
 
 
 def test_toy_city_evidence_reads_the_run_records(toy_run, tmp_path):
-    assert "written by toy-city" in toy_city_evidence(toy_run)
     settings = tmp_path / "prepared" / "settings.json"
+    assert "settings.json says its source is synthetic" in toy_city_evidence(toy_run)
+    # Datasets prepared before prepare recorded it: the source folder's marker tells.
+    document = json.loads(settings.read_text())
+    assert document.pop("synthetic") is True
+    settings.write_text(json.dumps(document))
+    assert "city, written by toy-city" in toy_city_evidence(toy_run)
     # A source assembled from split folders carries the marker one level down.
     (tmp_path / "city" / "toy_city.json").rename(tmp_path / "city" / "park" / "toy_city.json")
     assert "park, written by toy-city" in toy_city_evidence(toy_run)
     (tmp_path / "city" / "park" / "toy_city.json").unlink()  # data from before the marker existed
     assert toy_city_evidence(toy_run) is None  # a real photo folder of any name says nothing
-    document = json.loads(settings.read_text())
     settings.write_text(json.dumps({**document, "synthetic": True}))
     assert "settings.json says its source is synthetic" in toy_city_evidence(toy_run)
     settings.write_text(json.dumps({**document, "source_dir": str(tmp_path / "toy_city")}))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,6 +98,25 @@ def test_bad_files_are_skipped_and_reported(tmp_path, capsys):
         assert len(list(csv.DictReader(handle))) == 6
     text = report.to_text()
     assert "empty_class" in text and "truncated.jpg" in text
+
+
+def test_settings_say_whether_the_source_is_the_synthetic_toy_city(prepared_toy_city, tmp_path):
+    assert json.loads((prepared_toy_city / "settings.json").read_text())["synthetic"] is True
+    # Toy-city split folders carry the marker one level down.
+    write_toy_city(tmp_path / "toy" / "train", per_class=3, size=16, classes=["park"])
+    write_toy_city(tmp_path / "toy" / "test", per_class=1, size=16, seed=5, classes=["park"])
+    prepare(tmp_path / "toy", tmp_path / "toy_out", PrepareSettings(image_size=16), workers=1, progress=False)
+    assert json.loads((tmp_path / "toy_out" / "settings.json").read_text())["synthetic"] is True
+    # The same images without the marker are photos as far as anyone can tell.
+    shutil.copytree(tmp_path / "toy" / "train" / "park", tmp_path / "real" / "park")
+    settings = PrepareSettings(image_size=16)
+    prepare(tmp_path / "real", tmp_path / "real_out", settings, workers=1, progress=False)
+    document = json.loads((tmp_path / "real_out" / "settings.json").read_text())
+    assert document["synthetic"] is False
+    # A dataset prepared before settings said it is still prepared: a rerun does nothing.
+    del document["synthetic"]
+    (tmp_path / "real_out" / "settings.json").write_text(json.dumps(document))
+    assert prepare(tmp_path / "real", tmp_path / "real_out", settings, workers=1, progress=False).already_done
 
 
 def test_split_folders_in_the_source_are_merged_into_classes(tmp_path):

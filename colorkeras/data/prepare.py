@@ -3,7 +3,8 @@
 A prepared dataset is a folder that any backend can read without decoding a single JPEG:
 
 ```
-settings.json      image size, seed, split fractions, storage encoding, classes, counts
+settings.json      image size, seed, split fractions, storage encoding, classes, counts,
+                   synthetic (the source holds toy-city's marker: not photographs)
 manifest.csv       relpath, class, split, row, sha256, width, height (one line per image)
 skipped.csv        relpath, reason (unreadable or grayscale-only sources)
 train_l.npy        (N, S, S)    uint8 L      (see colorkeras.color: worst error 0.196)
@@ -48,6 +49,7 @@ import numpy as np
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
+from colorkeras.data.synthetic import toy_city_folder
 from colorkeras.images import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -669,6 +671,9 @@ def _prepare_into(work_dir, source_dir, scan, settings, wanted, workers, progres
     settings_doc = {
         **wanted,
         "source_dir": _shown(source_dir),
+        # Not among the settings a rerun compares: datasets prepared before it was
+        # recorded stay prepared. Runs copy it (colorize warns about toy-city models).
+        "synthetic": toy_city_folder(source_dir) is not None,
         "classes": sorted(all_classes),
         "counts": counts,
         "skipped": len(skipped),

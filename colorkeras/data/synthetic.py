@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.fileio import write_atomic, write_text_atomic
 
-__all__ = ["SCENE_CLASSES", "MARKER_NAME", "MIN_SIZE", "is_toy_city", "read_marker", "render_scene", "write_toy_city"]
+__all__ = ["SCENE_CLASSES", "MARKER_NAME", "MIN_SIZE", "is_toy_city", "read_marker", "toy_city_folder", "render_scene", "write_toy_city"]
 
 SCENE_CLASSES: tuple[str, ...] = ("park", "skyline", "street", "waterfront")
 MIN_SIZE = 16
@@ -521,6 +521,20 @@ def read_marker(folder: str | os.PathLike[str]) -> dict | None:
 def is_toy_city(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` was written by `write_toy_city` (it holds the marker)."""
     return read_marker(folder) is not None
+
+
+def toy_city_folder(source: str | os.PathLike[str]) -> pathlib.Path | None:
+    """The toy-city folder a photo source holds, or None for a source of real photos.
+
+    The marker sits in the folder toy-city wrote: the source itself, or one of its split
+    folders (SRC/train, SRC/test) when the source was assembled from several.
+    """
+    source = pathlib.Path(source)
+    try:
+        folders = [source, *sorted(p for p in source.iterdir() if p.is_dir())]
+    except OSError:  # missing or unreadable: says nothing
+        return None
+    return next((folder for folder in folders if is_toy_city(folder)), None)
 
 
 def _earlier_renders(root: pathlib.Path) -> list[tuple[int, int]]:
