@@ -1,0 +1,251 @@
+"""Video colorization: real clips encoded and decoded with PyAV, a real random-weight
+baseline saved and loaded as a .keras file, real optical flow."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorkeras import color
+from colorkeras.data import clips
+from colorkeras.errors import ColorkerasError, InvalidArgument
+from colorkeras.temporal import clip_quality, temporal_warping_error, warp_backward
+from colorkeras.video import (
+    VideoError,
+    as_predictor,
+    colorize_frames,
+    colorize_video,
+    colorize_video_paths,
+)
+
+MODEL_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """A random-weight baseline whose last conv is scaled up: untrained models predict
+    almost grey, and a colour that flickers is what the temporal tests need to see."""
+    import keras
+
+    from colorkeras.models.registry import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("baseline", MODEL_SIZE)
+    conv = model.get_layer("decoder").get_layer("decoder_conv5")
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel * 40, bias])
+    path = tmp_path_factory.mktemp("model") / "random.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictor(model_path):
+    return as_predictor(model_path)
+
+
+@pytest.fixture(scope="module")
+def pan(tmp_path_factory):
+    clip = clips.pan_clip(16, 96, 64)
+    path = clips.write_clip(clip, tmp_path_factory.mktemp("pan") / "pan.mp4")
+    return clip, path
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory):
+    clip = clips.cut_clip(16, 8, 96, 64)
+    path = clips.write_clip(clip, tmp_path_factory.mktemp("cut") / "cut.mp4")
+    return clip, path
+
+
+def _probe(path):
+    """Frames (RGB), video pts, size, average rate and the audio packets of a file."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        frames, pts, packets = [], [], []
+        for packet in container.demux(*([video] + ([audio] if audio else []))):
+            if packet.stream.index == video.index:
+                for frame in packet.decode():
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    pts.append(float(frame.pts * frame.time_base))
+            elif packet.dts is not None:
+                packets.append((bytes(packet), float(packet.pts * packet.time_base)))
+        return {"frames": np.stack(frames), "pts": pts, "size": (video.codec_context.width,
+                video.codec_context.height), "rate": video.average_rate, "audio": packets,
+                "audio_codec": audio.codec_context.name if audio else None}
+
+
+def _ab(frames):
+    return color.rgb_to_lab(frames)[..., 1:]
+
+
+class _Counting:
+    """Delegates to the real predictor and counts the frames it was asked for; fails on
+    request, to interrupt a run."""
+
+    def __init__(self, inner, fail_at=None):
+        self.inner, self.fail_at, self.frames = inner, fail_at, 0
+        self.image_size = inner.image_size
+
+    def predict_normalized(self, l_norm):
+        self.frames += len(l_norm)
+        if self.fail_at is not None and self.frames >= self.fail_at:
+            raise RuntimeError("interrupted")
+        return self.inner.predict_normalized(l_norm)
+
+
+# ------------------------------------------------------------------------------------
+def test_clip_truth_flow_explains_the_motion(pan):
+    clip, _ = pan
+    lab = color.rgb_to_lab(clip.frames)
+    true_error = temporal_warping_error(lab, clip.flows, clip.masks)
+    still_error = temporal_warping_error(lab, np.zeros_like(clip.flows), clip.masks)
+    assert clip.masks[1:].mean() > 0.9 and not clip.masks[0].any()
+    assert true_error < 0.3 * still_error
+
+
+def test_round_trip_keeps_frames_size_fps_timing_and_audio(pan, predictor, tmp_path):
+    clip, src = pan
+    out = tmp_path / "out.mp4"
+    report = colorize_video(predictor, src, out, temporal="flow", progress=False)
+    before, after = _probe(src), _probe(out)
+    assert len(after["frames"]) == len(before["frames"]) == len(clip) == report.frames
+    assert after["size"] == before["size"] == (96, 64)
+    assert after["rate"] == before["rate"] == Fraction(25)
+    assert after["pts"] == before["pts"]
+    assert after["audio_codec"] == "aac" and len(after["audio"]) > 20
+    assert after["audio"] == before["audio"]  # the same bytes at the same times
+    assert report.audio_packets == len(before["audio"])
+    # Colour was added, on the input's own lightness.
+    assert clip_quality(after["frames"], before["frames"])["colorfulness_pred"].mean() > 3
+    lightness_gap = np.abs(color.rgb_to_l(after["frames"]) - color.rgb_to_l(before["frames"]))
+    assert lightness_gap.mean() < 2.5
+
+
+@pytest.mark.parametrize("src_suffix, out_suffix", [(".webm", ".webm"), (".gif", ".mkv"), ("", "")])
+def test_odd_sizes_gif_webm_and_frame_folders(src_suffix, out_suffix, predictor, tmp_path):
+    clip = clips.pan_clip(12, 65, 49)
+    src = tmp_path / f"in{src_suffix}"
+    if src_suffix == ".gif":
+        images = [Image.fromarray(f) for f in clip.frames]
+        images[0].save(src, save_all=True, append_images=images[1:], duration=40, loop=0)
+    elif src_suffix == "":
+        src.mkdir()
+        for i, frame in enumerate(clip.frames):  # unpadded numbers: natural order needed
+            Image.fromarray(frame).save(src / f"f{i}.png")
+    else:
+        clips.write_clip(clip, src)
+    out = tmp_path / f"out{out_suffix}"
+    report = colorize_video(predictor, src, out, progress=False)
+    if out_suffix:
+        result = _probe(out)["frames"]
+    else:
+        names = sorted(os.listdir(out))
+        assert names == [f"frame_{i:06d}.png" for i in range(12)]
+        result = np.stack([np.asarray(Image.open(out / n)) for n in names])
+    assert report.frames == 12 and result.shape == (12, 49, 65, 3)
+    # Frame order survives: each output's lightness follows its own input frame.
+    lightness = color.rgb_to_l(result)
+    truth = color.rgb_to_l(clip.frames)
+    for t in (0, 11):
+        errors = [np.abs(lightness[t] - truth[s]).mean() for s in range(12)]
+        assert int(np.argmin(errors)) == t
+
+
+def test_input_never_overwritten_and_no_partial_output(pan, predictor, tmp_path):
+    _, src = pan
+    original = src.read_bytes()
+    with pytest.raises(InvalidArgument):
+        colorize_video(predictor, src, src, progress=False, overwrite=True)
+    link = tmp_path / "link.mp4"
+    os.link(src, link)
+    with pytest.raises(InvalidArgument):
+        colorize_video(predictor, src, link, progress=False, overwrite=True)
+    assert src.read_bytes() == original
+
+    for out in (tmp_path / "broken.mp4", tmp_path / "broken_frames"):
+        with pytest.raises(RuntimeError, match="interrupted"):
+            colorize_video(_Counting(predictor, fail_at=6), src, out, temporal="off", progress=False)
+        assert not out.exists()
+    assert sorted(os.listdir(tmp_path)) == ["link.mp4"]  # no hidden temporary left behind
+
+    existing = tmp_path / "existing.mp4"
+    existing.write_bytes(b"mine")
+    with pytest.raises(VideoError, match="exists"):
+        colorize_video(predictor, src, existing, progress=False)
+    assert existing.read_bytes() == b"mine"
+    with pytest.raises(ColorkerasError):
+        colorize_video(predictor, tmp_path / "missing.mp4", tmp_path / "x.mp4", progress=False)
+
+
+def test_flow_mode_cuts_the_warping_error(pan, predictor, tmp_path):
+    clip, src = pan
+    errors = {}
+    for mode in ("off", "flow"):
+        out = colorize_video(predictor, src, tmp_path / f"{mode}.mp4", temporal=mode,
+                             progress=False).output
+        errors[mode] = temporal_warping_error(_ab(_probe(out)["frames"]), clip.flows, clip.masks)
+    assert errors["off"] > 0.5  # the random model does flicker
+    assert errors["flow"] < 0.7 * errors["off"], errors
+
+
+def test_scene_cut_resets_to_the_fresh_prediction(cut, predictor, tmp_path):
+    clip, src = cut
+    frames = _probe(src)["frames"]  # the decoded clip, as colorize_video sees it
+    fresh = list(colorize_frames(predictor, frames, "off"))
+    stable = list(colorize_frames(predictor, frames, "flow"))
+    assert [t for t, r in enumerate(stable) if r.info.cut] == [8]
+    assert np.array_equal(stable[8].ab, fresh[8].ab)  # nothing carried across the cut
+    assert np.array_equal(stable[8].rgb, fresh[8].rgb)
+    assert not np.allclose(stable[7].ab, fresh[7].ab, atol=0.5)  # before it, it did carry
+    report = colorize_video(predictor, src, tmp_path / "cut.mp4", progress=False)
+    assert report.cuts == [8]
+
+
+def test_keyframe_mode_runs_the_model_on_fewer_frames(pan, cut, predictor, tmp_path):
+    _, pan_src = pan
+    counting = _Counting(predictor)
+    report = colorize_video(counting, pan_src, tmp_path / "key.mp4", keyframe_every=4, progress=False)
+    assert counting.frames == report.model_frames == 4  # frames 0, 4, 8, 12
+    assert report.frames == 16 and len(_probe(report.output)["frames"]) == 16
+    counting = _Counting(predictor)
+    colorize_video(counting, cut[1], tmp_path / "cut.mp4", keyframe_every=100, progress=False)
+    assert counting.frames == 2  # the first frame and the cut
+
+
+def test_colorize_video_paths(pan, model_path, tmp_path):
+    _, src = pan
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, frame in enumerate(clips.pan_clip(12, 64, 48).frames):
+        Image.fromarray(frame).save(folder / f"{i:03d}.png")
+    out_dir = tmp_path / "out"
+    report = colorize_video_paths(model_path, [src, folder, tmp_path / "nope.mp4"], out_dir,
+                                  "flow", None, False, progress=False)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["pan.mp4", "shots.mp4"]
+    assert [r.frames for r in report.written] == [16, 12]
+    assert report.skipped == [(tmp_path / "nope.mp4", "not found")]
+    again = colorize_video_paths(model_path, [src], out_dir, "flow", None, False, progress=False)
+    assert again.existing == [src] and not again.written
+    with pytest.raises(InvalidArgument):
+        colorize_video_paths(model_path, [src], src.parent, "flow", None, True, progress=False)
+    with pytest.raises(InvalidArgument):
+        colorize_video_paths(model_path, [src], out_dir, "sideways", None, True, progress=False)
+
+
+def test_warping_error_is_zero_for_colour_that_moves_with_the_scene():
+    rng = np.random.default_rng(0)
+    field = rng.normal(size=(40, 50, 2)).astype(np.float32) * 20
+    flow = np.zeros((40, 50, 2), np.float32)
+    flow[..., 0] = 2.0  # each pixel was 2 px to the right in the previous frame
+    moved = warp_backward(field, flow)
+    masks = np.ones((2, 40, 50), bool)
+    masks[1, :, -2:] = False
+    assert temporal_warping_error([field, moved], [flow, flow], masks) < 1e-4
+    assert temporal_warping_error([field, field], [flow, flow], masks) > 5
