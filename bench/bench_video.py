@@ -48,12 +48,13 @@ def main(argv=None) -> None:
 
     from colorkeras.data import clips
     from colorkeras.models.registry import build_model
-    from colorkeras.video import KerasPredictor, colorize_video
+    from colorkeras.predictor import Predictor
+    from colorkeras.video import colorize_video
 
     print(f"bench_video {datetime.now():%Y-%m-%d %H:%M}; {machine_line()}")
     print(f"keras {keras.__version__} ({keras.backend.backend()}), av {av.__version__}, opencv {cv2.__version__}")
     keras.utils.set_random_seed(0)
-    predictor = KerasPredictor(build_model("baseline", args.size))
+    predictor = Predictor(build_model("baseline", args.size))
     predictor.predict_normalized(__import__("numpy").zeros((1, args.size, args.size, 1), "float32"))
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)

@@ -108,12 +108,27 @@ def cmd_report(args) -> int:
 
 
 def cmd_colorize(args) -> int:
-    from colorkeras.colorize import colorize_paths
+    from colorkeras.video import is_video_input
 
-    report = colorize_paths(args.model, args.inputs, args.out, overwrite=args.overwrite, fmt=args.format,
-                            suffix=args.suffix, batch_size=args.batch_size)
-    print(report.to_text())
-    return 0 if report.ok else 1
+    # Videos (and, with --frames, folders of numbered frames) take the video path; every
+    # other input is a photo or a folder of photos.
+    videos = [item for item in args.inputs
+              if is_video_input(item) or (args.frames and Path(item).is_dir())]
+    photos = [item for item in args.inputs if item not in videos]
+    reports = []
+    if photos:
+        from colorkeras.colorize import colorize_paths
+
+        reports.append(colorize_paths(args.model, photos, args.out, overwrite=args.overwrite, fmt=args.format,
+                                      suffix=args.suffix, batch_size=args.batch_size))
+    if videos:
+        from colorkeras.video import colorize_video_paths
+
+        reports.append(colorize_video_paths(args.model, videos, args.out, temporal=args.temporal,
+                                            keyframe_every=args.keyframe_every, overwrite=args.overwrite))
+    for report in reports:
+        print(report.to_text())
+    return 0 if all(report.ok for report in reports) else 1
 
 
 def cmd_demo(args) -> int:
@@ -247,6 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="photos per model call")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
+    video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "
+                                 "frame count and audio)")
+    video.add_argument("--temporal", choices=("off", "flow"), default="flow",
+                       help="off: each frame on its own; flow: carry colour along the optical flow, "
+                            "reset at scene cuts (no flicker)")
+    video.add_argument("--keyframe-every", type=int, metavar="K",
+                       help="run the model only on every K-th frame, at scene cuts and where the flow "
+                            "is unsure, and carry colour along the flow in between (several times faster)")
+    video.add_argument("--frames", action="store_true",
+                       help="treat each folder INPUT as the numbered frames of one video (25 fps)")
     p.set_defaults(func=cmd_colorize)
     return parser
 

@@ -216,7 +216,7 @@ def _occupied(path: Path) -> bool:
     return path.exists() or path.is_symlink()  # a dangling link is still someone's
 
 
-class _Manifest:
+class OutputManifest:
     """The files colorize wrote into one output folder, kept in ``MANIFEST_NAME`` there.
 
     An entry maps an output (relative to the folder) to the input it was made from
@@ -360,7 +360,7 @@ def colorize_paths(
         raise InvalidArgument(f"max_pixels must be at least 1, got {max_pixels}")
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
     report = ColorizeReport(skipped=list(skipped))
-    manifest = _Manifest(out_dir)
+    manifest = OutputManifest(out_dir)
     if manifest.unreadable:
         report.warnings.append(
             f"{manifest.path} is unreadable; every existing output is treated as not "

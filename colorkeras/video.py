@@ -64,33 +64,16 @@ class VideoError(ColorkerasError):
     file, an output that exists)."""
 
 
-# ------------------------------------------------------------------------------------
-# The model, behind the Predictor interface (the one place to switch to Predictor)
-# ------------------------------------------------------------------------------------
-class KerasPredictor:
-    """A Keras colorizer as a Predictor: ``image_size`` (S) and ``predict_normalized``
-    ((N, S, S, 1) normalised L -> (N, S, S, 2) normalised ab, float32)."""
-
-    def __init__(self, model):
-        from colorkeras.models.registry import model_input_size
-
-        self.model = model
-        self.image_size = model_input_size(model)
-
-    def predict_normalized(self, l_norm: np.ndarray) -> np.ndarray:
-        # predict_on_batch keeps one compiled function per batch shape: no retracing.
-        return np.asarray(self.model.predict_on_batch(np.asarray(l_norm, np.float32)), np.float32)
-
-
 def as_predictor(model_or_path):
-    """A Predictor from a Predictor, a Keras colorizer, or a saved model's path."""
-    if hasattr(model_or_path, "predict_normalized") and hasattr(model_or_path, "image_size"):
+    """A Predictor (``colorkeras.predictor``) from a Predictor, a Keras colorizer, or the
+    path of a saved model or run folder."""
+    from colorkeras.predictor import Predictor
+
+    if isinstance(model_or_path, Predictor):
         return model_or_path
     if isinstance(model_or_path, (str, os.PathLike)):
-        from colorkeras.models.registry import load_model
-
-        model_or_path = load_model(model_or_path)
-    return KerasPredictor(model_or_path)
+        return Predictor.open(model_or_path)
+    return Predictor(model_or_path)
 
 
 # ------------------------------------------------------------------------------------
@@ -123,7 +106,7 @@ class FrameColorizer:
     def __call__(self, rgb: np.ndarray) -> FrameResult:
         import cv2
 
-        from colorkeras.colorize import lightness, model_input
+        from colorkeras.predictor import lightness
 
         start = time.perf_counter()
         height, width = rgb.shape[:2]
@@ -135,7 +118,7 @@ class FrameColorizer:
 
         def predict() -> np.ndarray:
             begin = time.perf_counter()
-            inputs = model_input(rgb, self.predictor.image_size)[None]
+            inputs = self.predictor.model_input(rgb)[None]
             ab = color.denormalize_ab(self.predictor.predict_normalized(inputs)[0])
             self.model_frames += 1
             self.seconds["model"] += time.perf_counter() - begin
@@ -481,8 +464,19 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
 # ------------------------------------------------------------------------------------
 def is_video_input(path) -> bool:
     """Whether ``colorkeras colorize`` should hand ``path`` to `colorize_video_paths`:
-    a file with a video suffix (.mp4 .mov .avi .mkv .webm .gif)."""
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+    a file with a video suffix (.mp4 .mov .avi .mkv .webm), or an animated .gif (a still
+    .gif is a photo)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix != ".gif":
+        return suffix in VIDEO_SUFFIXES
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return bool(getattr(image, "is_animated", False))
+    except OSError:
+        return False  # unreadable: the photo path reports it
 
 
 @dataclass
@@ -549,19 +543,31 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
         InvalidArgument: a bad option or an output that would be an input (nothing done).
         ModelLoadError: the model cannot be loaded.
     """
+    from colorkeras.colorize import OutputManifest
+
     TemporalStabilizer(temporal, keyframe_every)  # check the options before any work
     jobs, skipped = plan_video_outputs(inputs, out_dir)
     report = VideoBatchReport(skipped=list(skipped))
+    # The photo path's record of what colorize wrote: --overwrite redoes only those
+    # outputs, never a file that someone else put at an output path.
+    manifest = OutputManifest(out_dir)
     predictor = None
     for source, target in jobs:
         if (target.exists() or target.is_symlink()) and not overwrite:
             report.existing.append(source)
             continue
+        conflict = manifest.conflict(source, target)
+        if conflict:
+            report.skipped.append((source, conflict))
+            continue
         if predictor is None:
             predictor = as_predictor(model_path)
+        manifest.claim([(source, target)])
         try:
             report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
                                                  progress, overwrite=overwrite))
         except VideoError as error:
             report.skipped.append((source, str(error)))
+            continue
+        manifest.confirm([target])
     return report

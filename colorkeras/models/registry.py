@@ -189,22 +189,3 @@ def _explain_load_failure(path: Path, error: Exception) -> str:
             "models you trained, e.g. a run folder's best.keras"
         )
     return f"{damaged}: Keras cannot rebuild it ({type(error).__name__}: {message}); {remedy}"
-
-
-def model_input_size(model: keras.Model) -> int:
-    """The side S of an end-to-end colorizer, (None, S, S, 1) L -> (None, S, S, 2) ab.
-
-    Raises ValueError for any other kind of model (a training graph, say).
-    """
-    if len(model.inputs) != 1:
-        raise InvalidArgument(
-            f"model {model.name!r} takes {len(model.inputs)} inputs; this needs the end-to-end "
-            "colorizer that takes the L image alone (a run's best.keras)"
-        )
-    shape = tuple(model.inputs[0].shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 1:
-        raise InvalidArgument(f"model {model.name!r} has input shape {shape}; expected (None, S, S, 1)")
-    out_shape = tuple(model.outputs[0].shape)
-    if len(out_shape) != 4 or out_shape[-1] != 2:
-        raise InvalidArgument(f"model {model.name!r} outputs shape {out_shape}; expected (None, S, S, 2) ab")
-    return int(shape[1])
