@@ -14,6 +14,7 @@ from PIL import Image
 from colorkeras import color
 from colorkeras.data import clips
 from colorkeras.errors import ColorkerasError, InvalidArgument
+from colorkeras.predictor import Predictor
 from colorkeras.temporal import clip_quality, temporal_warping_error, warp_backward
 from colorkeras.video import (
     VideoError,
@@ -85,19 +86,19 @@ def _ab(frames):
     return color.rgb_to_lab(frames)[..., 1:]
 
 
-class _Counting:
-    """Delegates to the real predictor and counts the frames it was asked for; fails on
-    request, to interrupt a run."""
+class _Counting(Predictor):
+    """The real predictor, counting the frames it is asked for; fails on request, to
+    interrupt a run."""
 
     def __init__(self, inner, fail_at=None):
-        self.inner, self.fail_at, self.frames = inner, fail_at, 0
-        self.image_size = inner.image_size
+        super().__init__(inner.model, inner.objective)
+        self.fail_at, self.frames = fail_at, 0
 
     def predict_normalized(self, l_norm):
         self.frames += len(l_norm)
         if self.fail_at is not None and self.frames >= self.fail_at:
             raise RuntimeError("interrupted")
-        return self.inner.predict_normalized(l_norm)
+        return super().predict_normalized(l_norm)
 
 
 # ------------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
     out_dir = tmp_path / "out"
     report = colorize_video_paths(model_path, [src, folder, tmp_path / "nope.mp4"], out_dir,
                                   "flow", None, False, progress=False)
-    assert sorted(p.name for p in out_dir.iterdir()) == ["pan.mp4", "shots.mp4"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [".colorkeras-colorize.json", "pan.mp4", "shots.mp4"]
     assert [r.frames for r in report.written] == [16, 12]
     assert report.skipped == [(tmp_path / "nope.mp4", "not found")]
     again = colorize_video_paths(model_path, [src], out_dir, "flow", None, False, progress=False)
@@ -249,3 +250,21 @@ def test_warping_error_is_zero_for_colour_that_moves_with_the_scene():
     masks[1, :, -2:] = False
     assert temporal_warping_error([field, moved], [flow, flow], masks) < 1e-4
     assert temporal_warping_error([field, field], [flow, flow], masks) > 5
+
+
+def test_the_cli_routes_videos_and_photos_and_overwrite_spares_a_foreign_file(model_path, pan, tmp_path):
+    from colorkeras.cli import main
+
+    _, clip_path = pan
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 50, 3), 128, np.uint8)).save(photo)
+    out = tmp_path / "out"
+    assert main(["colorize", str(model_path), str(clip_path), str(photo), "--out", str(out),
+                 "--keyframe-every", "4"]) == 0
+    video_out, photo_out = out / "pan.mp4", out / "photo.png"
+    assert _probe(video_out)["frames"].shape == _probe(clip_path)["frames"].shape
+    assert Image.open(photo_out).size == (50, 40)
+    # A file that colorize did not write, at a video's output path, survives --overwrite.
+    video_out.write_bytes(b"the user's own file")
+    assert main(["colorize", str(model_path), str(clip_path), "--out", str(out), "--overwrite"]) == 1
+    assert video_out.read_bytes() == b"the user's own file"
