@@ -1,33 +1,27 @@
-"""Helpers for the notebooks in ``notebooks/``: environment, parameters, figures.
+"""What only the notebooks in ``notebooks/`` need: their parameters, their working folder,
+Colab's Drive and file picker, and the few steps a notebook takes in one line.
 
-The notebooks only orchestrate: each cell calls the package. Whatever a notebook needs
-beyond a single call (where the working folder is, what smoke mode changes, a chart of
-class counts, a learning curve, before/after pairs) lives here, so that it is tested.
+The notebooks only orchestrate: each cell calls the package. Figures and the report come
+from ``colorkeras.report``, the accelerator check from ``colorkeras.runtime``; what is
+left here is what no other module has a use for (where the working folder is, what smoke
+mode changes, how photos get in), so that it is tested.
 
 Smoke mode (``COLORKERAS_SMOKE=1``) runs every notebook on the toy city at 32 px for one
 epoch with random extractor weights and no downloads; CI executes the notebooks that way
 (``tests/test_notebooks.py``). ``COLORKERAS_WORKDIR`` names the folder they share.
-
-Figures are built with matplotlib's object API (no pyplot state) and returned; a notebook
-shows one by ending a cell with it (after ``%matplotlib inline``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from colorkeras.errors import InvalidArgument
 from colorkeras.config import TrainConfig
-# The learning curve is drawn by the report too; it lives there, once.
-from colorkeras.report import learning_curve_figure, read_log  # noqa: F401 - re-exported
+from colorkeras.runtime import in_colab
 
 SMOKE_ENV = "COLORKERAS_SMOKE"
 WORKDIR_ENV = "COLORKERAS_WORKDIR"
@@ -48,17 +42,11 @@ SMOKE_PHOTO_SIZE = (96, 72)  # (width, height) of the stand-in "old photos": not
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
-_MARKDOWN_IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)\s*$")
 
 
 # ------------------------------------------------------------------------------------
 # Environment
 # ------------------------------------------------------------------------------------
-def in_colab() -> bool:
-    """True inside Google Colab (its kernel has imported ``google.colab``)."""
-    return "google.colab" in sys.modules
-
-
 def smoke_requested(environ: Mapping[str, str] | None = None) -> bool:
     """Whether ``COLORKERAS_SMOKE`` asks for smoke mode ("1", "true", "yes", "on").
 
@@ -72,47 +60,6 @@ def smoke_requested(environ: Mapping[str, str] | None = None) -> bool:
     if value in _FALSE:
         return False
     raise InvalidArgument(f"{SMOKE_ENV}={value!r}: expected 1/true/yes/on or 0/false/no/off")
-
-
-def gpu_names() -> list[str]:
-    """The GPUs the Keras backend sees, with compute capability where known."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        names = []
-        for gpu in tf.config.list_physical_devices("GPU"):
-            details = tf.config.experimental.get_device_details(gpu)
-            name = details.get("device_name", gpu.name)
-            capability = details.get("compute_capability")
-            names.append(f"{name} (compute capability {capability[0]}.{capability[1]})" if capability else name)
-        return names
-    if backend == "jax":
-        import jax
-
-        return [device.device_kind for device in jax.devices() if device.platform == "gpu"]
-    return []
-
-
-def describe_accelerator() -> str:
-    """What will run the models: backend, GPUs, and the precision training will use."""
-    import keras
-
-    from colorkeras.train import resolve_precision
-
-    gpus = gpu_names()
-    lines = [f"Keras {keras.__version__}, backend {keras.backend.backend()}."]
-    if gpus:
-        lines.append("GPU: " + "; ".join(gpus) + ".")
-        lines.append(f"Training precision: {resolve_precision('auto')} (chosen for this GPU).")
-    else:
-        advice = ("In Colab: Runtime > Change runtime type > T4 GPU, then run the notebook again."
-                  if in_colab() else "Training the study's recipe needs a GPU.")
-        lines.append("No GPU found: everything runs on the CPU. That is fine for the smoke run and "
-                     f"for colorizing a few photos. {advice}")
-    return "\n".join(lines)
 
 
 def mount_drive(mount_point: str = DRIVE_MOUNT_POINT) -> Path:
@@ -318,84 +265,6 @@ def get_source_images(params: NotebookParams, *, archive=None, extracted=None, f
     return params.source_dir
 
 
-def class_counts(prepared) -> dict[str, dict[str, int]]:
-    """class -> split -> number of images, from a prepared dataset's manifest."""
-    from colorkeras.data.pipeline import PreparedDataset
-    from colorkeras.data.prepare import SPLITS
-
-    dataset = PreparedDataset.open(prepared)
-    counts = {name: dict.fromkeys(SPLITS, 0) for name in dataset.classes}
-    for row in dataset.manifest():
-        counts[row["class"]][row["split"]] += 1
-    return counts
-
-
-def class_count_figure(prepared):
-    """A horizontal bar per class, stacked by split (train / val / test)."""
-    from matplotlib.figure import Figure
-
-    counts = class_counts(prepared)
-    names = sorted(counts)
-    splits = list(next(iter(counts.values())))
-    figure = Figure(figsize=(7.0, 1.2 + 0.28 * len(names)), layout="constrained")
-    axes = figure.subplots()
-    left = np.zeros(len(names))
-    for split in splits:
-        values = np.array([counts[name][split] for name in names])
-        axes.barh(names, values, left=left, label=split)
-        left += values
-    axes.invert_yaxis()  # alphabetical from the top
-    axes.set_xlabel("images")
-    figure.legend(loc="outside right upper")
-    axes.set_title(f"Images per class and split ({int(left.sum())} in total)")
-    return figure
-
-
-def _sample_rows(labels: list[str], count: int, seed: int) -> list[int]:
-    """Up to ``count`` rows, one class after another, a random image of each class."""
-    rng = np.random.default_rng(seed)
-    by_class: dict[str, list[int]] = {}
-    for row, label in enumerate(labels):
-        by_class.setdefault(label, []).append(row)
-    queues = {name: list(rng.permutation(rows)) for name, rows in sorted(by_class.items())}
-    chosen: list[int] = []
-    while len(chosen) < count and any(queues.values()):
-        for rows in queues.values():
-            if rows and len(chosen) < count:
-                chosen.append(int(rows.pop()))
-    return chosen
-
-
-def sample_grid_figure(prepared, split: str = "train", count: int = 8, seed: int = 0):
-    """Prepared images: what the model sees (L, top) over what it must find (colour, bottom)."""
-    from matplotlib.figure import Figure
-
-    from colorkeras import color
-    from colorkeras.data.pipeline import PreparedDataset
-
-    dataset = PreparedDataset.open(prepared)
-    labels = dataset.labels(split)
-    if not labels:
-        raise InvalidArgument(f"{dataset.root}: the {split} split has no images")
-    rows = _sample_rows(labels, count, seed)
-    l_array, ab_array = dataset.arrays(split)
-    figure = Figure(figsize=(1.6 * len(rows), 3.6), layout="constrained")
-    axes = np.asarray(figure.subplots(2, len(rows), squeeze=False))
-    for column, row in enumerate(rows):
-        l_norm, ab_norm = color.stored_to_normalized(
-            np.asarray(l_array[row], np.float32), np.asarray(ab_array[row], np.float32))
-        grey = color.predicted_ab_to_rgb(l_norm, np.zeros_like(ab_norm))
-        for ax, image in zip(axes[:, column], (grey, color.predicted_ab_to_rgb(l_norm, ab_norm))):
-            ax.imshow(image, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[0, column].set_title(labels[row], fontsize=8)
-    axes[0, 0].set_ylabel("input: L")
-    axes[1, 0].set_ylabel("target: colour")
-    figure.suptitle(f"{split} images at {dataset.image_size}x{dataset.image_size}")
-    return figure
-
-
 # ------------------------------------------------------------------------------------
 # 02: training
 # ------------------------------------------------------------------------------------
@@ -406,10 +275,10 @@ def cache_embeddings(params: NotebookParams, *, batch_size: int = 32, progress: 
     cached here either: a random extractor built here would not be the one inside the
     trained model, so ``train`` caches the outputs of the model's own extractor instead.
     """
-    from colorkeras.models.registry import EXTRACTOR_OF
+    from colorkeras.models.registry import FAMILIES
 
     config = params.train_config()
-    extractor = EXTRACTOR_OF[config.model]
+    extractor = FAMILIES[config.model].fixed.get("extractor")  # what a fusion family's name fixes
     if extractor is None:
         print("The baseline uses no extractor: nothing to cache.")
         return None
@@ -428,14 +297,6 @@ def cache_embeddings(params: NotebookParams, *, batch_size: int = 32, progress: 
 # ------------------------------------------------------------------------------------
 # 03: evaluation
 # ------------------------------------------------------------------------------------
-def find_runs(run_root) -> list[Path]:
-    """The run folders directly under ``run_root`` that hold a trained ``best.keras``."""
-    root = Path(run_root)
-    if not root.is_dir():
-        return []
-    return sorted(path for path in root.iterdir() if (path / "best.keras").is_file())
-
-
 def evaluate_runs(params: NotebookParams, names=None, *, split: str = "test",
                   progress: bool = True) -> list[Path]:
     """Evaluate runs on the prepared test split; return their folders.
@@ -451,6 +312,7 @@ def evaluate_runs(params: NotebookParams, names=None, *, split: str = "test",
     in smoke mode, which must not download anything.
     """
     from colorkeras.evaluate import evaluate_run
+    from colorkeras.run import find_runs
 
     runs = find_runs(params.run_root) if names is None else [params.run_dir(name) for name in names]
     if not runs:
@@ -468,75 +330,13 @@ def evaluate_runs(params: NotebookParams, names=None, *, split: str = "test",
     return runs
 
 
-def report_parts(markdown_path) -> list:
-    """A Markdown report as IPython display objects, with its figures as inline images.
-
-    A notebook shows Markdown but not the images it links relatively, so each image line
-    becomes an ``IPython.display.Image`` of the file beside the report.
-    """
-    from IPython.display import Image, Markdown
-
-    path = Path(markdown_path)
-    parts: list = []
-    text: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        match = _MARKDOWN_IMAGE.match(line)
-        if match is None:
-            text.append(line)
-            continue
-        if any(t.strip() for t in text):
-            parts.append(Markdown("\n".join(text)))
-        text = []
-        parts.append(Markdown(f"*{match['alt']}*"))
-        parts.append(Image(filename=str(path.parent / match["src"])))
-    if any(t.strip() for t in text):
-        parts.append(Markdown("\n".join(text)))
-    return parts
-
-
 def show_report(markdown_path) -> None:
     """Display a Markdown report with its figures in the notebook."""
     from IPython.display import display
 
-    for part in report_parts(markdown_path):
-        display(part)
+    from colorkeras.report import report_parts
 
-
-def study_comparison_markdown(run_dirs, split: str = "test") -> str:
-    """Our runs next to the grey floor and the study's published table, as Markdown.
-
-    On SUN397 urban-32 the study's rows sit in our overall table. On any other data they
-    are shown apart, labelled as not comparable, so no one reads them as a result.
-    """
-    from colorkeras.report import (
-        REPORTED_BY_STUDY,
-        STUDY_CITATION,
-        STUDY_OVERALL,
-        format_overall_table,
-        load_results,
-        markdown_table,
-        overall_rows,
-    )
-
-    data = load_results(run_dirs, split)
-    parts = ["### Our runs, the grey floor" + (" and the study" if data.sun397 else ""), "",
-             format_overall_table(data), ""]
-    ours = [row for row in overall_rows(data) if row["source"] == "ours"]
-    grey = ours[-1]  # overall_rows lists the models first, then the grey floor
-    gains = [f"- **{row['model']}**: {row['psnr'] - grey['psnr']:+.2f} dB PSNR and "
-             f"{grey['mse'] - row['mse']:+.4f} MSE reduction over the grey floor"
-             for row in ours[:-1]]
-    parts += ["Gain over the grey floor (ab = 0), overall:", "", *gains, ""]
-    if not data.sun397:
-        study = [[model, f"{psnr:.2f}", f"{ssim:.4f}", f"{lpips:.4f}", f"{mse:.4f}"]
-                 for model, psnr, ssim, lpips, mse in STUDY_OVERALL]
-        parts += [
-            f"### The study's table ({REPORTED_BY_STUDY}; not comparable here)", "",
-            f"Published by {STUDY_CITATION} for SUN397 urban-32 at 256x256. These runs are on other "
-            "images, so compare them with the grey floor above, not with these numbers.", "",
-            markdown_table(["Model", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓", "MSE ↓"], study),
-        ]
-    return "\n".join(parts).rstrip() + "\n"
+    display(*report_parts(markdown_path))
 
 
 # ------------------------------------------------------------------------------------
@@ -617,29 +417,10 @@ def upload_photos(folder, files_module=None) -> list[Path]:
 def before_after_pairs(inputs, out_dir, *, suffix: str = "", fmt: str | None = None) -> list[tuple[Path, Path]]:
     """(photo, colorized copy) for every photo of ``inputs`` that has one in ``out_dir``.
 
-    Give the same ``inputs``, ``suffix`` and ``fmt`` as to ``colorize_paths``.
+    Give the same ``inputs``, ``suffix`` and ``fmt`` as to ``colorize_paths``; show them
+    with ``report.before_after_figure``.
     """
     from colorkeras.colorize import plan_outputs
 
     jobs, _ = plan_outputs(list(inputs), out_dir, suffix=suffix, fmt=fmt)
     return [(source, target) for source, target in jobs if target.is_file()]
-
-
-def before_after_figure(pairs, limit: int = 6):
-    """Each photo beside its colorized copy, with the pixel size of both."""
-    from matplotlib.figure import Figure
-
-    from colorkeras.images import read_rgb
-
-    pairs = list(pairs)[:limit]
-    if not pairs:
-        raise InvalidArgument("no colorized photos to show: run the colorize cell first")
-    figure = Figure(figsize=(9.0, 3.4 * len(pairs)), layout="constrained")
-    axes = np.asarray(figure.subplots(len(pairs), 2, squeeze=False))
-    for (source, target), (left, right) in zip(pairs, axes):
-        for ax, path, title in ((left, source, "before"), (right, target, "after")):
-            image = read_rgb(path)
-            ax.imshow(image)
-            ax.set_title(f"{title}: {Path(path).name} ({image.shape[1]}x{image.shape[0]})", fontsize=9)
-            ax.axis("off")
-    return figure

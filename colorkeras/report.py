@@ -13,6 +13,11 @@ OUT/gain_per_class.png  each model's PSNR gain and MSE reduction over the grey f
 OUT/learning_curve.png  each run's training and validation loss per epoch (from its log.csv)
 ```
 
+The package's other matplotlib figures live here too (the notebooks show them): images
+per class, a grid of prepared samples, photos before and after colorizing; and a report
+can be shown inline in a notebook (``report_parts``) with our runs set against the
+study's table (``study_comparison_markdown``).
+
 Every mean is taken over per-image values: a class mean over that class's images, the
 overall mean over all images (not over class means). Every table carries the grey floor
 (ab = 0): on urban photos it already scores well in PSNR and SSIM, so a model's numbers
@@ -28,6 +33,7 @@ import io
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -634,6 +640,111 @@ def _gain_figure(data: ReportData):
 
 
 # ------------------------------------------------------------------------------------
+# Figures of the data and of colorized photos (the notebooks show them)
+# ------------------------------------------------------------------------------------
+def class_counts(prepared) -> dict[str, dict[str, int]]:
+    """class -> split -> number of images, from a prepared dataset's manifest."""
+    from colorkeras.data.pipeline import PreparedDataset
+    from colorkeras.data.prepare import SPLITS
+
+    dataset = PreparedDataset.open(prepared)
+    counts = {name: dict.fromkeys(SPLITS, 0) for name in dataset.classes}
+    for row in dataset.manifest():
+        counts[row["class"]][row["split"]] += 1
+    return counts
+
+
+def class_count_figure(prepared):
+    """A horizontal bar per class, stacked by split (train / val / test)."""
+    from matplotlib.figure import Figure
+
+    counts = class_counts(prepared)
+    names = sorted(counts)
+    splits = list(next(iter(counts.values())))
+    figure = Figure(figsize=(7.0, 1.2 + 0.28 * len(names)), layout="constrained")
+    axes = figure.subplots()
+    left = np.zeros(len(names))
+    for split in splits:
+        values = np.array([counts[name][split] for name in names])
+        axes.barh(names, values, left=left, label=split)
+        left += values
+    axes.invert_yaxis()  # alphabetical from the top
+    axes.set_xlabel("images")
+    figure.legend(loc="outside right upper")
+    axes.set_title(f"Images per class and split ({int(left.sum())} in total)")
+    return figure
+
+
+def _sample_rows(labels: list[str], count: int, seed: int) -> list[int]:
+    """Up to ``count`` rows, one class after another, a random image of each class."""
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for row, label in enumerate(labels):
+        by_class.setdefault(label, []).append(row)
+    queues = {name: list(rng.permutation(rows)) for name, rows in sorted(by_class.items())}
+    chosen: list[int] = []
+    while len(chosen) < count and any(queues.values()):
+        for rows in queues.values():
+            if rows and len(chosen) < count:
+                chosen.append(int(rows.pop()))
+    return chosen
+
+
+def sample_grid_figure(prepared, split: str = "train", count: int = 8, seed: int = 0):
+    """Prepared images: what the model sees (L, top) over what it must find (colour, bottom)."""
+    from matplotlib.figure import Figure
+
+    from colorkeras.data.pipeline import PreparedDataset
+
+    dataset = PreparedDataset.open(prepared)
+    labels = dataset.labels(split)
+    if not labels:
+        raise InvalidArgument(f"{dataset.root}: the {split} split has no images")
+    rows = _sample_rows(labels, count, seed)
+    l_array, ab_array = dataset.arrays(split)
+    figure = Figure(figsize=(1.6 * len(rows), 3.6), layout="constrained")
+    axes = np.asarray(figure.subplots(2, len(rows), squeeze=False))
+    for column, row in enumerate(rows):
+        l_norm, ab_norm = color.stored_to_normalized(
+            np.asarray(l_array[row], np.float32), np.asarray(ab_array[row], np.float32))
+        grey = color.predicted_ab_to_rgb(l_norm, np.zeros_like(ab_norm))
+        for ax, image in zip(axes[:, column], (grey, color.predicted_ab_to_rgb(l_norm, ab_norm))):
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, column].set_title(labels[row], fontsize=8)
+    axes[0, 0].set_ylabel("input: L")
+    axes[1, 0].set_ylabel("target: colour")
+    figure.suptitle(f"{split} images at {dataset.image_size}x{dataset.image_size}")
+    return figure
+
+
+def before_after_figure(pairs, limit: int = 6):
+    """Each photo beside its colorized copy, with the pixel size of both.
+
+    Args:
+        pairs: (photo, colorized copy) paths, e.g. from ``notebook.before_after_pairs``.
+        limit: show at most this many pairs.
+    """
+    from matplotlib.figure import Figure
+
+    from colorkeras.images import read_rgb
+
+    pairs = list(pairs)[:limit]
+    if not pairs:
+        raise InvalidArgument("no colorized photos to show: run the colorize cell first")
+    figure = Figure(figsize=(9.0, 3.4 * len(pairs)), layout="constrained")
+    axes = np.asarray(figure.subplots(len(pairs), 2, squeeze=False))
+    for (source, target), (left, right) in zip(pairs, axes):
+        for ax, path, title in ((left, source, "before"), (right, target, "after")):
+            image = read_rgb(path)
+            ax.imshow(image)
+            ax.set_title(f"{title}: {Path(path).name} ({image.shape[1]}x{image.shape[0]})", fontsize=9)
+            ax.axis("off")
+    return figure
+
+
+# ------------------------------------------------------------------------------------
 # The document, rendered to Markdown and HTML from one description
 # ------------------------------------------------------------------------------------
 class _Document:
@@ -859,3 +970,62 @@ def _write_report(data: ReportData, out_dir: Path, split: str, sample_rows: list
     written["markdown"] = write_text_atomic(out_dir / "report.md", doc.markdown())
     written["html"] = write_text_atomic(out_dir / "report.html", doc.html(title))
     return written
+
+
+# ------------------------------------------------------------------------------------
+# In a notebook: the report inline, and our runs against the study
+# ------------------------------------------------------------------------------------
+_MARKDOWN_IMAGE = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)\s*$")
+
+
+def report_parts(markdown_path) -> list:
+    """A Markdown report as IPython display objects, with its figures as inline images.
+
+    A notebook shows Markdown but not the images it links relatively, so each image line
+    becomes an ``IPython.display.Image`` of the file beside the report.
+    """
+    from IPython.display import Image, Markdown
+
+    path = Path(markdown_path)
+    parts: list = []
+    text: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _MARKDOWN_IMAGE.match(line)
+        if match is None:
+            text.append(line)
+            continue
+        if any(t.strip() for t in text):
+            parts.append(Markdown("\n".join(text)))
+        text = []
+        parts.append(Markdown(f"*{match['alt']}*"))
+        parts.append(Image(filename=str(path.parent / match["src"])))
+    if any(t.strip() for t in text):
+        parts.append(Markdown("\n".join(text)))
+    return parts
+
+
+def study_comparison_markdown(run_dirs, split: str = "test") -> str:
+    """Our runs next to the grey floor and the study's published table, as Markdown.
+
+    On SUN397 urban-32 the study's rows sit in our overall table. On any other data they
+    are shown apart, labelled as not comparable, so no one reads them as a result.
+    """
+    data = load_results(run_dirs, split)
+    parts = ["### Our runs, the grey floor" + (" and the study" if data.sun397 else ""), "",
+             format_overall_table(data), ""]
+    ours = [row for row in overall_rows(data) if row["source"] == "ours"]
+    grey = ours[-1]  # overall_rows lists the models first, then the grey floor
+    gains = [f"- **{row['model']}**: {row['psnr'] - grey['psnr']:+.2f} dB PSNR and "
+             f"{grey['mse'] - row['mse']:+.4f} MSE reduction over the grey floor"
+             for row in ours[:-1]]
+    parts += ["Gain over the grey floor (ab = 0), overall:", "", *gains, ""]
+    if not data.sun397:
+        study = [[model, f"{psnr:.2f}", f"{ssim:.4f}", f"{lpips:.4f}", f"{mse:.4f}"]
+                 for model, psnr, ssim, lpips, mse in STUDY_OVERALL]
+        parts += [
+            f"### The study's table ({REPORTED_BY_STUDY}; not comparable here)", "",
+            f"Published by {STUDY_CITATION} for SUN397 urban-32 at 256x256. These runs are on other "
+            "images, so compare them with the grey floor above, not with these numbers.", "",
+            markdown_table(["Model", "PSNR (dB) ↑", "SSIM ↑", "LPIPS ↓", "MSE ↓"], study),
+        ]
+    return "\n".join(parts).rstrip() + "\n"

@@ -224,3 +224,11 @@ class Run:
             raise RunError(f"{self.root} was evaluated on several datasets ({', '.join(names)}) on split "
                            f"{split!r}: pass --data to choose one")
         return Path(matches[0]["folder"])
+
+
+def find_runs(run_root) -> list[Path]:
+    """The run folders directly under ``run_root`` that hold a trained ``best.keras``."""
+    root = Path(run_root)
+    if not root.is_dir():
+        return []
+    return sorted(path for path in root.iterdir() if Run(path).best_model_path.is_file())

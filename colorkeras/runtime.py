@@ -1,4 +1,5 @@
-"""What runs the models: a quiet TensorFlow start, the GPUs the backend sees, one device line.
+"""What runs the models: a quiet TensorFlow start, the GPUs the backend sees, the precision
+training uses on them, and how to say so (one CLI line, or a notebook's paragraph).
 
 TensorFlow's C++ start-up writes lines to the process's stderr before its logging is set up
 ("All log messages before absl::InitializeLog() ...", oneDNN and "Could not find cuda
@@ -101,6 +102,54 @@ def gpu_names() -> list[str]:
 
         return [device.device_kind for device in jax.devices() if device.platform == "gpu"]
     return []
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its kernel has imported ``google.colab``)."""
+    return "google.colab" in sys.modules
+
+
+def resolve_precision(requested: str) -> str:
+    """float16 with loss scaling on GPUs before Ampere (a T4), bfloat16 on newer, else float32."""
+    if requested != "auto":
+        return requested
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return "float32"
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (7, 0))
+        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "gpu":
+            return "float32"
+        capability = float(getattr(device, "compute_capability", "7.0"))
+        return "mixed_bfloat16" if capability >= 8.0 else "mixed_float16"
+    return "float32"
+
+
+def describe_accelerator() -> str:
+    """What will run the models, for a notebook: backend, GPUs, and the precision training will use."""
+    import keras
+
+    gpus = gpu_names()
+    lines = [f"Keras {keras.__version__}, backend {keras.backend.backend()}."]
+    if gpus:
+        lines.append("GPU: " + "; ".join(gpus) + ".")
+        lines.append(f"Training precision: {resolve_precision('auto')} (chosen for this GPU).")
+    else:
+        advice = ("In Colab: Runtime > Change runtime type > T4 GPU, then run the notebook again."
+                  if in_colab() else "Training the study's recipe needs a GPU.")
+        lines.append("No GPU found: everything runs on the CPU. That is fine for the smoke run and "
+                     f"for colorizing a few photos. {advice}")
+    return "\n".join(lines)
 
 
 def device_line() -> str | None:

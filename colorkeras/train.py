@@ -45,6 +45,7 @@ from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.models import build_model
 from colorkeras.objectives import get_objective
 from colorkeras.run import Run, dataset_identity, model_arguments
+from colorkeras.runtime import resolve_precision
 
 
 class TrainingError(ColorkerasError):
@@ -70,32 +71,8 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------------------
-# Precision and devices
+# Devices (the precision is chosen in colorkeras.runtime)
 # ------------------------------------------------------------------------------------
-def resolve_precision(requested: str) -> str:
-    """float16 with loss scaling on GPUs before Ampere (a T4), bfloat16 on newer, else float32."""
-    if requested != "auto":
-        return requested
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if not gpus:
-            return "float32"
-        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (7, 0))
-        return "mixed_bfloat16" if capability >= (8, 0) else "mixed_float16"
-    if backend == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        if device.platform != "gpu":
-            return "float32"
-        capability = float(getattr(device, "compute_capability", "7.0"))
-        return "mixed_bfloat16" if capability >= 8.0 else "mixed_float16"
-    return "float32"
-
-
 def _distribution_scope(distribute: bool):
     """(context for building the model, number of replicas): data parallel over all
     visible accelerators (or CPU devices when there are none) through the standard engines."""

@@ -57,9 +57,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # %matplotlib inline
-from colorkeras import notebook
+from colorkeras import notebook, runtime
 
-print(notebook.describe_accelerator())
+print(runtime.describe_accelerator())
 
 # %% [markdown]
 # ## Parameters
@@ -132,7 +132,9 @@ print(prepared.to_text())
 # noisier mean.
 
 # %%
-notebook.class_count_figure(params.prepared_dir)
+from colorkeras import report
+
+report.class_count_figure(params.prepared_dir)
 
 # %% [markdown]
 # What the model gets and what it must produce: the top row is the lightness L alone (the
@@ -140,7 +142,7 @@ notebook.class_count_figure(params.prepared_dir)
 # learns is how colour follows from structure: sky at the top, foliage texture, brick.
 
 # %%
-notebook.sample_grid_figure(params.prepared_dir, split="train", count=8)
+report.sample_grid_figure(params.prepared_dir, split="train", count=8)
 
 # %% [markdown]
 # ## Done

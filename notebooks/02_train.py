@@ -57,9 +57,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # %matplotlib inline
-from colorkeras import notebook
+from colorkeras import notebook, runtime
 
-print(notebook.describe_accelerator())
+print(runtime.describe_accelerator())
 
 # %% [markdown]
 # ## Parameters
@@ -141,7 +141,9 @@ print(result.to_text())
 # TensorBoard logs there too.)
 
 # %%
-notebook.learning_curve_figure(params.run_dir())
+from colorkeras import report
+
+report.learning_curve_figure(params.run_dir())
 
 # %% [markdown]
 # ## Done

@@ -59,9 +59,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # %matplotlib inline
-from colorkeras import notebook
+from colorkeras import notebook, runtime
 
-print(notebook.describe_accelerator())
+print(runtime.describe_accelerator())
 
 # %% [markdown]
 # ## Parameters
@@ -109,9 +109,9 @@ print("Evaluated:", ", ".join(run.name for run in runs))
 # grey floor per class.
 
 # %%
-from colorkeras.report import write_report
+from colorkeras import report
 
-written = write_report(runs, params.report_dir)
+written = report.write_report(runs, params.report_dir)
 notebook.show_report(written["markdown"])
 
 # %% [markdown]
@@ -126,7 +126,7 @@ notebook.show_report(written["markdown"])
 # %%
 from IPython.display import Markdown
 
-Markdown(notebook.study_comparison_markdown(runs))
+Markdown(report.study_comparison_markdown(runs))
 
 # %% [markdown]
 # ## Done

@@ -50,9 +50,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # %matplotlib inline
-from colorkeras import notebook
+from colorkeras import notebook, runtime
 
-print(notebook.describe_accelerator())
+print(runtime.describe_accelerator())
 
 # %% [markdown]
 # ## Parameters
@@ -114,7 +114,9 @@ print(report.to_text())
 # cars and signs are rarer in its training images and tend to stay muted.
 
 # %%
-notebook.before_after_figure(notebook.before_after_pairs([params.photos_dir], params.colorized_dir))
+from colorkeras.report import before_after_figure
+
+before_after_figure(notebook.before_after_pairs([params.photos_dir], params.colorized_dir))
 
 # %% [markdown]
 # ## Done

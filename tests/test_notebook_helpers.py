@@ -1,8 +1,9 @@
-"""Tests of colorkeras.notebook: what the notebooks call beyond one package function."""
+"""Tests of what the notebooks call beyond one package function: colorkeras.notebook, and
+the figures, report display and run listing they take from colorkeras.report and
+colorkeras.run (the accelerator check is tested in tests/test_runtime.py)."""
 
 from __future__ import annotations
 
-import json
 import sys
 import types
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorkeras import notebook
+from colorkeras import notebook, report
 from colorkeras.config import TrainConfig
+from colorkeras.run import Run, find_runs
 
 
 def _params(tmp_path, **overrides):
@@ -118,12 +120,6 @@ def test_train_config_smoke_mode_is_offline_and_tiny(tmp_path, model, size):
     assert (config.image_size, config.epochs, config.batch_size) == (32, 1, notebook.SMOKE_BATCH_SIZE)
 
 
-def test_describe_accelerator_names_the_backend():
-    text = notebook.describe_accelerator()
-    assert "backend" in text
-    assert ("GPU:" in text) == bool(notebook.gpu_names())
-
-
 # ------------------------------------------------------------------------------------
 # 01: data
 # ------------------------------------------------------------------------------------
@@ -143,41 +139,28 @@ def test_get_source_images_uses_a_given_folder_or_says_it_is_missing(tmp_path):
         notebook.get_source_images(params, folder=tmp_path / "missing")
 
 
-def test_get_source_images_does_not_fetch_twice(tmp_path, monkeypatch):
-    import colorkeras.data.sun397 as sun397
+def test_get_source_images_fetches_once(tmp_path, capsys):
+    from tests.test_sun397 import _build_extracted
 
     params = _params(tmp_path, smoke=False)
-    params.source_dir.mkdir(parents=True)
-    (params.source_dir / sun397.REPORT_NAME).write_text(json.dumps({"complete": True}))
-
-    def no_fetch(*args, **kwargs):
-        raise AssertionError("fetched again")
-
-    monkeypatch.setattr(sun397, "fetch_urban32", no_fetch)
-    assert notebook.get_source_images(params) == params.source_dir
-
-
-def test_get_source_images_fetches_when_not_done(tmp_path, monkeypatch):
-    import colorkeras.data.sun397 as sun397
-
-    params = _params(tmp_path, smoke=False)
-    calls = []
-
-    def fake_fetch(out_dir, **kwargs):
-        calls.append((out_dir, kwargs))
-        return sun397.CountCheck(per_class=[sun397.ClassCount("alley", 1, 1)])
-
-    monkeypatch.setattr(sun397, "fetch_urban32", fake_fetch)
-    notebook.get_source_images(params, archive="SUN397.tar.gz")
-    assert calls[0][0] == params.source_dir and calls[0][1]["archive"] == "SUN397.tar.gz"
+    extracted = _build_extracted(tmp_path / "sun")
+    assert notebook.get_source_images(params, extracted=extracted, progress=False) == params.source_dir
+    assert len(list((params.source_dir / "alley").glob("*.jpg"))) == 3
+    assert "alley" in capsys.readouterr().out  # the count check is printed
+    # Done once: a second call does not fetch (from this missing archive it would fail).
+    assert notebook.get_source_images(params, archive=tmp_path / "missing.tar.gz") == params.source_dir
+    assert "already fetched" in capsys.readouterr().out
 
 
+# ------------------------------------------------------------------------------------
+# 01: figures of the data (colorkeras.report)
+# ------------------------------------------------------------------------------------
 def test_class_counts_and_chart(prepared_toy_city):
-    counts = notebook.class_counts(prepared_toy_city)
+    counts = report.class_counts(prepared_toy_city)
     assert sorted(counts) == ["park", "skyline", "street", "waterfront"]
     assert sum(sum(c.values()) for c in counts.values()) == 48
     assert all(c["train"] == 10 for c in counts.values())
-    figure = notebook.class_count_figure(prepared_toy_city)
+    figure = report.class_count_figure(prepared_toy_city)
     axes = figure.axes[0]
     assert len(axes.patches) == 4 * 3  # a bar per class and split
     assert "48 in total" in axes.get_title()
@@ -185,19 +168,19 @@ def test_class_counts_and_chart(prepared_toy_city):
 
 def test_sample_rows_take_turns_over_classes():
     labels = ["a"] * 5 + ["b"] * 2 + ["c"] * 1
-    rows = notebook._sample_rows(labels, 6, seed=0)
+    rows = report._sample_rows(labels, 6, seed=0)
     assert [labels[r] for r in rows[:3]] == ["a", "b", "c"]
     assert len(rows) == len(set(rows)) == 6
-    assert len(notebook._sample_rows(labels, 20, seed=0)) == 8  # never more than there are
+    assert len(report._sample_rows(labels, 20, seed=0)) == 8  # never more than there are
 
 
 def test_sample_grid(prepared_toy_city, tmp_path):
-    figure = notebook.sample_grid_figure(prepared_toy_city, count=4)
+    figure = report.sample_grid_figure(prepared_toy_city, count=4)
     assert len(figure.axes) == 2 * 4
     grey = figure.axes[0].images[0].get_array()
     assert np.allclose(grey[..., 0], grey[..., 1], atol=2e-3)  # the top row has no colour
     with pytest.raises(ValueError, match="no images"):
-        notebook.sample_grid_figure(_without_test_split(prepared_toy_city, tmp_path), split="test")
+        report.sample_grid_figure(_without_test_split(prepared_toy_city, tmp_path), split="test")
 
 
 def _without_test_split(prepared, tmp_path):
@@ -215,29 +198,19 @@ def _without_test_split(prepared, tmp_path):
 # ------------------------------------------------------------------------------------
 # 02: training
 # ------------------------------------------------------------------------------------
-def test_cache_embeddings_skips_the_baseline_and_random_weights(tmp_path, monkeypatch):
-    import colorkeras.embed
-
-    monkeypatch.setattr(colorkeras.embed, "embed_dataset", lambda *a, **k: pytest.fail("cached"))
-    assert notebook.cache_embeddings(_params(tmp_path, smoke=False)) is None
-    assert notebook.cache_embeddings(_params(tmp_path, model="vit_fusion")) is None
-
-
-def test_cache_embeddings_caches_pretrained_extractors(tmp_path, monkeypatch):
-    import colorkeras.embed
-
-    calls = []
-
-    def fake_embed(prepared, extractor, weights, **kwargs):
-        calls.append((prepared, extractor, weights, kwargs["extractor_size"]))
-        return "inception_v3-imagenet"
-
-    monkeypatch.setattr(colorkeras.embed, "embed_dataset", fake_embed)
-    params = _params(tmp_path, smoke=False, model="inception_fusion")
-    assert notebook.cache_embeddings(params) == "inception_v3-imagenet"
-    assert calls == [(params.prepared_dir, "inception_v3", "imagenet", "base")]
+def test_cache_embeddings_skips_the_baseline_and_random_weights(tmp_path, capsys):
+    baseline = _params(tmp_path, smoke=False)
+    assert notebook.cache_embeddings(baseline) is None
+    vit = _params(tmp_path, model="vit_fusion")
+    assert notebook.cache_embeddings(vit) is None
+    assert "nothing to cache" in capsys.readouterr().out
+    # Neither tried to cache: their prepared folders (which do not exist) were not touched.
+    assert not baseline.prepared_dir.exists() and not vit.prepared_dir.exists()
 
 
+# ------------------------------------------------------------------------------------
+# 02: the learning curve (colorkeras.report)
+# ------------------------------------------------------------------------------------
 def _write_log(run_dir, rows):
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = ["epoch,loss,seconds,val_loss"] + [",".join(map(str, r)) for r in rows]
@@ -247,8 +220,8 @@ def _write_log(run_dir, rows):
 def test_learning_curve(tmp_path):
     run = tmp_path / "runs" / "baseline"
     _write_log(run, [(1, 0.30, 5.0, 0.20), (2, 0.20, 5.0, 0.10), (3, 0.15, 5.0, 0.12)])
-    assert notebook.read_log(run)[1] == {"epoch": 2.0, "loss": 0.2, "seconds": 5.0, "val_loss": 0.1}
-    figure = notebook.learning_curve_figure(run)
+    assert report.read_log(run)[1] == {"epoch": 2.0, "loss": 0.2, "seconds": 5.0, "val_loss": 0.1}
+    figure = report.learning_curve_figure(run)
     axes = figure.axes[0]
     labels = [line.get_label() for line in axes.get_lines()]
     assert labels[:2] == ["training", "validation"]
@@ -257,19 +230,20 @@ def test_learning_curve(tmp_path):
 
 def test_learning_curve_before_any_epoch(tmp_path):
     with pytest.raises(FileNotFoundError, match="no epoch"):
-        notebook.learning_curve_figure(tmp_path / "empty")
+        report.learning_curve_figure(tmp_path / "empty")
 
 
 # ------------------------------------------------------------------------------------
-# 03: evaluation
+# 03: evaluation (run listing from colorkeras.run; report display and the study's table
+# from colorkeras.report)
 # ------------------------------------------------------------------------------------
 def test_find_runs(tmp_path):
     for name in ("vit_fusion", "baseline", "unfinished"):
         (tmp_path / name).mkdir()
     (tmp_path / "baseline" / "best.keras").write_bytes(b"x")
     (tmp_path / "vit_fusion" / "best.keras").write_bytes(b"x")
-    assert notebook.find_runs(tmp_path) == [tmp_path / "baseline", tmp_path / "vit_fusion"]
-    assert notebook.find_runs(tmp_path / "nothing") == []
+    assert find_runs(tmp_path) == [tmp_path / "baseline", tmp_path / "vit_fusion"]
+    assert find_runs(tmp_path / "nothing") == []
 
 
 def test_evaluate_runs_without_runs_points_to_02(tmp_path):
@@ -282,7 +256,6 @@ def test_evaluate_report_and_comparison(tmp_path, prepared_toy_city):
     import keras
 
     from colorkeras.models.registry import build_model
-    from colorkeras.report import STUDY_OVERALL, write_report
 
     params = _params(tmp_path)
     params.data_root.mkdir(parents=True)
@@ -293,32 +266,32 @@ def test_evaluate_report_and_comparison(tmp_path, prepared_toy_city):
     build_model("baseline", 32).save(run / "best.keras")
 
     runs = notebook.evaluate_runs(params, progress=False)
-    assert runs == [run] and (run / "eval" / "test" / "per_image.csv").is_file()
+    assert runs == [run] and (Run(run).find_evaluation("test") / "per_image.csv").is_file()
     assert notebook.evaluate_runs(params, ["baseline"], progress=False) == [run]
 
-    written = write_report(runs, params.report_dir)
-    parts = notebook.report_parts(written["markdown"])
+    written = report.write_report(runs, params.report_dir)
+    parts = report.report_parts(written["markdown"])
     kinds = [type(part).__name__ for part in parts]
     assert kinds[0] == "Markdown" and kinds.count("Image") == 2
     assert all("![" not in part.data for part in parts if type(part).__name__ == "Markdown")
 
-    text = notebook.study_comparison_markdown(runs)
+    text = report.study_comparison_markdown(runs)
     assert "grey floor" in text and "not comparable" in text
-    assert f"{STUDY_OVERALL[1][1]:.2f}" in text  # the study's InceptionV3 PSNR, labelled apart
+    assert f"{report.STUDY_OVERALL[1][1]:.2f}" in text  # the study's InceptionV3 PSNR, labelled apart
     assert "- **baseline**:" in text and "dB PSNR" in text
 
 
 def test_report_parts_keeps_text_around_images(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "figure.png")
     (tmp_path / "report.md").write_text("# Title\n\nText.\n\n![A figure](figure.png)\n\nAfter.\n")
-    parts = notebook.report_parts(tmp_path / "report.md")
+    parts = report.report_parts(tmp_path / "report.md")
     assert [type(p).__name__ for p in parts] == ["Markdown", "Markdown", "Image", "Markdown"]
     assert parts[0].data.startswith("# Title") and parts[1].data == "*A figure*"
     assert parts[3].data.strip() == "After."
 
 
 # ------------------------------------------------------------------------------------
-# 04: your own photos
+# 04: your own photos (their before/after figure from colorkeras.report)
 # ------------------------------------------------------------------------------------
 def test_write_smoke_photos_are_grey_jpegs_bigger_than_the_model(tmp_path):
     paths = notebook.write_smoke_photos(tmp_path / "photos", count=5)
@@ -331,6 +304,7 @@ def test_write_smoke_photos_are_grey_jpegs_bigger_than_the_model(tmp_path):
 
 def test_collect_photos(tmp_path, capsys):
     assert len(notebook.collect_photos(_params(tmp_path))) == 3  # smoke: stand-ins written
+    assert "3 photo(s)" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="UPLOAD = True"):
         notebook.collect_photos(_params(tmp_path, smoke=False, photos="empty"))
 
@@ -357,8 +331,8 @@ def test_before_after_pairs_and_figure(tmp_path):
     Image.new("RGB", notebook.SMOKE_PHOTO_SIZE, (200, 120, 40)).save(out / "old_park_00.jpg")
     pairs = notebook.before_after_pairs([photos], out)
     assert pairs == [(photos / "old_park_00.jpg", out / "old_park_00.jpg")]  # only done ones
-    figure = notebook.before_after_figure(pairs)
+    figure = report.before_after_figure(pairs)
     assert len(figure.axes) == 2
     assert "96x72" in figure.axes[1].get_title()
     with pytest.raises(ValueError, match="colorize"):
-        notebook.before_after_figure([])
+        report.before_after_figure([])
