@@ -19,7 +19,8 @@ import jupytext
 import nbformat
 import pytest
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_historical")
 # A string literal that starts with "/" in code: a hard-coded absolute path.
 _ABSOLUTE_PATH_LITERAL = re.compile(r"""["']/""")
@@ -31,6 +32,18 @@ def _cells(notebook) -> list[tuple[str, str, tuple[str, ...]]]:
 
 def _code_lines(cell) -> list[str]:
     return [line for line in cell.source.splitlines() if not line.lstrip().startswith(("#", "%"))]
+
+
+def test_badges_and_install_cells_use_the_repository_of_pyproject():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("set_repository", ROOT / "scripts" / "set_repository.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    expected = {tool.slug(tool.repository_url())}
+    assert tool.derived_addresses((ROOT / "README.md").read_text()) == expected
+    for path in sorted((ROOT / "notebooks").glob("*.py")):
+        assert tool.derived_addresses(path.read_text()) == expected, path.name
 
 
 def test_every_notebook_is_a_pair():
