@@ -217,7 +217,7 @@ class Run:
                            and e.get("dataset_root") == dataset.get("root"))]
         if not matches:
             where = f" of {dataset.get('name')}" if dataset else ""
-            raise RunError(f"{self.root}: no evaluation{where} on split {split!r}; run "
+            raise RunError(f"{self.root}: no evaluation{where} of split {split!r}; run "
                            f"`colorkeras evaluate {self.root} --data PREPARED --split {split}` first")
         names = sorted({e.get("dataset_name") or "?" for e in matches})
         if len(names) > 1:

@@ -57,8 +57,8 @@ def world(tmp_path_factory):
     # TensorFlow is loaded by now, so this also checks that LPIPS (torch) can still start
     # (see metrics._keep_triton_out_after_tensorflow).
     eval_a = evaluate_run(run_a, root / "prepared", batch_size=3,
-                          lpips_scorer=LpipsScorer(pretrained=False), progress=False)
-    eval_b = evaluate_run(run_b, root / "prepared", lpips_scorer=None, progress=False)
+                          lpips_scorer=LpipsScorer(pretrained=False), progress=False).folder
+    eval_b = evaluate_run(run_b, root / "prepared", lpips_scorer=None, progress=False).folder
     return {"root": root, "data": root / "prepared", "run_a": run_a, "run_b": run_b,
             "eval_a": eval_a, "eval_b": eval_b}
 
@@ -279,16 +279,17 @@ def _copy_run(world, tmp_path):
 
 def test_evaluate_on_a_full_disk_fails_cleanly_and_a_rerun_starts_clean(world, tmp_path):
     run = _copy_run(world, tmp_path)
+    folder = world["eval_a"].relative_to(world["run_a"])  # eval/<dataset>/test
     # 8 x 32 x 32 x 2 bytes of predictions do not fit under 8 KiB.
     result = _limited_cli(8 * 1024, "evaluate", run, "--data", world["data"], "--no-lpips")
     assert result.returncode == 2, result.stderr[-3000:]
-    assert f"could not write {run / 'eval' / 'test' / 'predictions_ab.npy'}: File too large" in result.stderr
+    assert f"could not write {run / folder / 'predictions_ab.npy'}: File too large" in result.stderr
     assert "Traceback" not in result.stderr
-    assert sorted(p.name for p in (run / "eval" / "test").iterdir()) == []  # nothing partial, nothing hidden
+    assert sorted(p.name for p in (run / folder).iterdir()) == []  # nothing partial, nothing hidden
     # A temporary left by a killed evaluation (its process is gone) is removed by the rerun.
-    stale = run / "eval" / "test" / ".predictions_ab.999999999.0123abcd.tmp.npy"
+    stale = run / folder / ".predictions_ab.999999999.0123abcd.tmp.npy"
     stale.write_bytes(b"\0" * 4096)
-    out = evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+    out = evaluate_run(run, world["data"], lpips_scorer=None, progress=False).folder
     assert sorted(p.name for p in out.iterdir()) == ["evaluation.json", "per_image.csv", "predictions_ab.npy"]
     np.testing.assert_array_equal(np.load(out / "predictions_ab.npy"),
                                   np.load(world["eval_a"] / "predictions_ab.npy"))
@@ -347,7 +348,7 @@ def _fake_data(classes_count, per_class=3):
     rows = [{"row": i, "relpath": f"c{i // per_class:02d}/{i}.png", "class": f"c{i // per_class:02d}",
              **{name: float(i) for name in ("psnr", "ssim", "lpips", "mse")}}
             for i in range(classes_count * per_class)]
-    return ReportData([Series("m", rows, {}, None)], Series(GREY_FLOOR, rows, {}, None), "test")
+    return ReportData([Series("m", rows, {}, None, None)], Series(GREY_FLOOR, rows, {}, None, None), "test")
 
 
 def test_default_sample_rows_cover_the_classes_up_to_a_cap():
@@ -363,3 +364,34 @@ def test_default_sample_rows_cover_the_classes_up_to_a_cap():
     shown = {many.grey.rows[r]["class"] for r in rows}
     assert len(rows) <= 4 + SAMPLE_CLASSES and len(shown) >= SAMPLE_CLASSES
     assert {"c00", "c16", "c28"} <= shown  # spread over the class list, not its start
+
+
+# ------------------------------------------------------------------------------------
+# One run, several datasets (an out-of-domain set never replaces the in-domain results)
+# ------------------------------------------------------------------------------------
+def test_a_run_keeps_one_evaluation_per_dataset_and_report_chooses_with_data(world, tmp_path):
+    run = _copy_run(world, tmp_path)
+    # Another labelled set, all of it test (prepare --val 0 --test 1).
+    write_toy_city(tmp_path / "other_city", per_class=2, size=SIZE, seed=7)
+    prepare(tmp_path / "other_city", tmp_path / "other", PrepareSettings(image_size=SIZE, val_fraction=0.0,
+            test_fraction=1.0), workers=1, progress=False)
+    in_domain = evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+    out_of_domain = evaluate_run(run, tmp_path / "other", lpips_scorer=None, progress=False)
+    assert in_domain.folder != out_of_domain.folder and in_domain.folder.parent.parent == run / "eval"
+    assert (in_domain.folder / "evaluation.json").is_file()  # still there after the second
+    assert (in_domain.record["count"], out_of_domain.record["count"]) == (8, 8)
+    # In memory and on disk the same numbers.
+    on_disk = json.loads((out_of_domain.folder / "evaluation.json").read_text())
+    assert on_disk["mean"] == out_of_domain.means and on_disk["dataset_name"] == "other"
+    with pytest.raises(ReportError, match="several datasets .*--data"):
+        write_report([run], tmp_path / "r")
+    written = write_report([run], tmp_path / "r", data_root=tmp_path / "other")
+    assert "Dataset: other" in written["markdown"].read_text()
+
+
+def test_a_run_evaluated_by_earlier_code_still_reports(world, tmp_path):
+    """Before datasets had keys, evaluations sat in eval/<split>/."""
+    run = _copy_run(world, tmp_path)
+    shutil.copytree(world["eval_a"], run / "eval" / "test")
+    written = write_report([run], tmp_path / "r")
+    assert "| baseline |" in written["markdown"].read_text()
