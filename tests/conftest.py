@@ -46,3 +46,12 @@ def prepared_toy_city(toy_city, tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared") / "toy32"
     prepare(toy_city, out, PrepareSettings(image_size=TEST_IMAGE_SIZE), workers=1, progress=False)
     return out
+
+
+@pytest.fixture
+def own_prepared_toy_city(prepared_toy_city, tmp_path):
+    """A private copy of the prepared toy city, for tests that write into a dataset
+    (embeddings, probes): the shared one stays as every other test expects it."""
+    import shutil
+
+    return shutil.copytree(prepared_toy_city, tmp_path / "toy32")

@@ -14,10 +14,10 @@ from colorkeras.models.extractors import build_extractor
 
 
 @pytest.mark.backend
-def test_embed_caches_image_and_flip_and_is_keyed_by_weights(prepared_toy_city):
+def test_embed_caches_image_and_flip_and_is_keyed_by_weights(own_prepared_toy_city):
     import keras
 
-    dataset = PreparedDataset.open(prepared_toy_city)
+    dataset = PreparedDataset.open(own_prepared_toy_city)
     keras.utils.set_random_seed(7)
     extractor = build_extractor("vit_b16", dataset.image_size, weights=None, size="tiny")
     key = embed_dataset(dataset, "vit_b16", None, extractor_size="tiny", batch_size=8, progress=False, model=extractor)
@@ -33,10 +33,10 @@ def test_embed_caches_image_and_flip_and_is_keyed_by_weights(prepared_toy_city):
     assert other_key != key
 
 
-def test_embed_resumes_from_its_progress_file(prepared_toy_city, monkeypatch):
+def test_embed_resumes_from_its_progress_file(own_prepared_toy_city, monkeypatch):
     import colorkeras.embed as embed
 
-    dataset = PreparedDataset.open(prepared_toy_city)
+    dataset = PreparedDataset.open(own_prepared_toy_city)
     extractor = build_extractor("vit_b16", dataset.image_size, weights=None, size="tiny")
     monkeypatch.setattr(embed, "CHUNK_BATCHES", 1)
     calls = []
@@ -52,7 +52,7 @@ def test_embed_resumes_from_its_progress_file(prepared_toy_city, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         embed_dataset(dataset, "vit_b16", None, extractor_size="tiny", batch_size=8, splits=("train",),
                       progress=False, model=extractor)
-    partial = list((prepared_toy_city / "embeddings").glob("*/train.progress.json"))
+    partial = list((own_prepared_toy_city / "embeddings").glob("*/train.progress.json"))
     assert partial and json.loads(partial[0].read_text())["rows_done"] == 8
     monkeypatch.setattr(extractor, "predict", original)
     key = embed_dataset(dataset, "vit_b16", None, extractor_size="tiny", batch_size=8, splits=("train",),
@@ -61,13 +61,13 @@ def test_embed_resumes_from_its_progress_file(prepared_toy_city, monkeypatch):
     l_u8, _ = dataset.arrays("train")
     l_norm = color.normalize_l(color.dequantize_l(l_u8.astype(np.float32)))[..., None]
     np.testing.assert_allclose(cached[:, 0], original(l_norm, verbose=0), atol=1e-4)
-    assert not list((prepared_toy_city / "embeddings").glob("*/train.progress.json"))
+    assert not list((own_prepared_toy_city / "embeddings").glob("*/train.progress.json"))
 
 
-def test_embed_cli_runs_with_random_weights(prepared_toy_city):
+def test_embed_cli_runs_with_random_weights(own_prepared_toy_city):
     from tests.test_cli import run_cli
 
-    result = run_cli("embed", prepared_toy_city, "--extractor", "inception_v3", "--weights", "random",
+    result = run_cli("embed", own_prepared_toy_city, "--extractor", "inception_v3", "--weights", "random",
                      "--batch-size", "16")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Embeddings cached under" in result.stdout
