@@ -20,7 +20,6 @@ import os
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -64,7 +63,7 @@ def images_per_second(call, batch: int, warmup: int, steps: int) -> float:
 def bench_model(name: str, size: int, batch: int, warmup: int, steps: int) -> dict:
     import keras
 
-    from colorkeras.models import build_model, is_fusion, training_graph
+    from colorkeras.models import build_model
 
     model = build_model(name, image_size=size, weights=None)
     rng = np.random.default_rng(0)
@@ -73,9 +72,9 @@ def bench_model(name: str, size: int, batch: int, warmup: int, steps: int) -> di
 
     forward = images_per_second(lambda: model.predict_on_batch(l_norm), batch, warmup, steps)
 
-    trainable = training_graph(model)
-    if is_fusion(model):
-        dim = model.get_layer("extractor").output.shape[-1]
+    trainable = model.training_graph()
+    if model.extractor is not None:
+        dim = model.extractor_model.output.shape[-1]
         inputs = (l_norm, rng.normal(size=(batch, dim)).astype(np.float32))
     else:
         inputs = l_norm

@@ -42,7 +42,7 @@ import numpy as np
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
-from colorkeras.fileio import write_atomic, write_text_atomic
+from colorkeras.fileio import process_alive, write_atomic, write_text_atomic
 from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
 from colorkeras.run import BEST_MODEL, EVALUATION_JSON, Run, dataset_identity, dataset_key
 
@@ -373,16 +373,8 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
         match = _TEMPORARY.match(path.name)
         if not match or match["stem"] + match["suffix"] not in ours:
             continue
-        if _process_alive(int(match["pid"])):
+        if process_alive(int(match["pid"])):
             continue  # another evaluation of the same run is writing it now
         path.unlink(missing_ok=True)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -3,6 +3,7 @@ leaves the previous version intact."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -111,3 +112,24 @@ def copy_stream_atomic(
         if reading or isinstance(exc, AtomicWriteError):
             raise
         raise AtomicWriteError(path, exc) from exc
+
+
+def read_json_object(path) -> dict:
+    """A JSON file holding an object, as a dict; {} when it is missing, unreadable or not
+    an object (records such as a run's config.json are optional and may be damaged)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (the owner of a temporary file named after it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

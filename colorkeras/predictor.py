@@ -18,7 +18,6 @@ this module and answers a rerun with nothing to do without their start-up.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from colorkeras.fileio import read_json_object
 from colorkeras import color
 from colorkeras.errors import InvalidArgument
 from colorkeras.images import resize_square
@@ -309,7 +309,7 @@ def toy_city_evidence(run) -> str | None:
     if not isinstance(dataset, dict) or not dataset.get("root"):
         return None
     root = Path(str(dataset["root"]))
-    settings = _read_json(root / "settings.json")
+    settings = read_json_object(root / "settings.json")
     if settings.get("synthetic") is True:
         return f"{root / 'settings.json'} says its source is synthetic"
     source = Path(str(settings["source_dir"])) if settings.get("source_dir") else None
@@ -330,9 +330,3 @@ def toy_city_warning(evidence: str) -> str:
     )
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return document if isinstance(document, dict) else {}

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from colorkeras.errors import ColorkerasError
-from colorkeras.fileio import write_text_atomic
+from colorkeras.fileio import read_json_object, write_text_atomic
 
 CONFIG_JSON = "config.json"
 LOG_CSV = "log.csv"
@@ -43,12 +43,6 @@ class RunError(ColorkerasError):
     """A run folder that does not hold what was asked of it."""
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def model_arguments(model) -> dict:
@@ -123,12 +117,12 @@ class Run:
     @property
     def record(self) -> dict:
         """config.json: model, model_args, objective, config, dataset, backend ({} if none)."""
-        return _read_json(self.config_path)
+        return read_json_object(self.config_path)
 
     @property
     def best_record(self) -> dict:
         """best.json: epoch, val_loss and (runs from now on) what built best.keras."""
-        return _read_json(self.best_json_path)
+        return read_json_object(self.best_json_path)
 
     @property
     def model_name(self) -> str | None:
@@ -194,7 +188,7 @@ class Run:
         base = self.root / EVAL_DIR
         candidates = list(base.glob(f"*/*/{EVALUATION_JSON}")) + list(base.glob(f"*/{EVALUATION_JSON}"))
         for path in candidates:
-            record = _read_json(path)
+            record = read_json_object(path)
             if record.get("split") in SPLITS:
                 found.append({**record, "folder": str(path.parent)})
         return sorted(found, key=lambda record: record.get("evaluated_at") or "", reverse=True)

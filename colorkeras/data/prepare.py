@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.fileio import process_alive
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.synthetic import toy_city_folder
@@ -437,20 +438,12 @@ def _stale_siblings(out_dir: Path) -> list[Path]:
             if path in _IN_USE or not path.is_dir() or path.is_symlink():
                 continue
             # Names without a pid come from older versions (tempfile names): stale.
-            if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+            if owner.isdigit() and int(owner) != os.getpid() and process_alive(int(owner)):
                 continue
             stale.append(path)
     return stale
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def _clean_up_after_dead_runs(out_dir: Path) -> list[str]:

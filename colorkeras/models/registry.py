@@ -13,8 +13,12 @@ import inspect
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
+
+if TYPE_CHECKING:
+    from colorkeras.models.colorizer import Colorizer
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def build_model(
     weights="imagenet",
     input_channels: int = 1,
     extractor_size: str = "base",
-) -> "Colorizer":
+) -> Colorizer:
     """Build a registered family (end-to-end graph).
 
     Args:
@@ -97,7 +101,7 @@ def build_model(
         extractor_size=extractor_size)
 
 
-def load_model(path) -> "Colorizer":
+def load_model(path) -> Colorizer:
     """Load a saved colorizer (a ``.keras`` file, or a run folder's best.keras) in safe mode.
 
     Safe mode stays on: a model that carries Python code (a Lambda layer) is refused.
@@ -131,7 +135,7 @@ def load_model(path) -> "Colorizer":
     return as_family(model)
 
 
-def as_family(model) -> "Colorizer":
+def as_family(model) -> Colorizer:
     """The model as its family: a Colorizer as it is; a plain functional model saved by
     colorkeras before families were classes, rebuilt as its family with its weights."""
     from colorkeras.models.colorizer import Colorizer
