@@ -262,16 +262,20 @@ def temporal_warping_error(frames_ab: Iterable[np.ndarray], flows_true: Iterable
     previous = None
     for t, (ab, flow, mask) in enumerate(zip(frames_ab, flows_true, masks)):
         ab = np.asarray(ab, np.float32)
-        if t > 0:
-            mask = np.asarray(mask, bool)
-            if mask.any():
-                warped = warp_backward(previous, flow)
-                distance = np.sqrt(np.sum((ab - warped) ** 2, axis=-1))
-                errors.append(float(distance[mask].mean()))
+        if t > 0 and np.asarray(mask, bool).any():
+            errors.append(warping_error_frame(ab, previous, flow, mask))
         previous = ab
     if not errors:
         raise InvalidArgument("temporal_warping_error needs at least two frames with visible pixels")
     return float(np.mean(errors))
+
+
+def warping_error_frame(ab: np.ndarray, previous_ab: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float:
+    """One frame's term of `temporal_warping_error`: the mean ab distance between ``ab``
+    and ``previous_ab`` warped along the backward ``flow``, over the pixels of ``mask``."""
+    warped = warp_backward(np.asarray(previous_ab, np.float32), flow)
+    distance = np.sqrt(np.sum((np.asarray(ab, np.float32) - warped) ** 2, axis=-1))
+    return float(distance[np.asarray(mask, bool)].mean())
 
 
 def clip_quality(pred_rgb: Iterable[np.ndarray], true_rgb: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
