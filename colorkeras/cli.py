@@ -120,7 +120,8 @@ def cmd_colorize(args) -> int:
         from colorkeras.colorize import colorize_paths
 
         reports.append(colorize_paths(args.model, photos, args.out, overwrite=args.overwrite, fmt=args.format,
-                                      suffix=args.suffix, batch_size=args.batch_size))
+                                      suffix=args.suffix, batch_size=args.batch_size,
+                                      chroma_upsampling=args.chroma))
     if videos:
         from colorkeras.video import colorize_video_paths
 
@@ -260,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: as the input)")
     p.add_argument("--suffix", default="", help="added to each output file name, e.g. _color")
     p.add_argument("--batch-size", type=int, default=8, help="photos per model call")
+    p.add_argument("--chroma", choices=("guided", "resize"), default="guided",
+                   help="photos: how the model-size colour reaches the photo's size: guided (a guided filter "
+                        "steered by the photo's own lightness, so colour keeps to its edges) or resize "
+                        "(plain bilinear)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
     video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "

@@ -1,7 +1,8 @@
 """Colorize photo files and folders at full resolution: the files around the Predictor.
 
 The colour itself comes from `colorkeras.predictor.Predictor` (the one inference core:
-the model's prediction at its own size, resized and put on the photo's own L). This
+the model's prediction at its own size, brought to the photo's size by a guided filter
+(or a plain resize) and put on the photo's own L). This
 module adds what files need. `colorize_paths` is what the ``colorkeras colorize`` command
 runs: files and folders in, one colour file out per photo, inputs never overwritten,
 existing outputs skipped (so a rerun resumes), unreadable files reported while the rest
@@ -34,6 +35,7 @@ from colorkeras.images import (
     save_rgb,
 )
 from colorkeras.predictor import Predictor, check_batch_size, small_photo_warning
+from colorkeras.upsample import check_method
 
 # Nothing here (nor in colorkeras.predictor) imports Keras or TensorFlow at module level:
 # a rerun with every output done returns before paying their ~6 s start-up.
@@ -328,6 +330,7 @@ def colorize_paths(
     progress: bool = True,
     batch_size: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    chroma_upsampling: str = "guided",
 ) -> ColorizeReport:
     """Colorize photo files and folders of photos into `out_dir` at full resolution.
 
@@ -349,6 +352,8 @@ def colorize_paths(
             default 120 MP (`colorkeras.images.DEFAULT_MAX_PIXELS`). One photo costs
             about 30 bytes of memory a pixel (3.6 GB at the default limit). Pillow
             refuses photos above its own limit (about 179 MP) regardless.
+        chroma_upsampling: ``"guided"`` (colour follows the photo's own edges) or
+            ``"resize"`` (plain bilinear); see `colorkeras.upsample.upsample_ab`.
 
     Raises:
         ValueError: an output would replace an input, or a bad argument. Nothing is
@@ -356,6 +361,7 @@ def colorize_paths(
         ModelLoadError: the model file is missing, damaged, or refused by safe mode.
     """
     check_batch_size(batch_size)  # before any work: a rerun with nothing to do checks it too
+    check_method(chroma_upsampling)
     if max_pixels < 1:
         raise InvalidArgument(f"max_pixels must be at least 1, got {max_pixels}")
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
@@ -379,9 +385,9 @@ def colorize_paths(
         return report  # nothing to colorize: no TensorFlow start-up, no model load
 
     if isinstance(model_or_path, (str, os.PathLike)):
-        predictor = Predictor.open(model_or_path, batch_size)
+        predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling)
     else:
-        predictor = Predictor(model_or_path, batch_size=batch_size)
+        predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling)
     toy_warning = predictor.synthetic_warning()
     if toy_warning:
         report.warnings.append(toy_warning)

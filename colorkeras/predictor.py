@@ -10,7 +10,10 @@ output. Everything that turns photos into colour goes through it:
   resized to S x S without cropping, then reduced to L); the predicted ab field is
   resized back to the photo's size and put on the photo's own full-resolution L, so the
   output keeps every detail of the input and only the colour is predicted at low
-  resolution, where the eye forgives it.
+  resolution, where the eye forgives it. The ab field is brought to the photo's size by
+  `colorkeras.upsample.upsample_ab`: by default with a guided filter steered by the
+  photo's L, so colour keeps to the photo's edges (``chroma_upsampling="resize"``: the
+  plain bilinear resize of earlier versions).
 
 Nothing here imports Keras or TensorFlow at module level: `colorkeras.colorize` imports
 this module and answers a rerun with nothing to do without their start-up.
@@ -31,6 +34,7 @@ from colorkeras.errors import InvalidArgument
 from colorkeras.images import resize_square
 from colorkeras.objectives import decode_to_numpy, get_objective
 from colorkeras.run import CONFIG_JSON, Run
+from colorkeras.upsample import check_method, upsample_ab
 
 # Full-resolution L channels (float32, 4 bytes a pixel) wait in memory until their batch
 # has been through the model; past this many pixels the batch is run early, so a folder
@@ -112,14 +116,16 @@ class Colorized:
     key: Any  # what the caller gave with the photo (a path, an index)
     lightness: np.ndarray  # (H, W) float32 L in [0, 100], the photo's own
     ab: np.ndarray  # (S, S, 2) float32 un-normalised ab at the model's size
+    chroma_upsampling: str = "guided"  # how ab reaches the photo's size (`upsample_ab`)
 
     def rgb(self) -> np.ndarray:
-        """uint8 RGB (H, W, 3): the ab field resized to the photo and put on its L."""
+        """uint8 RGB (H, W, 3): the ab field brought to the photo's size and put on its L."""
         width = self.lightness.shape[1]
+        ab = upsample_ab(self.ab, self.lightness, self.chroma_upsampling)
         # Row blocks of about a million pixels keep the LAB->RGB temporaries small on
         # very wide photos.
         rows = max(1, _PIXELS_PER_LAB_BLOCK // width)
-        return color.merge_l_ab(self.lightness, self.ab, rows_per_chunk=rows)
+        return color.merge_l_ab(self.lightness, ab, rows_per_chunk=rows)
 
 
 # ------------------------------------------------------------------------------------
@@ -137,15 +143,19 @@ class Predictor:
         pixel_budget: a batch of photos is run early once the full-resolution photos
             waiting in it hold this many pixels (bounds memory on large photos).
         source_run: the run folder the model came from, if any (`open` sets it).
+        chroma_upsampling: how the model-size ab reaches a photo's size: ``"guided"``
+            (a guided filter steered by the photo's L: colour keeps to its edges) or
+            ``"resize"`` (bilinear; see `colorkeras.upsample.upsample_ab`).
 
     Raises:
-        InvalidArgument: a bad batch size or budget, or a model whose output does not
+        InvalidArgument: a bad batch size, budget or chroma upsampling, or a model whose output does not
             have the channels the objective decodes.
         ModelLoadError: a Keras model that is no colorkeras colorizer.
     """
 
     def __init__(self, model, objective=None, batch_size: int = 8, *,
-                 pixel_budget: int = BATCH_PIXEL_BUDGET, source_run: Run | None = None):
+                 pixel_budget: int = BATCH_PIXEL_BUDGET, source_run: Run | None = None,
+                 chroma_upsampling: str = "guided"):
         from colorkeras.models.registry import as_family
 
         if pixel_budget < 1:
@@ -159,6 +169,7 @@ class Predictor:
                 f"objective {self._objective.name!r} decodes {self._objective.output_channels}")
         self.batch_size = check_batch_size(batch_size)
         self.pixel_budget = pixel_budget
+        self.chroma_upsampling = check_method(chroma_upsampling)
         self._source_run = source_run
 
     @classmethod
@@ -272,7 +283,8 @@ class Predictor:
     def _finish(self, pending) -> list[Colorized]:
         ab_norm = self.predict_normalized(np.stack([item[2] for item in pending]))
         ab = color.denormalize_ab(ab_norm)
-        return [Colorized(key, lum, field) for (key, lum, _), field in zip(pending, ab)]
+        return [Colorized(key, lum, field, self.chroma_upsampling)
+                for (key, lum, _), field in zip(pending, ab)]
 
     # -------------------------------------------------------------------- the toy city
     def synthetic_warning(self) -> str | None:
