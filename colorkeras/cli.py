@@ -261,10 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: as the input)")
     p.add_argument("--suffix", default="", help="added to each output file name, e.g. _color")
     p.add_argument("--batch-size", type=int, default=8, help="photos per model call")
-    p.add_argument("--chroma", choices=("guided", "resize"), default="guided",
+    p.add_argument("--chroma", choices=("auto", "guided", "resize"), default="auto",
                    help="photos: how the model-size colour reaches the photo's size: guided (a guided filter "
-                        "steered by the photo's own lightness, so colour keeps to its edges) or resize "
-                        "(plain bilinear)")
+                        "steered by the photo's own lightness, so colour keeps to its edges), resize "
+                        "(plain bilinear), or auto (guided for photos at least 3x the model's size)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
     video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "

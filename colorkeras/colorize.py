@@ -330,7 +330,7 @@ def colorize_paths(
     progress: bool = True,
     batch_size: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    chroma_upsampling: str = "guided",
+    chroma_upsampling: str = "auto",
 ) -> ColorizeReport:
     """Colorize photo files and folders of photos into `out_dir` at full resolution.
 
@@ -352,8 +352,8 @@ def colorize_paths(
             default 120 MP (`colorkeras.images.DEFAULT_MAX_PIXELS`). One photo costs
             about 30 bytes of memory a pixel (3.6 GB at the default limit). Pillow
             refuses photos above its own limit (about 179 MP) regardless.
-        chroma_upsampling: ``"guided"`` (colour follows the photo's own edges) or
-            ``"resize"`` (plain bilinear); see `colorkeras.upsample.upsample_ab`.
+        chroma_upsampling: ``"auto"``, ``"guided"`` (colour follows the photo's own
+            edges) or ``"resize"`` (plain bilinear); see `colorkeras.upsample`.
 
     Raises:
         ValueError: an output would replace an input, or a bad argument. Nothing is

@@ -116,7 +116,7 @@ class Colorized:
     key: Any  # what the caller gave with the photo (a path, an index)
     lightness: np.ndarray  # (H, W) float32 L in [0, 100], the photo's own
     ab: np.ndarray  # (S, S, 2) float32 un-normalised ab at the model's size
-    chroma_upsampling: str = "guided"  # how ab reaches the photo's size (`upsample_ab`)
+    chroma_upsampling: str = "auto"  # how ab reaches the photo's size (`upsample_ab`)
 
     def rgb(self) -> np.ndarray:
         """uint8 RGB (H, W, 3): the ab field brought to the photo's size and put on its L."""
@@ -144,8 +144,9 @@ class Predictor:
             waiting in it hold this many pixels (bounds memory on large photos).
         source_run: the run folder the model came from, if any (`open` sets it).
         chroma_upsampling: how the model-size ab reaches a photo's size: ``"guided"``
-            (a guided filter steered by the photo's L: colour keeps to its edges) or
-            ``"resize"`` (bilinear; see `colorkeras.upsample.upsample_ab`).
+            (a guided filter steered by the photo's L: colour keeps to its edges),
+            ``"resize"`` (bilinear) or ``"auto"`` (guided for photos at least 3x the
+            model's size, where it measurably helps; see `colorkeras.upsample`).
 
     Raises:
         InvalidArgument: a bad batch size, budget or chroma upsampling, or a model whose output does not
@@ -155,7 +156,7 @@ class Predictor:
 
     def __init__(self, model, objective=None, batch_size: int = 8, *,
                  pixel_budget: int = BATCH_PIXEL_BUDGET, source_run: Run | None = None,
-                 chroma_upsampling: str = "guided"):
+                 chroma_upsampling: str = "auto"):
         from colorkeras.models.registry import as_family
 
         if pixel_budget < 1:

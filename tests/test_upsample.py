@@ -154,12 +154,17 @@ def test_predictor_with_resize_gives_exactly_the_old_output(model_path, photo):
     np.testing.assert_array_equal(predictor.colorize(read_rgb(photo)), old)
 
 
-def test_predictor_defaults_to_guided(model_path, photo):
+def test_predictor_defaults_to_auto_which_guides_only_large_photos(model_path, photo):
+    from colorkeras.upsample import resolve_auto
+
     predictor = Predictor.open(model_path)
-    assert predictor.chroma_upsampling == "guided"
+    assert predictor.chroma_upsampling == "auto"
     [[item]] = predictor.colorize_many([("x", read_rgb(photo))])
-    expected = color.merge_l_ab(item.lightness, upsample_ab(item.ab, item.lightness, "guided"))
+    chosen = resolve_auto(item.ab.shape, item.lightness.shape)
+    expected = color.merge_l_ab(item.lightness, upsample_ab(item.ab, item.lightness, chosen))
     np.testing.assert_array_equal(item.rgb(), expected)
+    assert resolve_auto((256, 256), (4000, 6000)) == "guided"
+    assert resolve_auto((256, 256), (360, 480)) == "resize"
 
 
 def test_colorized_methods_differ_where_colour_crosses_an_edge():
@@ -186,11 +191,11 @@ def test_cli_chroma_flag_reaches_the_output(model_path, photo, tmp_path):
     from colorkeras.cli import main
 
     rgb = read_rgb(photo)
-    for flag in (None, "guided", "resize"):
+    for flag in (None, "auto", "guided", "resize"):
         out = tmp_path / str(flag)
         argv = ["colorize", str(model_path), str(photo), "--out", str(out)]
         assert main(argv + (["--chroma", flag] if flag else [])) == 0
-        expected = Predictor.open(model_path, chroma_upsampling=flag or "guided").colorize(rgb)
+        expected = Predictor.open(model_path, chroma_upsampling=flag or "auto").colorize(rgb)
         np.testing.assert_array_equal(read_rgb(out / photo.name), expected)
     with pytest.raises(SystemExit):
         main(["colorize", str(model_path), str(photo), "--out", str(tmp_path / "x"), "--chroma", "nearest"])
