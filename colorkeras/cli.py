@@ -132,6 +132,19 @@ def cmd_colorize(args) -> int:
     return 0 if all(report.ok for report in reports) else 1
 
 
+def cmd_evaluate_video(args) -> int:
+    from colorkeras.video_evaluate import evaluate_clip, write_clip_evaluation
+
+    modes = ["off", "flow"] + (["keyframes"] if args.keyframe_every else [])
+    for clip in args.clips:
+        evaluation = evaluate_clip(args.model, clip, modes, args.keyframe_every or 8)
+        out = Path(args.out) / Path(clip).stem
+        written = write_clip_evaluation(evaluation, out)
+        print(evaluation.table())
+        print(f"per-frame measures and the flicker chart in {written['per_frame'].parent}\n")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from colorkeras.demo import run_demo
 
@@ -242,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="images per model call")
     p.add_argument("--no-lpips", action="store_true", help="leave the LPIPS column empty")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("evaluate-video", help="flicker and per-frame quality of video colorization on colour "
+                                              "clips, per temporal mode, beside the grey floor")
+    p.add_argument("model", help="a saved model (.keras) or a run folder")
+    p.add_argument("clips", nargs="+", metavar="CLIP", help="colour video files or frame folders (the truth)")
+    p.add_argument("--out", required=True, help="folder for per_frame.csv, summary.json, table.md, flicker.png")
+    p.add_argument("--keyframe-every", type=int, metavar="K", help="also measure keyframe mode with this K")
+    p.set_defaults(func=cmd_evaluate_video)
 
     p = sub.add_parser("report", help="tables and figures from evaluated runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="evaluated run folders")

@@ -13,11 +13,14 @@ epoch with random extractor weights and no downloads; CI executes the notebooks 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from colorkeras.errors import InvalidArgument
 from colorkeras.config import TrainConfig
@@ -31,7 +34,7 @@ DEFAULT_WORKDIR = "colorkeras-work"
 DRIVE_MOUNT_POINT = "/content/drive"
 DRIVE_FOLDER = "MyDrive/colorkeras"
 
-# Smoke mode: small enough that all four notebooks run in about a minute on 2 CPU cores,
+# Smoke mode: small enough that all five notebooks run in about a minute on 2 CPU cores,
 # large enough that every step has real work (4 classes x 12 images -> 40/4/4 split).
 SMOKE_IMAGE_SIZE = 32
 SMOKE_EPOCHS = 1
@@ -116,7 +119,7 @@ class NotebookParams:
 
     Args:
         smoke: toy city, tiny images, one epoch, random extractor weights.
-        workdir: the folder all four notebooks share.
+        workdir: the folder all five notebooks share.
         data_root: image folders and prepared datasets.
         run_root: one run folder per model.
         model: "baseline", "inception_fusion" or "vit_fusion".
@@ -424,3 +427,58 @@ def before_after_pairs(inputs, out_dir, *, suffix: str = "", fmt: str | None = N
 
     jobs, _ = plan_outputs(list(inputs), out_dir, suffix=suffix, fmt=fmt)
     return [(source, target) for source, target in jobs if target.is_file()]
+
+
+# ------------------------------------------------------------------------------------
+# 05_video
+# ------------------------------------------------------------------------------------
+def videos_dir(params: NotebookParams) -> Path:
+    """Where 05_video keeps clips and their colour versions."""
+    return params.workdir / "videos"
+
+
+def write_smoke_clip(folder) -> tuple[Path, Path]:
+    """Smoke mode's stand-in for an old film: a toy-city camera pan with a scene cut, as
+    the grey clip a user would have and its colour truth. Returns (grey, colour) paths."""
+    from colorkeras import color
+    from colorkeras.data import clips
+
+    folder = Path(folder)
+    clip = clips.cut_clip(24, 12, 128, 96)
+    colour = clips.write_clip(clip, folder / "toy_film_colour.mp4")
+    grey_frames = [np.repeat(np.clip(np.rint(color.rgb_to_l(frame) * 2.55), 0, 255).astype(np.uint8)[..., None], 3, -1)
+                   for frame in clip.frames]
+    grey = clips.write_clip(dataclasses.replace(clip, frames=np.stack(grey_frames)), folder / "toy_film.mp4")
+    return grey, colour
+
+
+def collect_video(params: NotebookParams, video=None, *, upload: bool = False, files_module=None) -> Path:
+    """The clip 05_video colorizes: ``video`` (a path), an upload (Colab), or in smoke mode
+    a generated toy film. Raises FileNotFoundError, saying what to do, when there is none."""
+    folder = videos_dir(params)
+    if params.smoke:
+        return write_smoke_clip(folder)[0]
+    if upload:
+        uploaded = upload_photos(folder, files_module)  # the same picker: any file type
+        if uploaded:
+            return uploaded[0]
+    if video is None or not Path(video).exists():
+        raise FileNotFoundError(f"No clip: set VIDEO to the path of a video file (or UPLOAD = True), "
+                                f"got {video!r}")
+    return Path(video)
+
+
+def side_by_side_videos(paths, titles):
+    """An HTML block playing the videos side by side, embedded (works offline and in Colab)."""
+    import base64
+    import html
+
+    from IPython.display import HTML
+
+    cells = []
+    for path, title in zip(paths, titles, strict=True):
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        cells.append(f'<figure style="display:inline-block;margin:4px"><video controls loop muted autoplay '
+                     f'width="320" src="data:video/mp4;base64,{data}"></video>'
+                     f"<figcaption>{html.escape(title)}</figcaption></figure>")
+    return HTML("".join(cells))

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_historical")
+NOTEBOOKS = ("01_data", "02_train", "03_evaluate", "04_historical", "05_video")
 # A string literal that starts with "/" in code: a hard-coded absolute path.
 _ABSOLUTE_PATH_LITERAL = re.compile(r"""["']/""")
 
@@ -139,7 +139,7 @@ def test_notebooks_run_in_order_in_smoke_mode(tmp_path, monkeypatch):
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets the kernel's debugger
 
     plan = [("01_data", None), ("02_train", None), ("02_train", 'MODEL = "vit_fusion"'),
-            ("03_evaluate", None), ("04_historical", None)]
+            ("03_evaluate", None), ("04_historical", None), ("05_video", None)]
     executed = {}
     timings = []
     for name, injected in plan:
@@ -165,6 +165,11 @@ def test_notebooks_run_in_order_in_smoke_mode(tmp_path, monkeypatch):
     photos = sorted((workdir / "my_photos").glob("*.jpg"))
     assert len(photos) == 3 and sorted(p.name for p in (workdir / "colorized").glob("*.jpg")) == [
         p.name for p in photos]
+
+    videos = workdir / "videos"
+    assert {p.name for p in videos.glob("toy_film_*.mp4")} >= {"toy_film_off.mp4", "toy_film_flow.mp4",
+                                                                "toy_film_keyframes.mp4"}
+    assert "warping error" in _outputs_text(executed["05_video"])
 
     evaluation = _outputs_text(executed["03_evaluate"])
     assert "grey floor" in evaluation and "vit_fusion" in evaluation and "not comparable" in evaluation

@@ -1,0 +1,132 @@
+# ---
+# jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
+#   jupytext:
+#     comment_magics: true
+#     notebook_metadata_filter: accelerator,colab,kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Colorize an old city film, without flicker
+#
+# A trained model from `02_train` colorizes a film frame by frame, at the film's own size
+# and frame rate, with its sound kept. Colorizing each frame on its own makes colours
+# flicker (a wall turns beige, grey and beige again as the camera moves), so by default the
+# colour of each frame is carried along the motion (optical flow of the lightness) and
+# blended with the new prediction; at a scene cut it starts afresh. Keyframe mode runs the
+# model only on some frames and carries the colour in between: steadier and much cheaper.
+#
+# Your film is never changed: the colour version is a new file.
+
+# %% [markdown]
+# ## Install (Colab only)
+#
+# In Colab this installs `colorkeras` from its repository; elsewhere it does nothing.
+# If Colab shows a **Restart session** button afterwards, click it and run the notebook
+# again from the top.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    # %pip install --quiet "colorkeras @ git+https://github.com/colorkeras/colorkeras"
+    print("colorkeras is installed.")
+
+# %% [markdown]
+# ## Check the accelerator
+#
+# A GPU makes this much faster; on a CPU, keyframe mode makes long films practical.
+
+# %%
+# %matplotlib inline
+from colorkeras import notebook, runtime
+
+print(runtime.describe_accelerator())
+
+# %% [markdown]
+# ## Parameters
+#
+# The only cell to edit; keep the folders the same as in `02_train`. `MODEL` picks which
+# trained run colorizes. Set `VIDEO` to your film (.mp4, .mov, .avi, .mkv, .webm or an
+# animated .gif), or `UPLOAD = True` to pick it in the browser. In smoke mode a short
+# grey toy-city film with a scene cut is made, with its colour truth beside it.
+
+# %% tags=["parameters"]
+SMOKE = notebook.smoke_requested()  # COLORKERAS_SMOKE=1: toy city, 32 px, 1 epoch
+USE_DRIVE = False  # True: work in My Drive/colorkeras (Colab only)
+WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./colorkeras-work
+DATA_ROOT = None  # None: WORKDIR/data (not used here)
+RUN_ROOT = None  # None: WORKDIR/runs
+MODEL = "baseline"  # the trained run that colorizes
+EPOCHS = 50  # not used here
+IMAGE_SIZE = 256  # not used here: the model knows its own size
+VIDEO = None  # the path of your film
+UPLOAD = False  # Colab: True opens a file picker for the film
+KEYFRAME_EVERY = 8  # keyframe mode: the model on every 8th frame (and at cuts)
+
+# %%
+params = notebook.resolve_params(
+    smoke=SMOKE, use_drive=USE_DRIVE, workdir=WORKDIR, data_root=DATA_ROOT,
+    run_root=RUN_ROOT, model=MODEL, epochs=EPOCHS, image_size=IMAGE_SIZE,
+)
+print(params.to_text())
+film = notebook.collect_video(params, VIDEO, upload=UPLOAD)
+print(f"film: {film}")
+
+# %% [markdown]
+# ## Colorize, three ways
+#
+# `off`: every frame on its own (it flickers); `flow`: colour carried along the motion;
+# `keyframes`: the model on every `KEYFRAME_EVERY`-th frame only. Each writes a new video
+# with the same size, frame rate, frame count and sound.
+
+# %%
+from colorkeras.video import colorize_video
+
+outputs = {}
+for mode, temporal, every in (("off", "off", None), ("flow", "flow", None), ("keyframes", "flow", KEYFRAME_EVERY)):
+    target = notebook.videos_dir(params) / f"{film.stem}_{mode}.mp4"
+    report = colorize_video(params.run_dir(), film, target, temporal=temporal, keyframe_every=every,
+                            overwrite=True, progress=False)
+    outputs[mode] = report.output
+    print(f"{mode}: {report.frames} frames, model on {report.model_frames}, -> {report.output.name}")
+
+# %% [markdown]
+# ## Play them side by side
+
+# %%
+notebook.side_by_side_videos([film, outputs["off"], outputs["flow"], outputs["keyframes"]],
+                             ["your film", "each frame alone", "flow", f"keyframes every {KEYFRAME_EVERY}"])
+
+# %% [markdown]
+# ## Flicker, frame by frame
+#
+# The warping error is how much each output frame's colour differs from the previous
+# frame's colour carried along the motion (0: no flicker). The grey floor (no colour at
+# all) never flickers; a good colorizer flickers little and still has colour. PSNR and
+# SSIM against the truth mean something only for a colour clip (the smoke film has one).
+
+# %%
+from colorkeras.video_evaluate import evaluate_clip, flicker_figure
+
+truth = film.with_name(f"{film.stem}_colour.mp4") if SMOKE else film
+evaluation = evaluate_clip(params.run_dir(), truth, ("off", "flow", "keyframes"), KEYFRAME_EVERY)
+print(evaluation.table())
+flicker_figure(evaluation)
+
+# %% [markdown]
+# ## Done
+#
+# The colour versions are in the `videos` folder of the working folder. In Colab, download
+# them from the Files panel on the left, or find them on Google Drive when `USE_DRIVE = True`.
