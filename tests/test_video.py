@@ -268,3 +268,31 @@ def test_the_cli_routes_videos_and_photos_and_overwrite_spares_a_foreign_file(mo
     video_out.write_bytes(b"the user's own file")
     assert main(["colorize", str(model_path), str(clip_path), "--out", str(out), "--overwrite"]) == 1
     assert video_out.read_bytes() == b"the user's own file"
+
+
+def test_clip_evaluation_measures_flicker_per_mode_beside_the_grey_floor(predictor, cut, tmp_path):
+    from colorkeras.video_evaluate import GREY_FLOOR, evaluate_clip, write_clip_evaluation
+
+    clip, _ = cut
+    evaluation = evaluate_clip(predictor, clip, ("off", "flow", "keyframes"), keyframe_every=4)
+    summary = evaluation.summary()
+    assert evaluation.frames == len(clip) and set(summary) == {"off", "flow", "keyframes", GREY_FLOOR}
+    assert summary[GREY_FLOOR]["warping_error"] == 0.0 and summary[GREY_FLOOR]["model_frames"] == 0
+    assert summary["flow"]["warping_error"] < 0.7 * summary["off"]["warping_error"]
+    assert summary["keyframes"]["model_frames"] < summary["off"]["model_frames"] == len(clip)
+    written = write_clip_evaluation(evaluation, tmp_path / "eval")
+    rows = written["per_frame"].read_text().splitlines()
+    assert len(rows) == 1 + 4 * len(clip) and rows[0].startswith("frame,mode,warping_error")
+    assert Image.open(written["flicker"]).size[0] > 0 and "| grey floor |" in written["table"].read_text()
+
+
+def test_evaluate_video_cli_on_a_file_estimates_the_motion(model_path, pan, tmp_path):
+    from colorkeras.cli import main
+
+    _, path = pan
+    assert main(["evaluate-video", str(model_path), str(path), "--out", str(tmp_path / "ev"),
+                 "--keyframe-every", "4"]) == 0
+    summary = __import__("json").loads((tmp_path / "ev" / "pan" / "summary.json").read_text())
+    means = summary["mean"]
+    assert means["flow"]["warping_error"] < means["off"]["warping_error"]
+    assert means["keyframes"]["model_frames"] == 4
