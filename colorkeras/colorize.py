@@ -328,6 +328,7 @@ def colorize_paths(
     progress: bool = True,
     batch_size: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    temperature: float | None = None,
 ) -> ColorizeReport:
     """Colorize photo files and folders of photos into `out_dir` at full resolution.
 
@@ -349,6 +350,8 @@ def colorize_paths(
             default 120 MP (`colorkeras.images.DEFAULT_MAX_PIXELS`). One photo costs
             about 30 bytes of memory a pixel (3.6 GB at the default limit). Pillow
             refuses photos above its own limit (about 179 MP) regardless.
+        temperature: the decode temperature of a classification model (None: its run's
+            default; T = 1 accurate, small T vivid); regression models ignore it.
 
     Raises:
         ValueError: an output would replace an input, or a bad argument. Nothing is
@@ -379,9 +382,9 @@ def colorize_paths(
         return report  # nothing to colorize: no TensorFlow start-up, no model load
 
     if isinstance(model_or_path, (str, os.PathLike)):
-        predictor = Predictor.open(model_or_path, batch_size)
+        predictor = Predictor.open(model_or_path, batch_size, temperature=temperature)
     else:
-        predictor = Predictor(model_or_path, batch_size=batch_size)
+        predictor = Predictor(model_or_path, batch_size=batch_size, temperature=temperature)
     toy_warning = predictor.synthetic_warning()
     if toy_warning:
         report.warnings.append(toy_warning)

@@ -137,6 +137,9 @@ class Predictor:
         pixel_budget: a batch of photos is run early once the full-resolution photos
             waiting in it hold this many pixels (bounds memory on large photos).
         source_run: the run folder the model came from, if any (`open` sets it).
+        temperature: the decode temperature of a classification objective (None: the
+            objective's default; T = 1 the mean, small T towards the mode); regression
+            objectives have none and ignore it.
 
     Raises:
         InvalidArgument: a bad batch size or budget, or a model whose output does not
@@ -145,7 +148,8 @@ class Predictor:
     """
 
     def __init__(self, model, objective=None, batch_size: int = 8, *,
-                 pixel_budget: int = BATCH_PIXEL_BUDGET, source_run: Run | None = None):
+                 pixel_budget: int = BATCH_PIXEL_BUDGET, source_run: Run | None = None,
+                 temperature: float | None = None):
         from colorkeras.models.registry import as_family
 
         if pixel_budget < 1:
@@ -159,6 +163,8 @@ class Predictor:
                 f"objective {self._objective.name!r} decodes {self._objective.output_channels}")
         self.batch_size = check_batch_size(batch_size)
         self.pixel_budget = pixel_budget
+        self._temperature = (self._objective.resolve_temperature(temperature)
+                             if getattr(self._objective, "uses_temperature", False) else None)
         self._source_run = source_run
 
     @classmethod
@@ -192,6 +198,11 @@ class Predictor:
         return self._objective
 
     @property
+    def temperature(self) -> float | None:
+        """The decode temperature in force, or None for an objective without one."""
+        return self._temperature
+
+    @property
     def image_size(self) -> int:
         """Side S of the model's square input."""
         return int(self._model.image_size)
@@ -221,7 +232,7 @@ class Predictor:
             batch = l_norm[start : start + self.batch_size]
             # predict_on_batch keeps one compiled function per batch shape: no per-call tracing.
             out[start : start + len(batch)] = decode_to_numpy(
-                self._objective, self._model.predict_on_batch(batch))
+                self._objective, self._model.predict_on_batch(batch), self._temperature)
         return out
 
     def model_input(self, rgb: np.ndarray) -> np.ndarray:
