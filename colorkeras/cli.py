@@ -85,7 +85,7 @@ def cmd_evaluate(args) -> int:
     _announce_device()
     for run_dir in args.run_dirs:
         evaluation = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size,
-                                  lpips_scorer=None if args.no_lpips else "auto")
+                                  lpips_scorer=None if args.no_lpips else "auto", temperature=args.temperature)
         model, grey = evaluation.means[evaluation.label], evaluation.means[GREY_FLOOR]
         print(f"{run_dir}: {evaluation.label} PSNR {_number(model['psnr'], '.2f')} dB, MSE "
               f"{_number(model['mse'], '.4f')} (grey floor {_number(grey['psnr'], '.2f')} dB, "
@@ -121,7 +121,8 @@ def cmd_colorize(args) -> int:
 
         reports.append(colorize_paths(args.model, photos, args.out, overwrite=args.overwrite, fmt=args.format,
                                       suffix=args.suffix, batch_size=args.batch_size,
-                                      chroma_upsampling=args.chroma))
+                                      chroma_upsampling=args.chroma,
+                                      temperature=args.temperature))
     if videos:
         from colorkeras.video import colorize_video_paths
 
@@ -165,6 +166,10 @@ class _DefaultsHelpFormatter(argparse.HelpFormatter):
         if shown and "default" not in text:
             text += " (default: %(default)s)"
         return text
+
+
+TEMPERATURE_HELP = ("decode temperature of a classification run: 1 the mean (accurate), smaller towards "
+                    "the mode (vivid); default: the run's (0.38); regression runs ignore it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split")
     p.add_argument("--batch-size", type=int, default=32, help="images per model call")
     p.add_argument("--no-lpips", action="store_true", help="leave the LPIPS column empty")
+    p.add_argument("--temperature", type=float, default=None, help=TEMPERATURE_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-video", help="flicker and per-frame quality of video colorization on colour "
@@ -286,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="photos: how the model-size colour reaches the photo's size: guided (a guided filter "
                         "steered by the photo's own lightness, so colour keeps to its edges), resize "
                         "(plain bilinear), or auto (guided for photos at least 3x the model's size)")
+    p.add_argument("--temperature", type=float, default=None, help=TEMPERATURE_HELP + " (photos)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
     video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "

@@ -248,3 +248,19 @@ def lab_to_rgb_ops(lab):
         12.92 * linear,
     )
     return ops.clip(srgb, 0.0, 1.0)
+
+
+def chroma_statistics_ops(ab, epsilon: float = 1e-6):
+    """Per-image mean and standard deviation of the chroma sqrt(a^2 + b^2), with keras.ops.
+
+    ``ab`` is (B, H, W, 2) in any consistent unit (normalised ab gives normalised chroma);
+    returns two (B,) tensors. ``epsilon`` under the square root keeps the gradient finite
+    at grey pixels (it adds at most sqrt(epsilon) to a chroma).
+    """
+    from keras import ops
+
+    ab = ops.cast(ab, "float32")
+    chroma = ops.sqrt(ops.sum(ops.square(ab), axis=-1) + epsilon)
+    mean = ops.mean(chroma, axis=(1, 2))
+    spread = ops.sqrt(ops.mean(ops.square(chroma - mean[:, None, None]), axis=(1, 2)) + epsilon)
+    return mean, spread

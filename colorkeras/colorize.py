@@ -331,6 +331,7 @@ def colorize_paths(
     batch_size: int = 8,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     chroma_upsampling: str = "auto",
+    temperature: float | None = None,
 ) -> ColorizeReport:
     """Colorize photo files and folders of photos into `out_dir` at full resolution.
 
@@ -354,6 +355,8 @@ def colorize_paths(
             refuses photos above its own limit (about 179 MP) regardless.
         chroma_upsampling: ``"auto"``, ``"guided"`` (colour follows the photo's own
             edges) or ``"resize"`` (plain bilinear); see `colorkeras.upsample`.
+        temperature: the decode temperature of a classification model (None: its run's
+            default; T = 1 accurate, small T vivid); regression models ignore it.
 
     Raises:
         ValueError: an output would replace an input, or a bad argument. Nothing is
@@ -385,9 +388,11 @@ def colorize_paths(
         return report  # nothing to colorize: no TensorFlow start-up, no model load
 
     if isinstance(model_or_path, (str, os.PathLike)):
-        predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling)
+        predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling,
+                                   temperature=temperature)
     else:
-        predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling)
+        predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling,
+                              temperature=temperature)
     toy_warning = predictor.synthetic_warning()
     if toy_warning:
         report.warnings.append(toy_warning)

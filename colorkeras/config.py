@@ -29,7 +29,7 @@ class TrainConfig:
     """Every value that defines a training run.
 
     Args:
-        model: "baseline", "inception_fusion" or "vit_fusion".
+        model: "baseline", "inception_fusion", "vit_fusion" or "unet" (the quality family).
         image_size: side of the square training images; must equal the prepared data's.
         input_channels: 1, or 3 to repeat L as the study did (same function, 1,152 more
             weights in the first conv).
@@ -37,7 +37,9 @@ class TrainConfig:
         batch_size: images per step.
         learning_rate, weight_decay: Adam's settings.
         loss: the objective (``colorkeras.objectives``): "mse" (the study), "l1" (the
-            study's proposal against muted colours) or "huber".
+            study's proposal against muted colours), "huber", "colourful" (MSE plus the
+            study's colourfulness term) or "classify" (ab bins fitted to the training
+            data; needs a family that takes output_channels, such as "unet").
         seed: seeds weights, data order and augmentation.
         augment: random horizontal flips of training images.
         max_train_images: use only the first N images of each epoch's order (smoke runs).

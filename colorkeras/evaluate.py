@@ -147,6 +147,7 @@ def evaluate_run(
     batch_size: int = 32,
     lpips_scorer: LpipsScorer | str | None = "auto",
     progress: bool = True,
+    temperature: float | None = None,
 ) -> Evaluation:
     """Evaluate ``run_dir/best.keras`` on one split of a prepared dataset.
 
@@ -164,6 +165,9 @@ def evaluate_run(
         lpips_scorer: "auto" builds ``LpipsScorer()`` (real LPIPS, or an empty column that
             says why); None skips LPIPS; or pass a scorer.
         progress: show a progress bar.
+        temperature: the decode temperature of a classification run (None: its
+            objective's default); recorded in evaluation.json and the label, and each
+            temperature is kept in its own folder. Regression runs ignore it.
 
     Raises:
         EvaluationError: no model in the run, an unreadable or empty dataset split, or a
@@ -202,7 +206,7 @@ def evaluate_run(
     from colorkeras.predictor import Predictor
 
     try:
-        predictor = Predictor.open(run_dir, batch_size=batch_size)
+        predictor = Predictor.open(run_dir, batch_size=batch_size, temperature=temperature)
     except ColorkerasError as error:  # a damaged or foreign file: one clear message
         raise EvaluationError(f"cannot load {model_path}: {error}") from error
     size = predictor.image_size
@@ -213,6 +217,8 @@ def evaluate_run(
             f"{size} or evaluate a run trained at {dataset.image_size}"
         )
     label = str(run.model_name or predictor.model.family)
+    if predictor.temperature is not None:  # e.g. "unet+classify (T=0.38)"
+        label = f"{label}+{predictor.objective.name} (T={predictor.temperature:g})"
     if label == GREY_FLOOR:
         raise EvaluationError(f"a model may not be called {GREY_FLOOR!r}: that label is the ab = 0 baseline")
     if lpips_scorer is not None and size < LPIPS_MIN_SIZE:
@@ -224,7 +230,7 @@ def evaluate_run(
         scorer = _resolve_scorer(lpips_scorer)
         lpips_info = _lpips_info(scorer)
     identity = dataset_identity(dataset)
-    out_dir = run.eval_dir(identity, split)
+    out_dir = run.eval_dir(identity, split, predictor.temperature)
     shape = (count, size, size, 2)
     _check_free_space(run_dir, _bytes_needed(shape))
     with _writing(out_dir):
@@ -293,6 +299,7 @@ def evaluate_run(
         "model": label,
         "model_file": BEST_MODEL,
         "objective": predictor.objective.to_dict(),
+        "temperature": predictor.temperature,  # the decode temperature; null for regression
         "dataset_root": identity["root"],
         "dataset_name": identity["name"],
         "dataset_key": dataset_key(identity),

@@ -4,20 +4,111 @@ An objective owns three things that must agree, so that training, evaluation and
 colorize never disagree about them:
 
 * ``encode(ab_norm)``: the training target for normalised ab (ab / 127.5);
-* ``loss``: the Keras loss between that target and the model output;
-* ``decode(output)``: the model output -> normalised ab, (..., 2) in about [-1, 1].
+* ``loss``: the Keras loss between normalised ab (what the data pipeline yields) and the
+  model output; it applies ``encode`` itself, so the pipeline is the same for every objective;
+* ``decode(output, temperature=None)``: the model output -> normalised ab, (..., 2) in
+  about [-1, 1]; ``temperature`` is a decode-time knob of classification (regression
+  ignores it).
 
-``output_channels`` says what output a family must produce for it. Adding an objective
-is one class here and one ``register_objective`` line.
+``output_channels`` says what output a family must produce for it. An objective whose
+``needs_fit`` is true learns from the training data first (``fit(dataset)``: the ab bins
+of classification); ``to_dict`` then carries what it learned, and ``get_objective(that
+dict)`` rebuilds it, so evaluate and colorize decode exactly as training encoded. Adding
+an objective is one class here and one ``register_objective`` line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from colorkeras.errors import InvalidArgument
+from colorkeras import color
+from colorkeras.errors import ColorkerasError, InvalidArgument
+
+
+class ObjectiveNotFitted(ColorkerasError):
+    """A data-fitted objective (classification) used before ``fit``."""
+
+
+def check_temperature(temperature) -> float:
+    """A decode temperature: a finite number > 0."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not math.isfinite(temperature) or temperature <= 0:
+        raise InvalidArgument(f"temperature must be a number > 0, got {temperature!r}")
+    return float(temperature)
+
+
+# ====================================================================================
+# Regression
+# ====================================================================================
+def _keras_losses():
+    """The loss classes (defined on first use: this module loads without Keras)."""
+    global _LOSSES
+    if _LOSSES is None:
+        _LOSSES = _define_losses()
+    return _LOSSES
+
+
+_LOSSES = None
+
+
+def _define_losses():
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package="colorkeras")
+    class ColourfulnessLoss(keras.losses.Loss):
+        """Per image: the mean squared (or absolute) ab error plus ``weight`` times the
+        squared gaps between predicted and true chroma mean and chroma spread
+        (`colorkeras.color.chroma_statistics_ops`, on normalised ab)."""
+
+        def __init__(self, base="mse", weight=1.0, name="colourfulness_loss", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.base, self.weight = base, weight
+
+        def call(self, y_true, y_pred):
+            y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+            error = y_pred - y_true
+            error = ops.square(error) if self.base == "mse" else ops.abs(error)
+            per_image = ops.mean(error, axis=(1, 2, 3))
+            true_mean, true_spread = color.chroma_statistics_ops(y_true)
+            pred_mean, pred_spread = color.chroma_statistics_ops(y_pred)
+            gap = ops.square(pred_mean - true_mean) + ops.square(pred_spread - true_spread)
+            return per_image + self.weight * gap
+
+        def get_config(self):
+            return {**super().get_config(), "base": self.base, "weight": self.weight}
+
+    @keras.saving.register_keras_serializable(package="colorkeras")
+    class BinCrossEntropy(keras.losses.Loss):
+        """Rebalanced cross-entropy between soft-encoded ab bins and the model's logits
+        (see `Classification`). y_true is normalised ab; y_pred the logits (B, H, W, Q)."""
+
+        def __init__(self, bins=(), weights=(), neighbours=5, sigma=5.0, name="bin_cross_entropy", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.bins = [list(map(float, b)) for b in bins]
+            self.class_weights = [float(w) for w in weights]
+            self.neighbours, self.sigma = int(neighbours), float(sigma)
+
+        def call(self, y_true, y_pred):
+            bins = ops.convert_to_tensor(np.asarray(self.bins, np.float32))
+            weights = ops.convert_to_tensor(np.asarray(self.class_weights, np.float32))
+            distances = squared_bin_distances(y_true, bins)
+            # The soft target is zero beyond k bins: gather k log-probabilities, never
+            # build the (B, H, W, Q) target.
+            indices, target = nearest_bins_ops(distances, self.neighbours, self.sigma)
+            log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+            cross_entropy = -ops.sum(target * ops.take_along_axis(log_probs, indices, axis=-1), axis=-1)
+            pixel_weight = ops.take(weights, indices[..., 0])  # the nearest bin's weight
+            return ops.mean(pixel_weight * cross_entropy, axis=(1, 2))
+
+        def get_config(self):
+            return {**super().get_config(), "bins": self.bins, "weights": self.class_weights,
+                    "neighbours": self.neighbours, "sigma": self.sigma}
+
+    return {"colourful": ColourfulnessLoss, "classify": BinCrossEntropy}
 
 
 @dataclass(frozen=True)
@@ -33,6 +124,8 @@ class Regression:
     loss_name: str
     summary: str = ""
     output_channels: int = 2
+    needs_fit = False
+    uses_temperature = False
 
     @property
     def loss(self):
@@ -47,14 +140,235 @@ class Regression:
     def encode(self, ab_norm):
         return ab_norm
 
-    def decode(self, output):
+    def decode(self, output, temperature=None):
+        """The output itself (``temperature`` is ignored: regression has none)."""
         return output
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": "regression", "loss": self.loss_name}
 
+    def from_dict(self, record: dict):
+        """This objective (a regression learns nothing from data)."""
+        return self
 
-OBJECTIVES: dict[str, Regression] = {}
+
+# The colourfulness term's default weight. On normalised ab a muted, near-grey
+# prediction of a typical city photo (true chroma mean ~0.15, spread ~0.1) pays a gap of
+# about 0.03, a few times the ab-MSE of the grey floor (~0.008): the term matters as much
+# as the pixel error without overruling it.
+COLOURFULNESS_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class ColourfulRegression(Regression):
+    """Regression plus the study's proposed colourfulness term: per image, lambda times
+    the squared gaps between the predicted and true mean and standard deviation of the
+    chroma sqrt(a^2 + b^2) (on normalised ab), added to the MSE ("mse") or L1 ("mae").
+
+    Args:
+        colourfulness_weight: lambda (default `COLOURFULNESS_WEIGHT`).
+    """
+
+    colourfulness_weight: float = COLOURFULNESS_WEIGHT
+
+    @property
+    def loss(self):
+        return _keras_losses()["colourful"](base=self.loss_name, weight=self.colourfulness_weight)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "colourfulness_weight": self.colourfulness_weight}
+
+    def from_dict(self, record: dict) -> "ColourfulRegression":
+        return replace(self, colourfulness_weight=float(record.get("colourfulness_weight",
+                                                                    self.colourfulness_weight)))
+
+
+# ====================================================================================
+# Classification of ab into bins (Zhang, Isola & Efros 2016)
+# ====================================================================================
+def squared_bin_distances(ab_norm, bins_ab):
+    """Normalised ab (..., 2) and bin centres (Q, 2) in ab units -> squared ab distances
+    (..., Q) in ab units, with keras.ops."""
+    from keras import ops
+
+    ab = color.denormalize_ab(ops.cast(ab_norm, "float32"))
+    return ops.sum(ops.square(ab[..., None, :] - bins_ab), axis=-1)
+
+
+def nearest_bins_ops(distances, neighbours: int, sigma: float):
+    """Squared distances (..., Q) -> (indices, weights), each (..., k): the ``neighbours``
+    nearest bins (ties broken by bin order) and a Gaussian over them (``sigma`` in ab
+    units) summing to 1, with keras.ops."""
+    from keras import ops
+
+    neighbours = min(neighbours, int(distances.shape[-1]))
+    negative, indices = ops.top_k(-distances, neighbours)
+    # Relative to the nearest bin, so the kernel never underflows to an all-zero sum.
+    kernel = ops.exp((negative - negative[..., :1]) / (2.0 * sigma * sigma))
+    return indices, kernel / ops.sum(kernel, axis=-1, keepdims=True)
+
+
+def soft_encode_ops(distances, neighbours: int, sigma: float):
+    """Squared distances (..., Q) -> the soft target (..., Q): `nearest_bins_ops` spread
+    over all Q bins (zero beyond the ``neighbours`` nearest)."""
+    from keras import ops
+
+    indices, weights = nearest_bins_ops(distances, neighbours, sigma)
+    return ops.sum(ops.one_hot(indices, int(distances.shape[-1])) * weights[..., None], axis=-2)
+
+
+@dataclass(frozen=True, eq=False)
+class Classification:
+    """ab classification: ab quantised into in-gamut bins of the training data, trained
+    with class-rebalanced cross-entropy, decoded by the annealed mean.
+
+    Bins: the cells of a ``grid``-unit lattice over ab (centres at multiples of ``grid``)
+    in which some training pixel falls (`fit`). Target: each pixel's ab soft-encoded over
+    its ``neighbours`` nearest bins with a Gaussian of ``soft_sigma`` ab units. Rebalancing:
+    the empirical bin frequencies, smoothed with a Gaussian of ``smoothing`` ab units (p),
+    give weights w proportional to 1 / ((1 - lambda) p + lambda / Q), scaled so that
+    E_p[w] = 1; a pixel is weighted by its nearest bin's w. Decoding: softmax(logits / T),
+    then the expected ab over the bin centres: T = 1 the mean (accurate, muted), small T
+    towards the mode (vivid); ``temperature`` is the default T.
+
+    Args:
+        name: the registry name.
+        grid, rebalance (lambda), smoothing, soft_sigma, neighbours, temperature: as above.
+        bins, probabilities, weights: what `fit` learned ((Q, 2) ab centres, smoothed p, w);
+            None before fitting.
+    """
+
+    name: str = "classify"
+    summary: str = ""
+    grid: float = 10.0
+    rebalance: float = 0.5
+    smoothing: float = 5.0
+    soft_sigma: float = 5.0
+    neighbours: int = 5
+    temperature: float = 0.38  # Zhang et al.'s choice
+    bins: np.ndarray | None = field(default=None, repr=False)
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+    weights: np.ndarray | None = field(default=None, repr=False)
+    uses_temperature = True
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.bins is None
+
+    def _fitted(self) -> None:
+        if self.bins is None:
+            raise ObjectiveNotFitted(
+                f"the {self.name!r} objective learns its ab bins from the training data: call "
+                "fit(dataset) first (training does, and records them in the run)")
+
+    @property
+    def output_channels(self) -> int:
+        """Q, the number of bins (the model's logits)."""
+        self._fitted()
+        return len(self.bins)
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, dataset, max_images: int = 2000) -> "Classification":
+        """This objective with bins, probabilities and weights from the training split.
+
+        Args:
+            dataset: a prepared dataset (folder or open ``PreparedDataset``); its stored
+                uint8 ab is read through `colorkeras.color.dequantize_ab`.
+            max_images: at most this many training images, evenly spaced, are counted.
+        """
+        from colorkeras.data.pipeline import PreparedDataset
+
+        if not isinstance(dataset, PreparedDataset):
+            dataset = PreparedDataset.open(dataset)
+        _, ab_array = dataset.arrays("train")
+        if len(ab_array) == 0:
+            raise ObjectiveNotFitted(f"{dataset.root} has no training images to fit the ab bins on")
+        rows = np.unique(np.linspace(0, len(ab_array) - 1, min(len(ab_array), max_images)).round().astype(int))
+        # Stored ab is two uint8 codes a pixel: count the 65,536 code pairs, then bin them.
+        counts = np.zeros(256 * 256, np.int64)
+        for row in rows:
+            codes = np.asarray(ab_array[row], np.int32).reshape(-1, 2)
+            counts += np.bincount(codes[:, 0] * 256 + codes[:, 1], minlength=256 * 256)
+        levels = np.asarray(color.dequantize_ab(np.arange(256, dtype=np.float64)))
+        cells = np.rint(levels / self.grid).astype(np.int64)
+        pairs = np.stack(np.meshgrid(cells, cells, indexing="ij"), axis=-1).reshape(-1, 2)
+        occupied = counts > 0
+        cell_ids, inverse = np.unique(pairs[occupied], axis=0, return_inverse=True)
+        frequency = np.bincount(inverse.ravel(), weights=counts[occupied]).astype(np.float64)
+        frequency /= frequency.sum()
+        bins = cell_ids.astype(np.float64) * self.grid
+        kernel = np.exp(-((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1) / (2 * self.smoothing**2))
+        smoothed = kernel @ frequency
+        smoothed /= smoothed.sum()
+        weights = 1.0 / ((1 - self.rebalance) * smoothed + self.rebalance / len(bins))
+        weights /= (smoothed * weights).sum()
+        return replace(self, bins=bins.astype(np.float32), probabilities=smoothed.astype(np.float32),
+                       weights=weights.astype(np.float32))
+
+    # ------------------------------------------------------------- the contract
+    @property
+    def loss(self):
+        self._fitted()
+        return _keras_losses()["classify"](bins=self.bins, weights=self.weights, neighbours=self.neighbours,
+                                           sigma=self.soft_sigma)
+
+    def encode(self, ab_norm):
+        """Normalised ab (..., 2) -> the soft target over the bins (..., Q), keras.ops."""
+        from keras import ops
+
+        self._fitted()
+        distances = squared_bin_distances(ab_norm, ops.convert_to_tensor(self.bins))
+        return soft_encode_ops(distances, self.neighbours, self.soft_sigma)
+
+    def resolve_temperature(self, temperature=None) -> float:
+        return check_temperature(self.temperature if temperature is None else temperature)
+
+    def decode(self, output, temperature=None):
+        """Logits (..., Q) -> normalised ab (..., 2), the annealed mean at ``temperature``
+        (None: this objective's default), in NumPy, a block of pixels at a time."""
+        self._fitted()
+        temperature = self.resolve_temperature(temperature)
+        logits = np.asarray(output, np.float32)
+        if logits.shape[-1] != len(self.bins):
+            raise InvalidArgument(f"expected {len(self.bins)} logits a pixel, got shape {logits.shape}")
+        centres = np.asarray(color.normalize_ab(self.bins), np.float32)
+        flat = logits.reshape(-1, len(self.bins))
+        out = np.empty((len(flat), 2), np.float32)
+        block = 65_536
+        for start in range(0, len(flat), block):
+            scaled = flat[start : start + block] / np.float32(temperature)
+            scaled -= scaled.max(axis=-1, keepdims=True)
+            probabilities = np.exp(scaled)
+            probabilities /= probabilities.sum(axis=-1, keepdims=True)
+            out[start : start + block] = probabilities @ centres
+        return out.reshape(logits.shape[:-1] + (2,))
+
+    def to_dict(self) -> dict:
+        record = {"name": self.name, "kind": "classification", "grid": self.grid, "rebalance": self.rebalance,
+                  "smoothing": self.smoothing, "soft_sigma": self.soft_sigma, "neighbours": self.neighbours,
+                  "temperature": self.temperature}
+        if self.bins is not None:
+            record.update(bins=self.bins.tolist(), probabilities=self.probabilities.tolist(),
+                          weights=self.weights.tolist())
+        return record
+
+    def from_dict(self, record: dict) -> "Classification":
+        """The objective a run recorded (``to_dict``), its bins and weights included."""
+        settings = {key: record[key] for key in ("grid", "rebalance", "smoothing", "soft_sigma", "neighbours",
+                                                  "temperature") if key in record}
+        arrays = {}
+        if record.get("bins") is not None:
+            try:
+                arrays = {key: np.asarray(record[key], np.float32) for key in ("bins", "probabilities", "weights")}
+            except (KeyError, TypeError, ValueError) as error:
+                raise ObjectiveNotFitted(f"the recorded {self.name!r} objective is incomplete ({error})") from error
+            if arrays["bins"].ndim != 2 or arrays["bins"].shape[1] != 2 \
+                    or any(len(arrays[key]) != len(arrays["bins"]) for key in ("probabilities", "weights")):
+                raise ObjectiveNotFitted(f"the recorded {self.name!r} objective's bins and weights do not agree")
+        return replace(self, **settings, **arrays)
+
+
+OBJECTIVES: dict[str, object] = {}
 
 
 def register_objective(objective) -> None:
@@ -64,19 +378,27 @@ def register_objective(objective) -> None:
 register_objective(Regression("mse", "mse", "mean squared error on normalised ab (the study)"))
 register_objective(Regression("l1", "mae", "mean absolute error on normalised ab"))
 register_objective(Regression("huber", "huber", "Huber loss (delta 0.1) on normalised ab"))
+register_objective(ColourfulRegression(
+    "colourful", "mse", "MSE plus the gap in per-image chroma mean and spread (the study's proposal)"))
+register_objective(Classification(
+    "classify", "ab bins of the training data, rebalanced cross-entropy, annealed-mean decoding"))
 
 OBJECTIVE_NAMES = tuple(OBJECTIVES)
 DEFAULT_OBJECTIVE = "mse"
 
 
-def get_objective(name: str | None):
-    """The registered objective `name` (None: the study's MSE regression)."""
-    name = name or DEFAULT_OBJECTIVE
+def get_objective(spec: str | dict | None):
+    """The registered objective named ``spec`` (None: the study's MSE regression), or, for
+    a dict a run recorded (``to_dict``), that objective as it was fitted."""
+    record = spec if isinstance(spec, dict) else None
+    name = (record.get("name") if record is not None else spec) or DEFAULT_OBJECTIVE
     if name not in OBJECTIVES:
         raise InvalidArgument(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVE_NAMES)}")
-    return OBJECTIVES[name]
+    objective = OBJECTIVES[name]
+    return objective.from_dict(record) if record is not None else objective
 
 
-def decode_to_numpy(objective, output) -> np.ndarray:
-    """Decode a batch of model output into float32 normalised ab as a NumPy array."""
-    return np.asarray(objective.decode(np.asarray(output, np.float32)), np.float32)
+def decode_to_numpy(objective, output, temperature=None) -> np.ndarray:
+    """Decode a batch of model output into float32 normalised ab as a NumPy array
+    (``temperature``: the decode temperature, for objectives that have one)."""
+    return np.asarray(objective.decode(np.asarray(output, np.float32), temperature=temperature), np.float32)

@@ -147,6 +147,9 @@ class Predictor:
             (a guided filter steered by the photo's L: colour keeps to its edges),
             ``"resize"`` (bilinear) or ``"auto"`` (guided for photos at least 3x the
             model's size, where it measurably helps; see `colorkeras.upsample`).
+        temperature: the decode temperature of a classification objective (None: the
+            objective's default; T = 1 the mean, small T towards the mode); regression
+            objectives have none and ignore it.
 
     Raises:
         InvalidArgument: a bad batch size, budget or chroma upsampling, or a model whose output does not
@@ -156,7 +159,8 @@ class Predictor:
 
     def __init__(self, model, objective=None, batch_size: int = 8, *,
                  pixel_budget: int = BATCH_PIXEL_BUDGET, source_run: Run | None = None,
-                 chroma_upsampling: str = "auto"):
+                 chroma_upsampling: str = "auto",
+                 temperature: float | None = None):
         from colorkeras.models.registry import as_family
 
         if pixel_budget < 1:
@@ -171,6 +175,8 @@ class Predictor:
         self.batch_size = check_batch_size(batch_size)
         self.pixel_budget = pixel_budget
         self.chroma_upsampling = check_method(chroma_upsampling)
+        self._temperature = (self._objective.resolve_temperature(temperature)
+                             if getattr(self._objective, "uses_temperature", False) else None)
         self._source_run = source_run
 
     @classmethod
@@ -204,6 +210,11 @@ class Predictor:
         return self._objective
 
     @property
+    def temperature(self) -> float | None:
+        """The decode temperature in force, or None for an objective without one."""
+        return self._temperature
+
+    @property
     def image_size(self) -> int:
         """Side S of the model's square input."""
         return int(self._model.image_size)
@@ -233,7 +244,7 @@ class Predictor:
             batch = l_norm[start : start + self.batch_size]
             # predict_on_batch keeps one compiled function per batch shape: no per-call tracing.
             out[start : start + len(batch)] = decode_to_numpy(
-                self._objective, self._model.predict_on_batch(batch))
+                self._objective, self._model.predict_on_batch(batch), self._temperature)
         return out
 
     def model_input(self, rgb: np.ndarray) -> np.ndarray:

@@ -135,8 +135,9 @@ class Run:
         from colorkeras.objectives import get_objective
 
         recorded = self.best_record.get("objective") or self.record.get("objective") or {}
-        name = recorded.get("name") if isinstance(recorded, dict) else recorded
-        return get_objective(name or (self.record.get("config") or {}).get("loss"))
+        if isinstance(recorded, dict) and recorded.get("name"):
+            return get_objective(recorded)  # as it was fitted (a classification's ab bins)
+        return get_objective(recorded or (self.record.get("config") or {}).get("loss"))
 
     @property
     def trained_on_synthetic(self) -> bool:
@@ -177,9 +178,12 @@ class Run:
         return states[-1] if states else None
 
     # --------------------------------------------------------------------- evaluations
-    def eval_dir(self, identity: dict, split: str) -> Path:
-        """Where the evaluation of ``split`` of the dataset with this identity goes."""
-        return self.root / EVAL_DIR / dataset_key(identity) / split
+    def eval_dir(self, identity: dict, split: str, temperature: float | None = None) -> Path:
+        """Where the evaluation of ``split`` of the dataset with this identity goes; a decode
+        temperature (classification) gets its own folder, ``<split>-T<temperature>``, so
+        evaluations at several temperatures stand side by side."""
+        folder = split if temperature is None else f"{split}-T{temperature:g}"
+        return self.root / EVAL_DIR / dataset_key(identity) / folder
 
     def evaluations(self) -> list[dict]:
         """Every finished evaluation (its evaluation.json, plus ``folder``), newest first;

@@ -42,7 +42,7 @@ from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.config import TrainConfig
 from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
-from colorkeras.models import build_model
+from colorkeras.models import FAMILIES, build_model
 from colorkeras.objectives import get_objective
 from colorkeras.run import Run, dataset_identity, model_arguments
 from colorkeras.runtime import resolve_precision
@@ -437,6 +437,12 @@ def train(
         raise TrainingError(f"{prepared} has no training images")
     identity = dataset_identity(dataset)
     _check_run_folder(run_dir, config, identity)
+    objective = _fitted_objective(objective, run, dataset)
+    if objective.output_channels != 2 and not FAMILIES[config.model].takes("output_channels"):
+        raise TrainingError(
+            f"the {objective.name!r} objective needs a model with {objective.output_channels} output channels, "
+            f"but the {config.model!r} family outputs normalised ab (2): choose a family that takes "
+            "output_channels, such as unet")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         _remove_stale_partials(run_dir)
@@ -457,7 +463,8 @@ def train(
         with scope:
             end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
                                      input_channels=config.input_channels,
-                                     extractor_size=config.extractor_size)
+                                     extractor_size=config.extractor_size,
+                                     output_channels=objective.output_channels)
             saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
             trainable = end_to_end.training_graph()
             optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
@@ -512,6 +519,17 @@ def train(
             keras.distribution.set_distribution(previous_distribution)
     return TrainResult(run_dir, len(checkpoint.history), checkpoint.best_epoch,
                        checkpoint.best_val_loss, initial_epoch, replicas)
+
+
+def _fitted_objective(objective, run: Run, dataset):
+    """The objective ready to train: as is, or fitted to the training split (classification's
+    ab bins). A resumed run keeps the fit it recorded, so it trains on the same bins."""
+    if not objective.needs_fit:
+        return objective
+    recorded = run.record.get("objective") if _started(run) else None
+    if isinstance(recorded, dict) and recorded.get("name") == objective.name and recorded.get("bins"):
+        return get_objective(recorded)
+    return objective.fit(dataset)
 
 
 def _float32_twin(end_to_end):

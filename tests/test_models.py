@@ -22,6 +22,7 @@ FAMILY_TEST_ARGS = {
     "baseline": {},
     "inception_fusion": {"extractor_weights": None},
     "vit_fusion": {"extractor_weights": None, "extractor_size": "tiny"},
+    "unet": {"base_filters": 8, "depth": 2},
 }
 
 
@@ -310,3 +311,98 @@ def test_load_model_refuses_code_in_safe_mode(tmp_path):
     keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(path)
     with pytest.raises(ModelLoadError, match=r"refused to load .*lambda.keras \(safe mode\)"):
         load_model(path)
+
+
+# ------------------------------------------------------------------------------------
+# The quality family (issue 11): U-Net with attention, smooth upsampling, optional fusion
+# ------------------------------------------------------------------------------------
+def _layer_types(model):
+    found = []
+    for layer in model.layers:
+        found += _layer_types(layer) if hasattr(layer, "layers") else [type(layer).__name__]
+    return found
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_quality_unet_with_and_without_attention(attention):
+    from colorkeras.models.unet import UNet
+
+    model = UNet(SIZE, base_filters=8, depth=2, attention=attention)
+    types = _layer_types(model)
+    assert ("MultiHeadAttention" in types) is attention
+    assert ("LayerNormalization" in types) is attention
+    decoder = model.get_layer("decoder")
+    ups = [layer for layer in decoder.layers if type(layer).__name__ == "UpSampling2D"]
+    assert len(ups) == 2 and all(layer.interpolation == "bilinear" for layer in ups)  # no block pattern
+    # The attention block sits on the lowest-resolution grid: 32 / 2**2 = 8, 8 x 8 tokens of 32.
+    if attention:
+        assert decoder.get_layer("attention_mha").output.shape[1:] == (64, 32)
+    ab = np.asarray(model.predict(_l_batch(2), verbose=0))
+    assert ab.shape == (2, SIZE, SIZE, 2) and np.abs(ab).max() <= 1.0
+
+
+def test_quality_unet_classification_head_gives_raw_logits():
+    from colorkeras.models.unet import UNet
+
+    model = UNet(SIZE, base_filters=8, depth=2, output_channels=37)
+    assert model.output_channels == 37 and model.get_config()["output_channels"] == 37
+    assert "head_tanh" not in [layer.name for layer in model.get_layer("decoder").layers]
+    model.get_layer("decoder").get_layer("head").bias.assign(np.full(37, 3.0, "float32"))
+    assert np.asarray(model.predict(_l_batch(1), verbose=0)).min() > 1.0  # no tanh squashes logits
+
+
+def test_quality_unet_refuses_bad_arguments():
+    from colorkeras.errors import ColorkerasError
+    from colorkeras.models.unet import UNet
+
+    for arguments in ({"depth": 6}, {"depth": 0}, {"base_filters": 2}, {"output_channels": 1},
+                      {"extractor": "resnet"}, {"attention": "yes"}):
+        with pytest.raises(ColorkerasError):
+            UNet(SIZE, **arguments)
+
+
+def test_quality_unet_fusion_option_trains_on_cached_embeddings():
+    from colorkeras.models.fusion import TileEmbedding
+    from colorkeras.models.unet import UNet
+
+    model = UNet(SIZE, base_filters=8, depth=2, extractor="vit_b16", extractor_weights=None, extractor_size="tiny")
+    assert model.extractor == "vit_b16" and model.extractor_model.trainable_weights == []
+    trainable = model.training_graph()
+    assert {id(v) for v in trainable.trainable_weights} == {id(v) for v in model.trainable_weights}
+    x = _l_batch()
+    embedding = np.asarray(model.extractor_model.predict(x, verbose=0))
+    np.testing.assert_allclose(model.predict(x, verbose=0), trainable.predict([x, embedding], verbose=0), atol=1e-5)
+    # Fusion's own pieces: the tiled 1000-d embedding mixed into the 32-channel bottom by a 1x1 conv.
+    assert isinstance(model.get_layer("tile"), TileEmbedding)
+    extra = _count(model.trainable_weights) - _count(UNet(SIZE, base_filters=8, depth=2).trainable_weights)
+    assert extra == (32 + 1000) * 32 + 32
+    clone = UNet.from_config(model.get_config())  # the very extractor network, rebuilt from its config
+    assert clone.extractor == "vit_b16" and _count(clone.weights) == _count(model.weights)
+
+
+def _baseline_conv_flops(size):
+    """The study's baseline by hand: 2 x H x W x 9 x Cin x Cout for each 3x3 conv."""
+    from colorkeras.models.baseline import ENCODER_FILTERS, ENCODER_STRIDES
+
+    total, side, channels = 0, size, 1
+    for filters, stride in zip(ENCODER_FILTERS, ENCODER_STRIDES):
+        side //= stride
+        total += 2 * side * side * 9 * channels * filters
+        channels = filters
+    for filters, scale in ((128, 8), (64, 4), (64, 4), (32, 2), (2, 2)):  # decoder conv1..5
+        side = size // scale
+        total += 2 * side * side * 9 * channels * filters
+        channels = filters
+    return total
+
+
+def test_quality_unet_costs_less_than_the_baseline_at_256_px():
+    from colorkeras.models.flops import forward_flops
+    from colorkeras.models.unet import UNet
+
+    baseline = forward_flops(build_model("baseline", 256))
+    assert baseline == _baseline_conv_flops(256) and 18.5e9 < baseline < 19.5e9  # the study's ~19 GFLOP
+    unet = forward_flops(UNet(256))
+    assert unet < baseline
+    # Attention is counted: removing it saves the projections and the 256 x 256 token mixing.
+    assert forward_flops(UNet(256, attention=False)) < unet

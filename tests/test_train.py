@@ -73,7 +73,7 @@ def test_bad_input_gives_clear_errors_and_touches_nothing(prepared_toy_city, tmp
     with pytest.raises(TrainingError, match="prepared at 32px but the config asks for 64px"):
         train(prepared_toy_city, tmp_path / "run_b", tiny_config(image_size=64))
     with pytest.raises(ValueError, match="unknown model"):
-        tiny_config(model="unet")
+        tiny_config(model="resnet")
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")

@@ -34,7 +34,9 @@ class TileEmbedding(layers.Layer):
         return tuple(features_shape[:3]) + (embedding_shape[-1],)
 
 
-def _fuse(features, embedding, tile, concat, fuse_conv):
+def fuse_embedding(features, embedding, tile, concat, fuse_conv):
+    """Concatenate a tiled embedding to a feature map and mix them with `fuse_conv` (the
+    study's fusion, shared by every family that offers it)."""
     return fuse_conv(concat([features, tile(embedding, features)]))
 
 
@@ -83,7 +85,7 @@ class Fusion(Colorizer):
         # === Functional Model ===
         inputs = keras.Input((image_size, image_size, 1), name="l")
         features = encoder(inputs)
-        fused = _fuse(features, frozen(inputs), tile, concat, fuse_conv)
+        fused = fuse_embedding(features, frozen(inputs), tile, concat, fuse_conv)
         outputs = decoder(fused)
         super().__init__(inputs=inputs, outputs=outputs, image_size=image_size, input_channels=input_channels,
                          name=name or f"{extractor}_fusion", **kwargs)
@@ -109,7 +111,7 @@ class Fusion(Colorizer):
         l_input = keras.Input((size, size, 1), name="l")
         embedding = keras.Input((dim,), name="embedding")
         features = self.get_layer("encoder")(l_input)
-        fused = _fuse(features, embedding, self.get_layer("tile"), self.get_layer("concat"), self.get_layer("fuse"))
+        fused = fuse_embedding(features, embedding, self.get_layer("tile"), self.get_layer("concat"), self.get_layer("fuse"))
         outputs = self.get_layer("decoder")(fused)
         return keras.Model([l_input, embedding], outputs, name=f"{self.name}_training")
 

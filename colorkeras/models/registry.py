@@ -35,6 +35,10 @@ class Family:
         module, class_name = self.target.split(":")
         return getattr(importlib.import_module(module), class_name)
 
+    def takes(self, argument: str) -> bool:
+        """Whether the family's constructor takes ``argument`` (and the name does not fix it)."""
+        return argument in inspect.signature(self.cls.__init__).parameters and argument not in self.fixed
+
     def build(self, **arguments):
         """Build the family from whichever of ``arguments`` its constructor takes (a
         TrainConfig offers extractor settings to every family; the baseline has none)."""
@@ -57,6 +61,7 @@ register_family("inception_fusion", "colorkeras.models.fusion:Fusion", "baseline
                 extractor="inception_v3")
 register_family("vit_fusion", "colorkeras.models.fusion:Fusion", "baseline + frozen ViT-B/16 embedding",
                 extractor="vit_b16")
+register_family("unet", "colorkeras.models.unet:UNet", "U-Net with skips, bottleneck attention, bilinear upsampling")
 
 MODEL_NAMES = tuple(FAMILIES)
 
@@ -85,6 +90,7 @@ def build_model(
     weights="imagenet",
     input_channels: int = 1,
     extractor_size: str = "base",
+    output_channels: int | None = None,
 ) -> Colorizer:
     """Build a registered family (end-to-end graph).
 
@@ -95,10 +101,13 @@ def build_model(
             random weights); families without an extractor ignore it.
         input_channels: 1, or 3 to repeat L as the study did.
         extractor_size: "base", or "tiny" (small ViT) for fast tests.
+        output_channels: the channels an objective decodes (``objective.output_channels``),
+            for families that take it; None: the family's default (2, regression).
     """
+    extra = {} if output_channels is None else {"output_channels": output_channels}
     return FAMILIES[check_model_name(name)].build(
         image_size=image_size, input_channels=input_channels, extractor_weights=weights,
-        extractor_size=extractor_size)
+        extractor_size=extractor_size, **extra)
 
 
 def load_model(path) -> Colorizer:
