@@ -10,6 +10,12 @@ random horizontal flips):
 * PyDataset xN     the same PyDataset with ``workers=N``, iterated the way ``fit()`` does
                    on JAX (Keras' ``PyDatasetAdapter`` and its thread pool).
 
+Below the table: bytes sent per training image, host to device, for one real batch: the
+stored uint8 batch the readers yield now (L + ab, 3 bytes per pixel; normalised inside the
+compiled step) against the float32 batch they yielded before (the same batch normalised on
+the host with ``color.stored_to_normalized``, 12 bytes per pixel). Target (issue 13): at
+most 1/3.
+
 Each reader runs --warmup batches (which also pull the arrays into the page cache), then
 --repeats timed runs of --batches batches, crossing epoch boundaries as training does;
 the table shows the best run, since other processes may share the cores.
@@ -245,6 +251,26 @@ def profile_tf_data(prepared, batch_size, warmup, batches):
 
 
 # ------------------------------------------------------------------------------------
+# Bytes per training image, host to device
+# ------------------------------------------------------------------------------------
+BYTES_TARGET = 1.0 / 3.0  # issue 13: at most 1/3 of the float32 batches' bytes
+
+
+def bytes_per_image(prepared, batch_size) -> tuple[float, float]:
+    """(before, now): bytes per image of one training batch as float32 normalised on the
+    host (the readers' old output) and as the stored uint8 batch they yield now."""
+    from colorkeras import color
+    from colorkeras.data.pipeline import make_py_dataset
+
+    inputs, ab_stored = make_py_dataset(prepared, "train", batch_size=batch_size, seed=0)[0]
+    sent = [*(inputs if isinstance(inputs, tuple) else (inputs,)), ab_stored]
+    l_norm, ab_norm = color.stored_to_normalized(sent[0], ab_stored)
+    before = [l_norm, *sent[1:-1], ab_norm]  # an embedding, if any, is float32 either way
+    count = len(ab_stored)
+    return sum(a.nbytes for a in before) / count, sum(a.nbytes for a in sent) / count
+
+
+# ------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------
 def verdict(value, target):
@@ -321,6 +347,10 @@ def main(argv=None) -> int:
         size = prepared.image_size
         print(f"(readers: {size}x{size} training batches of {args.batch}, seeded shuffle + random flip; "
               "'cores' = cores the step can use)")
+        before, now = bytes_per_image(prepared, args.batch)
+        print(f"\nbytes sent per training image ({size}x{size}): float32 normalised on the host (before) "
+              f"{before:,.0f}; stored uint8 (now) {now:,.0f}; ratio {now / before:.3f} "
+              f"(target <= 1/3): {verdict(BYTES_TARGET, now / before)}")
 
         if args.profile:
             print("\ntf.data stage by stage (same index stream, AUTOTUNE map, prefetch):")

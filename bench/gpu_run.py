@@ -1,23 +1,30 @@
-"""One script for a lent GPU host (JAX and PyTorch, no TensorFlow): benchmark, then a real run.
+"""One script for a lent GPU host (JAX and PyTorch, no TensorFlow): all the GPU figures in one run.
 
-Part 1, training throughput at SIZE x SIZE with data already on the GPU, bf16 mixed precision:
-  * the study's baseline in Keras 3 on JAX (a jitted stateless train step: forward,
-    backward, Adam), batch 64 and 256;
-  * the fusion models' training graph fed cached embeddings (random (B, 1000) inputs; the
-    graph is the same for InceptionV3 and ViT-B/16, both give 1000 logits);
-  * the same baseline network as a plain PyTorch loop with torch.compile and bf16 autocast.
-  Each is reported in images/s and as a share of the arithmetic floor (FLOPs per image
-  per training step over the card's dense bf16 peak).
+For each batch size (default 64 and 256), at SIZE x SIZE in --precision (mixed_bfloat16):
+  * step_img_s:  the training step with data already on the device: the very graph, loss
+                 and optimizer `colorkeras train` fits (``train.compile_for_training``:
+                 uint8 L in, normalised in the step, Adam), as a jitted stateless step;
+  * fit_img_s:   the real path: Keras `fit` from a prepared dataset through the readers
+                 `colorkeras train` uses (``train._make_inputs``: stored uint8 batches,
+                 threaded read-ahead), timed per step after a warm-up, no validation
+                 or checkpoints;
+  * torch_img_s: the same baseline network as a plain PyTorch loop (torch.compile, bf16
+                 autocast, channels-last, BatchNorm included); null when torch is missing;
+  * floor_img_s: images/s at the card's dense bf16 datasheet peak (FLOPs per training
+                 image: the baseline's forward x 3); the card is looked up by name.
+Writes OUT/gpu_run.json (the card's name, then one record per batch size) and prints a
+table last.
 
-Part 2, a real run: prepare an image folder (or .zip of one) at SIZE, train the baseline
-with the study's recipe through `colorkeras.train.train` (Keras fit, TF-free reader), evaluate
-the test split (model and grey floor), and pack the run folder into OUT for the trip back.
+Optional part 2 (--epochs N): prepare --data, train the study's recipe for N epochs
+through `colorkeras.train.train`, evaluate, and pack the run folder into OUT.
 
 Usage (on the GPU host, from the repository root):
     KERAS_BACKEND=jax PYTHONPATH=. python bench/gpu_run.py --data intel-urban.zip --out $OUT
+Without --data, `fit` reads a toy city generated and prepared at SIZE (few images: its
+fit figure then carries an epoch boundary every step or two).
 Tiny CPU rehearsal:
-    KERAS_BACKEND=jax python bench/gpu_run.py --data DIR --out /tmp/o --size 32 --epochs 1 \
-        --bench-steps 2 --batches 4 --no-compile
+    KERAS_BACKEND=jax python bench/gpu_run.py --out /tmp/o --size 32 --batches 4 8 \
+        --bench-steps 2 --no-compile
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,11 +44,37 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-H200_BF16_DENSE_TFLOPS = 989.0  # vendor datasheet, dense (no sparsity)
+# Dense (no sparsity) bf16 datasheet peaks in TFLOP/s, by a part of the card's name; the
+# first match wins (T4: fp16, it has no bf16).
+PEAK_TFLOPS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("A100", 312.0),
+               ("L4", 121.0), ("T4", 65.0))
 
 
 def log(message: str) -> None:
     print(message, flush=True)
+
+
+def card_peak(name: str) -> float | None:
+    """The card's dense bf16 datasheet peak (TFLOP/s), or None for a card not listed."""
+    for part, tflops in PEAK_TFLOPS:
+        if re.search(rf"\b{re.escape(part)}\b", name, re.IGNORECASE):  # "L4", not "L40S"
+            return tflops
+    return None
+
+
+def card_name() -> str:
+    """The accelerator's name (nvidia-smi's, else JAX's device kind), or "cpu"."""
+    try:
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=30).stdout.strip().splitlines()
+        if names:
+            return names[0].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    import jax
+
+    device = jax.devices()[0]
+    return device.device_kind if device.platform == "gpu" else "cpu"
 
 
 # ------------------------------------------------------------------------------------
@@ -67,23 +101,36 @@ def training_flops(size: int) -> float:
 
 
 # ------------------------------------------------------------------------------------
-# Keras on JAX: a jitted stateless train step with data on the device
+# Keras on JAX: what `colorkeras train` fits
 # ------------------------------------------------------------------------------------
-def keras_step_rate(name: str, size: int, batch: int, steps: int) -> float:
-    import jax
-    import jax.numpy as jnp
+def training_model(size: int, batch: int, precision: str):
+    """(config, compiled uint8-input training graph) exactly as `colorkeras train` builds them."""
     import keras
 
-    from colorkeras.models import build_model, training_graph
+    from colorkeras.config import TrainConfig
+    from colorkeras.models import build_model
+    from colorkeras.objectives import get_objective
+    from colorkeras.train import compile_for_training
 
-    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    config = TrainConfig(image_size=size, batch_size=batch, mixed_precision=precision)
+    previous = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy(precision)
     try:
-        model = training_graph(build_model(name, size, weights=None, extractor_size="tiny"))
+        keras.utils.set_random_seed(config.seed)
+        trainable = compile_for_training(build_model("baseline", size), config, get_objective(config.loss))
     finally:
-        keras.mixed_precision.set_dtype_policy("float32")
-    optimizer = keras.optimizers.Adam(1e-4, weight_decay=1e-6)
+        keras.mixed_precision.set_dtype_policy(previous)
+    return config, trainable
+
+
+def keras_step_rate(size: int, batch: int, steps: int, precision: str) -> float:
+    """The training step with its uint8 batch already on the device (jitted, stateless)."""
+    import jax
+    import jax.numpy as jnp
+
+    _, model = training_model(size, batch, precision)
+    optimizer, loss_fn = model.optimizer, model.loss
     optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.MeanSquaredError()
 
     def compute_loss(trainable, non_trainable, inputs, target):
         prediction, non_trainable = model.stateless_call(trainable, non_trainable, inputs, training=True)
@@ -99,19 +146,87 @@ def keras_step_rate(name: str, size: int, batch: int, steps: int) -> float:
         return (trainable, non_trainable, optimizer_vars), loss
 
     key = jax.random.PRNGKey(0)
-    l_input = jax.random.uniform(key, (batch, size, size, 1), minval=-1, maxval=1)
-    target = jax.random.uniform(key, (batch, size, size, 2), minval=-0.5, maxval=0.5)
-    inputs = l_input if len(model.inputs) == 1 else [l_input, jax.random.normal(key, (batch, 1000))]
+    l_stored = jax.random.randint(key, (batch, size, size, 1), 0, 256).astype(jnp.uint8)
+    ab_stored = jax.random.randint(key, (batch, size, size, 2), 96, 160).astype(jnp.uint8)
     state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
              [v.value for v in optimizer.variables])
     for _ in range(3):  # compile and warm up
-        state, loss = step(state, inputs, target)
+        state, loss = step(state, l_stored, ab_stored)
     jnp.asarray(loss).block_until_ready()
     start = time.perf_counter()
     for _ in range(steps):
-        state, loss = step(state, inputs, target)
+        state, loss = step(state, l_stored, ab_stored)
     jnp.asarray(loss).block_until_ready()
     return batch * steps / (time.perf_counter() - start)
+
+
+def step_clock(warmup: int):
+    """A Keras callback timing `fit` from the end of step `warmup` to the end of training;
+    it waits for the device only at those two points, so fit runs as it would."""
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        steps, start, stop = 0, None, None
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps == warmup:
+                float(keras.ops.convert_to_numpy((logs or {})["loss"]))  # wait for the step
+                self.start = time.perf_counter()
+
+        def on_train_end(self, logs=None):  # after Keras turned the last logs into floats
+            self.stop = time.perf_counter()
+
+        def rate(self, batch: int) -> float:
+            return batch * (self.steps - warmup) / (self.stop - self.start)
+
+    return StepClock()
+
+
+def keras_fit_rate(prepared: Path, size: int, batch: int, steps: int, precision: str, warmup: int = 5) -> float:
+    """Keras `fit` from the prepared dataset through `colorkeras train`'s readers."""
+    from colorkeras.data.pipeline import PreparedDataset
+    from colorkeras.train import _make_inputs
+
+    config, model = training_model(size, batch, precision)
+    dataset = PreparedDataset.open(prepared)
+    train_data, _, per_epoch, _ = _make_inputs(dataset, config, None, 0)
+    epochs = -(-(warmup + steps) // per_epoch)
+    clock = step_clock(warmup)
+    model.fit(train_data, epochs=epochs, steps_per_epoch=per_epoch, callbacks=[clock], verbose=0, shuffle=False)
+    return clock.rate(batch)
+
+
+def prepared_for_fit(args) -> Path:
+    """A dataset prepared at --size: --data if given, else a generated toy city."""
+    from colorkeras.data.prepare import PrepareSettings, is_prepared, prepare
+
+    work = Path(args.work)
+    target = work / f"prepared-{args.size}"
+    if is_prepared(target):
+        return target
+    if args.data:
+        source = unpacked(Path(args.data), work)
+    else:
+        from colorkeras.data.synthetic import write_toy_city
+
+        source = work / "toy-city"
+        # Enough for one step of the largest batch in the 80 % training split.
+        per_class = max(args.batches) * 5 // 4 // 4 + 8
+        write_toy_city(source, per_class=per_class, size=max(args.size, 48), seed=0)
+    prepare(source, target, PrepareSettings(image_size=args.size), progress=False)
+    return target
+
+
+def unpacked(source: Path, work: Path) -> Path:
+    if source.suffix != ".zip":
+        return source
+    target = work / "source"
+    if not target.exists():
+        with zipfile.ZipFile(source) as archive:
+            archive.extractall(target)
+    children = [p for p in target.iterdir() if p.is_dir()]
+    return children[0] if len(children) == 1 else target
 
 
 # ------------------------------------------------------------------------------------
@@ -166,26 +281,68 @@ def torch_step_rate(size: int, batch: int, steps: int, compile_model: bool) -> f
     return batch * steps / (time.perf_counter() - start)
 
 
-def benchmark(args) -> list[dict]:
-    rows = []
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def measured(what: str, batch: int, function, errors: dict):
+    """images/s of `function`, or None (the error is logged and kept) if it fails."""
+    try:
+        rate = function()
+    except Exception as error:  # noqa: BLE001 - report and go on to the next figure
+        errors[f"{what}@{batch}"] = f"{type(error).__name__}: {error}"
+        log(f"  {what:6s} batch {batch:4d}: FAILED {type(error).__name__}: {error}")
+        return None
+    log(f"  {what:6s} batch {batch:4d}: {rate:9.1f} images/s")
+    return rate
+
+
+def benchmark(args, card: str, peak: float | None) -> dict:
     flops = training_flops(args.size)
-    log(f"Training FLOPs per image at {args.size}px (baseline, forward x 3): {flops / 1e9:.1f} GFLOP")
+    log(f"Training FLOPs per image at {args.size}px (baseline, forward x 3): {flops / 1e9:.2f} GFLOP")
+    log(f"Card: {card}; dense bf16 peak {f'{peak:g} TFLOP/s' if peak else 'unknown (floor_img_s null)'}")
+    prepared = prepared_for_fit(args)
+    with_torch = torch_available()
+    if not with_torch:
+        log("PyTorch is not installed here: skipping the PyTorch loop (torch_img_s is null).")
+    records, errors = [], {}
     for batch in args.batches:
-        for label, run in (
-            ("Keras/JAX baseline", lambda: keras_step_rate("baseline", args.size, batch, args.bench_steps)),
-            # The training graph is the same for InceptionV3 and ViT: both give 1000 logits.
-            ("Keras/JAX fusion from cached embeddings", lambda: keras_step_rate("inception_fusion", args.size, batch, args.bench_steps)),
-            (f"PyTorch baseline{' compiled' if args.compile else ''}", lambda: torch_step_rate(args.size, batch, args.bench_steps, args.compile)),
-        ):
-            try:
-                rate = run()
-                rows.append({"what": label, "batch": batch, "images_per_s": rate,
-                             "floor_share": rate * flops / (args.peak_tflops * 1e12)})
-                log(f"{label:40s} batch {batch:4d}: {rate:9.1f} images/s")
-            except Exception as error:  # noqa: BLE001 - report and go on to the next figure
-                rows.append({"what": label, "batch": batch, "error": f"{type(error).__name__}: {error}"})
-                log(f"{label:40s} batch {batch:4d}: FAILED {type(error).__name__}: {error}")
-    return rows
+        records.append({
+            "batch": batch,
+            "step_img_s": measured("step", batch, lambda: keras_step_rate(
+                args.size, batch, args.bench_steps, args.precision), errors),
+            "fit_img_s": measured("fit", batch, lambda: keras_fit_rate(
+                prepared, args.size, batch, args.bench_steps, args.precision), errors),
+            "torch_img_s": measured("torch", batch, lambda: torch_step_rate(
+                args.size, batch, args.bench_steps, args.compile), errors) if with_torch else None,
+            "floor_img_s": peak * 1e12 / flops if peak else None,
+        })
+    return {"card": card, "peak_bf16_tflops": peak, "size": args.size, "precision": args.precision,
+            "training_gflop_per_image": flops / 1e9, "bench_steps": args.bench_steps,
+            "fit_data": str(prepared), "torch": with_torch, "records": records, "errors": errors}
+
+
+def table(result: dict) -> str:
+    def rate(value):
+        return f"{value:,.0f}" if value is not None else "-"
+
+    def ratio(a, b, percent=False):
+        if a is None or b is None:
+            return "-"
+        return f"{a / b:.1%}" if percent else f"{a / b:.2f}x"
+
+    lines = [f"{result['card']}, {result['size']}px, {result['precision']} (images/s)", "",
+             "| batch | step | fit | torch | floor | fit / step | step / floor | step / torch |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in result["records"]:
+        lines.append(f"| {r['batch']} | {rate(r['step_img_s'])} | {rate(r['fit_img_s'])} | "
+                     f"{rate(r['torch_img_s'])} | {rate(r['floor_img_s'])} | "
+                     f"{ratio(r['fit_img_s'], r['step_img_s'])} | "
+                     f"{ratio(r['step_img_s'], r['floor_img_s'], percent=True)} | "
+                     f"{ratio(r['step_img_s'], r['torch_img_s'])} |")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------
@@ -198,14 +355,7 @@ def real_run(args) -> dict:
     from colorkeras.train import train
 
     work = Path(args.work)
-    source = Path(args.data)
-    if source.suffix == ".zip":
-        target = work / "source"
-        if not target.exists():
-            with zipfile.ZipFile(source) as archive:
-                archive.extractall(target)
-        children = [p for p in target.iterdir() if p.is_dir()]
-        source = children[0] if len(children) == 1 else target
+    source = unpacked(Path(args.data), work)
     timings = {}
     start = time.perf_counter()
     report = prepare(source, work / "prepared", PrepareSettings(image_size=args.size), progress=False)
@@ -241,16 +391,17 @@ def pack(work: Path, out: Path, part_bytes: int = 15 * 2**20) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help="image folder or .zip with class sub-folders (part 2)")
-    parser.add_argument("--out", required=True, help="folder for the figures and the packed run")
+    parser.add_argument("--data", help="image folder or .zip with class sub-folders (fit's dataset; part 2)")
+    parser.add_argument("--out", required=True, help="folder for gpu_run.json (and the packed run)")
     parser.add_argument("--work", default="/tmp/colorkeras-gpu-run")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
-    parser.add_argument("--bench-steps", type=int, default=30)
-    parser.add_argument("--peak-tflops", type=float, default=H200_BF16_DENSE_TFLOPS)
-    parser.add_argument("--no-compile", dest="compile", action="store_false")
-    parser.add_argument("--skip-bench", action="store_true")
+    parser.add_argument("--bench-steps", type=int, default=30, help="timed steps per figure")
+    parser.add_argument("--precision", default="mixed_bfloat16", help="Keras dtype policy of step and fit")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="dense bf16 peak of a card not in the table (TFLOP/s)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="PyTorch without torch.compile")
+    parser.add_argument("--epochs", type=int, default=0, help="part 2: train this many epochs (0: skip)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -259,30 +410,22 @@ def main() -> int:
     import jax
     import keras
 
-    summary = {"keras": keras.__version__, "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}
-    try:
-        summary["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
-                                         "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        summary["gpu"] = "no nvidia-smi"
-    log(json.dumps(summary))
-    if not args.skip_bench:
-        summary["bench"] = benchmark(args)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    if args.data:
-        summary["run"] = real_run(args)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    card = card_name()
+    peak = args.peak_tflops or card_peak(card)
+    log(json.dumps({"keras": keras.__version__, "jax": jax.__version__, "card": card,
+                    "devices": [str(d) for d in jax.devices()]}))
+    result = benchmark(args, card, peak)
+    result.update(keras=keras.__version__, jax=jax.__version__)
+    (out / "gpu_run.json").write_text(json.dumps(result, indent=2))
+    if args.epochs:
+        if not args.data:
+            parser.error("--epochs needs --data")
+        result["run"] = real_run(args)
+        (out / "gpu_run.json").write_text(json.dumps(result, indent=2))
         pack(Path(args.work), out)
         shutil.copy(Path(args.work) / "run" / "log.csv", out / "log.csv")
-
-    log("\n| what | batch | images/s | share of the bf16 floor |\n| --- | ---: | ---: | ---: |")
-    for row in summary.get("bench", []):
-        if "error" in row:
-            log(f"| {row['what']} | {row['batch']} | failed: {row['error'][:80]} | |")
-        else:
-            log(f"| {row['what']} | {row['batch']} | {row['images_per_s']:.0f} | {row['floor_share']:.1%} |")
-    if "run" in summary:
-        log(f"\nReal run: {json.dumps(summary['run']['timings'])}")
+        log(f"\nReal run: {json.dumps(result['run']['timings'])}")
+    log("\n" + table(result))
     return 0
 
 

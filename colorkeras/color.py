@@ -139,6 +139,15 @@ def stored_to_normalized(l_stored, ab_stored):
     return _apply_affine(l_stored, STORED_L_AFFINE), _apply_affine(ab_stored, STORED_AB_AFFINE)
 
 
+def stored_to_normalized_ops(stored, affine):
+    """Stored values (a uint8 tensor of any Keras backend) -> normalised float32, with
+    keras.ops: the same multiply-add as ``stored_to_normalized``, run inside a compiled
+    step. ``affine`` is ``STORED_L_AFFINE`` or ``STORED_AB_AFFINE``."""
+    from keras import ops
+
+    return _apply_affine(ops.cast(stored, "float32"), affine)
+
+
 def _apply_affine(values, affine):
     scale, offset = affine
     if isinstance(values, np.ndarray):

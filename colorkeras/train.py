@@ -43,6 +43,7 @@ from colorkeras.config import TrainConfig
 from colorkeras.fileio import write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.models import FAMILIES, build_model
+from colorkeras.models.stored_input import StoredTargetLoss, stored_input_graph
 from colorkeras.objectives import get_objective
 from colorkeras.run import Run, dataset_identity, model_arguments
 from colorkeras.runtime import resolve_precision
@@ -466,9 +467,7 @@ def train(
                                      extractor_size=config.extractor_size,
                                      output_channels=objective.output_channels)
             saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
-            trainable = end_to_end.training_graph()
-            optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
-            trainable.compile(optimizer=optimizer, loss=objective.loss, jit_compile=config.jit_compile)
+            trainable = compile_for_training(end_to_end, config, objective)
             # Embeddings come from the float32 extractor: the one best.keras will run.
             embeddings_key = (_ensure_embeddings(dataset, config, saved_model)
                               if end_to_end.extractor is not None else None)
@@ -532,6 +531,21 @@ def _fitted_objective(objective, run: Run, dataset):
     return objective.fit(dataset)
 
 
+def compile_for_training(end_to_end, config: TrainConfig, objective) -> keras.Model:
+    """What ``fit`` trains: the family's training graph behind ``NormalizeStored``, taking
+    the readers' stored uint8 batches and normalising them inside the compiled step
+    (``colorkeras.models.stored_input``); it shares every weight with ``end_to_end``.
+
+    Compiled with the recipe's Adam and the objective's loss on uint8 targets. Built under
+    the mixed_float16 policy (a T4), Keras' compile wraps the optimizer in a
+    ``keras.optimizers.LossScaleOptimizer`` (dynamic loss scaling).
+    """
+    trainable = stored_input_graph(end_to_end.training_graph())
+    optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+    trainable.compile(optimizer=optimizer, loss=StoredTargetLoss(objective), jit_compile=config.jit_compile)
+    return trainable
+
+
 def _float32_twin(end_to_end):
     """The same model in float32, for saving: a mixed-precision best.keras would run in
     half precision on every machine that loads it (slow on CPUs, and less exact).
@@ -563,14 +577,27 @@ def _ensure_embeddings(dataset, config, end_to_end) -> str:
                          model=end_to_end.extractor_model)
 
 
+def _prefetch_device() -> str | None:
+    """The one GPU that tf.data prefetches to, or None (no GPU, several, or a strategy
+    that distributes the batches itself)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return gpus[0].name if len(gpus) == 1 and not tf.distribute.has_strategy() else None
+
+
 def _make_inputs(dataset, config, embeddings_key, initial_epoch):
-    """tf.data on the TensorFlow backend, the TF-free reader elsewhere."""
+    """Stored uint8 batches: tf.data on the TensorFlow backend (prefetched to the GPU when
+    there is one), the TF-free reader elsewhere (read ahead by threads)."""
     from colorkeras.data import pipeline
 
     if keras.backend.backend() == "tensorflow":
         make = pipeline.make_tf_dataset
-    else:  # the TF-free reader, with a few threads: gathers and conversions release the GIL
-        make = functools.partial(pipeline.make_py_dataset, workers=min(8, os.cpu_count() or 1))
+        train_extra = {"repeat": True, "device": _prefetch_device()}  # each pass a new seeded epoch
+    else:  # the TF-free reader, with threads (gathers release the GIL); at least two, so
+        # that Keras' enqueuer reads ahead while the step runs (one reads on demand).
+        make = functools.partial(pipeline.make_py_dataset, workers=max(2, min(8, os.cpu_count() or 1)))
+        train_extra = {}
     count = min(dataset.count("train"), config.max_train_images or dataset.count("train"))
     if count < config.batch_size:
         raise TrainingError(f"the training split has {count} images, fewer than one batch of {config.batch_size}")
@@ -579,9 +606,7 @@ def _make_inputs(dataset, config, embeddings_key, initial_epoch):
     steps = count // config.batch_size
     train_data = make(dataset, "train", batch_size=config.batch_size, shuffle=True,
                       augment=config.augment, seed=config.seed, embeddings_key=embeddings_key,
-                      start_epoch=initial_epoch, max_images=config.max_train_images)
-    if hasattr(train_data, "repeat"):  # tf.data: each pass is a new seeded epoch
-        train_data = train_data.repeat()
+                      start_epoch=initial_epoch, max_images=config.max_train_images, **train_extra)
     val_data, val_steps = None, None
     if dataset.count("val"):
         val_data = make(dataset, "val", batch_size=config.batch_size, shuffle=False, augment=False,

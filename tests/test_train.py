@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import json
 import os
 import re
@@ -319,3 +320,61 @@ def test_data_parallel_training_on_two_cpu_devices(prepared_toy_city, tmp_path, 
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "replicas 2 epochs 1" in completed.stdout
     assert (tmp_path / "run" / "best.keras").is_file()
+
+
+@pytest.mark.slow
+def test_mixed_float16_trains_with_loss_scaling_and_saves_a_float32_model(prepared_toy_city, tmp_path):
+    """The T4 path (TensorFlow, float16 with dynamic loss scaling), on the CPU.
+
+    XLA as on a T4 (where jit_compile="auto" turns it on); it is also what keeps float16
+    bearable on a CPU. Batches of 4: float16 arithmetic is emulated here."""
+    import keras
+
+    from colorkeras import color
+    from colorkeras.data.pipeline import make_py_dataset
+    from colorkeras.models import build_model, load_model
+    from colorkeras.objectives import get_objective
+    from colorkeras.train import _read_state, compile_for_training
+
+    run = tmp_path / "run"
+    config = tiny_config(epochs=1, batch_size=4, max_train_images=8, mixed_precision="mixed_float16",
+                         jit_compile=True)
+    train(prepared_toy_city, run, config, verbose=0)
+    assert math.isfinite(float(read_log(run)[0]["loss"])) and math.isfinite(float(read_log(run)[0]["val_loss"]))
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # put back after training
+
+    # The model as it was in training: the last state's weights and optimizer, in float16.
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        in_training = build_model("baseline", SIZE)
+        trainable = compile_for_training(in_training, config, get_objective(config.loss))
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    _read_state(latest_state(run), trainable)
+    optimizer = trainable.optimizer
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert int(optimizer.iterations) == 2 and float(optimizer.dynamic_scale) == 2.0**15  # finite steps
+
+    # best.keras (epoch 1, the same weights) is float32 and predicts as the float16 model did.
+    best = load_model(run / "best.keras")
+    assert {weight.dtype for weight in best.weights} == {"float32"}
+    assert best.get_layer("encoder").get_layer("encoder_conv1").compute_dtype == "float32"
+    assert in_training.get_layer("encoder").get_layer("encoder_conv1").compute_dtype == "float16"
+    l_stored, ab_stored = make_py_dataset(prepared_toy_city, "val", batch_size=4, shuffle=False, augment=False)[0]
+    l_norm, _ = color.stored_to_normalized(l_stored, ab_stored)
+    np.testing.assert_allclose(best.predict(l_norm, verbose=0), in_training.predict(l_norm, verbose=0),
+                               atol=2e-2)
+
+    # The scale adapts: gradients that overflowed halve it and skip the update; finite
+    # ones count towards doubling it.
+    variables = trainable.trainable_variables
+    before = [keras.ops.convert_to_numpy(v) for v in variables]
+    overflowed = [keras.ops.zeros_like(v) for v in variables]
+    overflowed[0] = keras.ops.full_like(variables[0], float("inf"))
+    optimizer.apply(overflowed, variables)
+    assert float(optimizer.dynamic_scale) == 2.0**14
+    for old, variable in zip(before, variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), old)
+    counted = int(optimizer.step_counter)
+    optimizer.apply([keras.ops.zeros_like(v) for v in variables], variables)
+    assert int(optimizer.step_counter) == counted + 1 and float(optimizer.dynamic_scale) == 2.0**14

@@ -2,8 +2,17 @@
 
 Both readers draw the same seeded order of examples each epoch (``epoch_order``), so
 without augmentation they yield identical batches. Training batches are
-``(l_norm, ab_norm)`` or, when embeddings are given, ``((l_norm, embedding), ab_norm)``:
-``l_norm`` is (B, S, S, 1) in [-1, 1] and ``ab_norm`` (B, S, S, 2) in about [-1, 1].
+``(l_stored, ab_stored)`` or, when embeddings are given, ``((l_stored, embedding),
+ab_stored)``: L (B, S, S, 1) and ab (B, S, S, 2) exactly as stored, uint8, and the
+embedding float32 (B, D). They leave the host at 3 bytes per pixel instead of the 12 of
+float32 L + ab; training normalises them on the device inside the compiled step
+(``colorkeras.models.stored_input``); ``color.stored_to_normalized`` does the same on the
+host for anyone who wants the normalised values.
+
+Horizontal flips stay on the host, inside the uint8 gather (about 2 ms per batch of 64
+at 256 px): the flip decides which cached embedding (the image's or its mirror's) goes
+with the image, and that row is picked on the host; moving the flip to the device would
+mean sending both embeddings, for no gain in bytes or time.
 
 Embeddings are cached per image *and* per horizontal flip (shape (N, 2, D)), so a
 flipped training image is paired with the embedding of the flipped image.
@@ -19,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from colorkeras.errors import ColorkerasError
-from colorkeras import color
 from colorkeras.data.prepare import SPLITS, read_settings
 
 
@@ -134,7 +142,7 @@ def _mirror(image: np.ndarray) -> None:
 
 
 class BatchReader:
-    """Shared batch logic: seeded order, gather, normalise; used by both readers."""
+    """Shared batch logic: seeded order, gather and flip on uint8; used by both readers."""
 
     def __init__(self, dataset: PreparedDataset, split: str, batch_size: int,
                  embeddings_key: str | None = None):
@@ -146,12 +154,12 @@ class BatchReader:
             raise DatasetError(f"{dataset.root}: split {split!r} is empty")
 
     def numpy_batch(self, indices: np.ndarray, flips: np.ndarray | None = None):
-        inputs, ab_norm = color.stored_to_normalized(_gather(self.l_array, indices, flips),
-                                                     _gather(self.ab_array, indices, flips))
-        inputs = inputs[..., None]
+        """One stored batch: (L uint8 (B, S, S, 1)[, embedding], ab uint8 (B, S, S, 2))."""
+        inputs = _gather(self.l_array, indices, flips)[..., None]
+        ab_stored = _gather(self.ab_array, indices, flips)
         if self.embedding_array is None:
-            return inputs, ab_norm
-        return (inputs, self.embedding_batch(indices, flips)), ab_norm
+            return inputs, ab_stored
+        return (inputs, self.embedding_batch(indices, flips)), ab_stored
 
     def embedding_batch(self, indices: np.ndarray, flips: np.ndarray | None = None) -> np.ndarray:
         """The cached embedding of each row, or of its mirror image where `flips` is true."""
@@ -175,16 +183,24 @@ def make_tf_dataset(
     drop_remainder: bool | None = None,
     start_epoch: int = 0,
     max_images: int | None = None,
+    repeat: bool = False,
+    device: str | None = None,
 ):
-    """A tf.data pipeline of normalised batches (see the module docstring).
+    """A tf.data pipeline of stored uint8 batches (see the module docstring).
 
     Each pass over the dataset is one epoch with its own seeded order; horizontal flips
     are drawn in TensorFlow (seeded) and pick the flipped image's cached embedding.
+    Batches are prefetched (AUTOTUNE) on the host; with ``device`` they are also copied
+    ahead to that device, so the step never waits for a transfer.
 
     Args:
         max_images: use only the first N images of each epoch's order (smoke runs).
         start_epoch: the epoch the first pass stands for, so a resumed run continues the
             same sequence of orders.
+        repeat: pass after pass (each a new seeded epoch), endlessly.
+        device: prefetch to this one device ("/gpu:0") as the last transformation
+            (``tf.data.experimental.prefetch_to_device``; one device only, so not under a
+            multi-device distribution strategy).
     """
     import tensorflow as tf
 
@@ -215,12 +231,11 @@ def make_tf_dataset(
         l_u8, ab_u8, emb = tf.numpy_function(gather, [indices, flips], [tf.uint8, tf.uint8, tf.float32])
         l_u8.set_shape([None, size, size])
         ab_u8.set_shape([None, size, size, 2])
-        l_norm, ab_norm = color.stored_to_normalized(tf.cast(l_u8, tf.float32)[..., None],
-                                                     tf.cast(ab_u8, tf.float32))
+        l_u8 = l_u8[..., None]
         if with_embedding:
             emb.set_shape([None, reader.embedding_array.shape[-1]])
-            return (l_norm, emb), ab_norm
-        return l_norm, ab_norm
+            return (l_u8, emb), ab_u8
+        return l_u8, ab_u8
 
     indices = tf.data.Dataset.from_generator(
         index_batches, output_signature=tf.TensorSpec([None], tf.int64)
@@ -236,7 +251,13 @@ def make_tf_dataset(
     pipeline = pipeline.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = True
-    return pipeline.with_options(options).prefetch(tf.data.AUTOTUNE)
+    pipeline = pipeline.with_options(options)
+    if repeat:
+        pipeline = pipeline.repeat()
+    pipeline = pipeline.prefetch(tf.data.AUTOTUNE)
+    if device:
+        pipeline = pipeline.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
+    return pipeline
 
 
 # ------------------------------------------------------------------------------------
@@ -255,8 +276,16 @@ def make_py_dataset(
     start_epoch: int = 0,
     workers: int = 1,
     max_images: int | None = None,
+    queue: int = 10,
 ):
-    """A ``keras.utils.PyDataset`` over the memory-mapped arrays (no TensorFlow needed)."""
+    """A ``keras.utils.PyDataset`` of stored uint8 batches over the memory-mapped arrays
+    (no TensorFlow needed; see the module docstring).
+
+    With ``workers`` >= 2, ``fit`` reads ahead on that many threads (Keras'
+    ``OrderedEnqueuer``) and keeps up to ``queue`` batches ready while the step runs; with
+    1 it reads each batch when the step asks for it. (On a GPU, Keras' JAX trainer also
+    starts each batch's transfer to the device one step ahead.)
+    """
     import keras
 
     if not isinstance(dataset, PreparedDataset):
@@ -266,7 +295,7 @@ def make_py_dataset(
 
     class PreparedPyDataset(keras.utils.PyDataset):
         def __init__(self):
-            super().__init__(workers=workers, use_multiprocessing=False)
+            super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=queue)
             self.epoch = start_epoch
             self._set_epoch(start_epoch)
 
