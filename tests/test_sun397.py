@@ -22,8 +22,6 @@ from PIL import Image
 
 from colorkeras.data.sun397 import (
     REPORT_NAME,
-    SUN397_ARCHIVE_BYTES,
-    SUN397_URL,
     CountCheck,
     Sun397Error,
     UrbanClass,
@@ -189,11 +187,6 @@ def test_load_urban32_lists_the_study_classes() -> None:
         "/a/apartment_building/outdoor", "apartment_building_outdoor", 527
     )
     assert by_name["canal_urban"].sun397_path == "/c/canal/urban"
-
-
-def test_constants() -> None:
-    assert SUN397_URL == "https://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz"
-    assert SUN397_ARCHIVE_BYTES == 39_077_296_924
 
 
 def test_stream_from_http(tmp_path: Path, fixture_archive: Fixture, server: Server) -> None:

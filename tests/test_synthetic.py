@@ -175,9 +175,11 @@ def test_refuses_a_file_as_the_output_folder_and_a_foreign_marker(tmp_path):
     assert not is_toy_city(tmp_path / "other")
 
 
-def test_progress_bar_runs(tmp_path, capsys):
+def test_progress_bar_counts_the_images(tmp_path, capsys):
     paths = write_toy_city(tmp_path, per_class=1, size=16, progress=True)
     assert len(paths) == len(SCENE_CLASSES)
+    shown = capsys.readouterr().err
+    assert "toy city" in shown and f"{len(SCENE_CLASSES)}/{len(SCENE_CLASSES)}" in shown
 
 
 # ----------------------------------------------------------------------------- bad arguments
