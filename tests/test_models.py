@@ -79,7 +79,7 @@ def test_family_contract_build_train_config_and_save_round_trips(name, tmp_path)
     before = [np.array(v) for v in model.trainable_weights]
     trainable.fit(inputs, np.zeros((4, SIZE, SIZE, 2), "float32"), epochs=1, verbose=0)
     assert any(not np.allclose(b, np.array(v)) for b, v in zip(before, model.trainable_weights))
-    assert model.optimizer is None  # the model itself stays uncompiled: it saves without Adam's state
+    assert getattr(model, "optimizer", None) is None  # the model stays uncompiled: it saves without Adam's state
 
     # get_config round trip: the same family, arguments and architecture.
     clone = type(model).from_config(model.get_config())

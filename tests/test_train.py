@@ -142,7 +142,7 @@ def test_overrides_of_the_wrong_type_name_key_value_and_type(pair, message):
     ("seed", -1, "seed must be a whole number >= 0"),
     ("extractor_weights", 3, "extractor_weights must be"),
     ("mixed_precision", "float8", "unknown mixed_precision 'float8'"),
-    ("loss", "huber", "unknown loss 'huber'"),
+    ("loss", "hinge", "unknown loss 'hinge'"),
 ])
 def test_config_checks_every_field(field, value, message):
     with pytest.raises(InvalidArgument, match=re.escape(message)):

@@ -181,10 +181,11 @@ class UNet(Colorizer):
         return self.get_layer("extractor") if self.extractor_name else None
 
     def training_graph(self) -> keras.Model:
-        """Without an extractor the model itself; with one, (L, cached embedding) -> output,
-        sharing every trainable layer (training never runs the frozen extractor)."""
+        """Without an extractor the same graph as the model (`Colorizer.training_graph`);
+        with one, (L, cached embedding) -> output, sharing every trainable layer (training
+        never runs the frozen extractor)."""
         if self.extractor_name is None:
-            return self
+            return super().training_graph()
         size = self.image_size
         # === Functional Model ===
         l_input = keras.Input((size, size, 1), name="l")
