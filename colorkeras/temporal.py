@@ -36,9 +36,14 @@ from colorkeras.errors import InvalidArgument
 
 TEMPORAL_MODES = ("off", "flow")
 
-# Defaults, tuned on the generated clips (colorkeras.data.clips) at 64-640 px.
+# Defaults, tuned on the generated clips (colorkeras.data.clips) at 64-640 px; the
+# strength and the presets on validation clips at 640x360 (bench/bench_video_quality.py
+# --tune, bench/README.md "Video"): strength 0.85 -> 0.95 halves flow mode's warping error
+# for 0.01 dB PSNR; in keyframe mode the DIS presets and work sides 192-320 give the same
+# flicker and PSNR, and "ultrafast" costs a third of "medium".
 DEFAULT_WORK_SIDE = 320  # flow and blending at most this many pixels on the long side
-DEFAULT_STRENGTH = 0.85  # weight of a fully trusted carried colour against the prediction
+DEFAULT_STRENGTH = 0.95  # weight of a fully trusted carried colour against the prediction
+DEFAULT_PRESETS = {"flow": "medium", "keyframes": "ultrafast"}  # DIS preset per mode
 DEFAULT_CONSISTENCY_PX = 1.0  # forward-backward error (px) at which trust falls to exp(-1/2)
 DEFAULT_MIN_CONFIDENCE = 0.5  # keyframe mode: below this mean trust the model runs again
 DEFAULT_CUT_THRESHOLD = 12.0  # mean |dL| (L units, 0-100) of thumbnails that is a cut
@@ -155,7 +160,8 @@ class TemporalStabilizer:
         consistency_px: see `flow_confidence`.
         min_confidence: keyframe mode runs the model when the mean trust is below this.
         cut_threshold: see `SceneCutDetector`.
-        preset: the DIS preset name: "ultrafast", "fast" or "medium".
+        preset: the DIS preset name: "ultrafast", "fast" or "medium"; None: "medium"
+            when the model runs on every frame, "ultrafast" with keyframes (k > 1).
     """
 
     def __init__(self, mode: str = "flow", keyframe_every: int | None = None, *,
@@ -163,7 +169,7 @@ class TemporalStabilizer:
                  consistency_px: float = DEFAULT_CONSISTENCY_PX,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                  cut_threshold: float = DEFAULT_CUT_THRESHOLD,
-                 preset: str = "medium"):
+                 preset: str | None = None):
         if mode not in TEMPORAL_MODES:
             raise InvalidArgument(f"temporal must be one of {', '.join(TEMPORAL_MODES)}, got {mode!r}")
         if keyframe_every is not None:
@@ -175,6 +181,8 @@ class TemporalStabilizer:
         if not 0.0 <= strength <= 1.0:
             raise InvalidArgument(f"strength must lie in [0, 1], got {strength}")
         presets = {"ultrafast": 0, "fast": 1, "medium": 2}
+        if preset is None:
+            preset = DEFAULT_PRESETS["keyframes" if (keyframe_every or 1) > 1 else "flow"]
         if preset not in presets:
             raise InvalidArgument(f"preset must be one of {', '.join(presets)}, got {preset!r}")
         self.mode = mode
@@ -183,6 +191,7 @@ class TemporalStabilizer:
         self.consistency_px = float(consistency_px)
         self.min_confidence = float(min_confidence)
         self.cuts = SceneCutDetector(cut_threshold)
+        self.preset = preset
         self._preset = presets[preset]
         self._dis = None
         self._previous_l: np.ndarray | None = None

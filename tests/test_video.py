@@ -220,6 +220,20 @@ def test_keyframe_mode_runs_the_model_on_fewer_frames(pan, cut, predictor, tmp_p
     assert counting.frames == 2  # the first frame and the cut
 
 
+def test_keyframes_default_to_the_fast_flow_and_flicker_no_more_than_flow_mode(pan, predictor):
+    from colorkeras.temporal import TemporalStabilizer
+
+    assert TemporalStabilizer("flow", 8).preset == "ultrafast"
+    assert TemporalStabilizer("flow").preset == TemporalStabilizer("flow", 1).preset == "medium"
+    clip, _ = pan  # 96x64: below the work side, so ab is at the frame's size
+    errors = {}
+    for name, every in (("off", None), ("flow", None), ("keyframes", 4)):
+        results = list(colorize_frames(predictor, clip.frames, "off" if name == "off" else "flow", every))
+        errors[name] = temporal_warping_error([r.ab for r in results], clip.flows, clip.masks)
+    assert errors["flow"] < 0.5 * errors["off"], errors  # the 2x
+    assert errors["keyframes"] <= errors["flow"], errors
+
+
 def test_colorize_video_paths(pan, model_path, tmp_path):
     _, src = pan
     folder = tmp_path / "shots"
