@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     from colorkeras.data import clips
     from colorkeras.models.registry import build_model
     from colorkeras.predictor import Predictor
-    from colorkeras.temporal import DEFAULT_PRESETS, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
+    from colorkeras.temporal import DEFAULT_PRESET, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
     from colorkeras.video import colorize_video
 
     print(f"bench_video {datetime.now():%Y-%m-%d %H:%M}; {machine_line()}")
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
                                  args.width, args.height, pan=(2.0, 0.5))
         src = clips.write_clip(clip, work / "clip.mp4", crf=18)
         print(f"clip: {args.width}x{args.height}, {args.frames} frames at {clip.fps} fps, "
-              f"model: random baseline {args.size} px; flow: DIS {DEFAULT_PRESETS} at {DEFAULT_WORK_SIDE} px, "
+              f"model: random baseline {args.size} px; flow: DIS {DEFAULT_PRESET} at {DEFAULT_WORK_SIDE} px, "
               f"strength {DEFAULT_STRENGTH}")
         print(f"{'mode':<16}{'wall fps':>9}{'CPU s/frame':>12}{'model runs':>11}" + "".join(
             f"{stage + ' fps':>13}" for stage in ("decode", "model", "flow", "colour", "encode")))

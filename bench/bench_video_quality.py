@@ -149,7 +149,7 @@ def main(argv=None) -> None:
 
     quiet_tensorflow_startup()
     from colorkeras.predictor import Predictor
-    from colorkeras.temporal import DEFAULT_PRESETS, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
+    from colorkeras.temporal import DEFAULT_PRESET, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
 
     print(f"bench_video_quality {datetime.now():%Y-%m-%d %H:%M}; {machine_line()}")
     with tempfile.TemporaryDirectory() as work:
@@ -181,7 +181,7 @@ def main(argv=None) -> None:
 
         clips_b = make_clips(SEED_B, args.frames, args.width, args.height)
         print(f"\nREPORT (seed {SEED_B}), {args.frames} frames at {args.width}x{args.height}; defaults: "
-              f"DIS {DEFAULT_PRESETS}, work side {DEFAULT_WORK_SIDE}, strength {DEFAULT_STRENGTH}, "
+              f"DIS {DEFAULT_PRESET}, work side {DEFAULT_WORK_SIDE}, strength {DEFAULT_STRENGTH}, "
               f"keyframes every {k}")
         print(f"{'clip':<22}{'mode':<12}{'warp err':>9}{'PSNR dB':>9}{'runs':>6}   "
               "flow/off warp   dPSNR flow-off   kf/flow warp   dPSNR kf-flow")

@@ -37,13 +37,14 @@ from colorkeras.errors import InvalidArgument
 TEMPORAL_MODES = ("off", "flow")
 
 # Defaults, tuned on the generated clips (colorkeras.data.clips) at 64-640 px; the
-# strength and the presets on validation clips at 640x360 (bench/bench_video_quality.py
-# --tune, bench/README.md "Video"): strength 0.85 -> 0.95 halves flow mode's warping error
-# for 0.01 dB PSNR; in keyframe mode the DIS presets and work sides 192-320 give the same
-# flicker and PSNR, and "ultrafast" costs a third of "medium".
+# strength, DIS preset and work side on validation clips at 640x360 (bench/README.md
+# "Video"): strength 0.85 -> 0.95 halves flow mode's warping error for 0.01 dB PSNR; in
+# keyframe mode, carried frames follow the flow alone, and on a zoom "ultrafast" and
+# "fast" (or a work side of 256 or 192) flicker 1.3-2.5x more than "medium" at 320 px,
+# which still leaves keyframes over 8 fps.
 DEFAULT_WORK_SIDE = 320  # flow and blending at most this many pixels on the long side
 DEFAULT_STRENGTH = 0.95  # weight of a fully trusted carried colour against the prediction
-DEFAULT_PRESETS = {"flow": "medium", "keyframes": "ultrafast"}  # DIS preset per mode
+DEFAULT_PRESET = "medium"  # DIS preset: "ultrafast", "fast" or "medium"
 DEFAULT_CONSISTENCY_PX = 1.0  # forward-backward error (px) at which trust falls to exp(-1/2)
 DEFAULT_MIN_CONFIDENCE = 0.5  # keyframe mode: below this mean trust the model runs again
 DEFAULT_CUT_THRESHOLD = 12.0  # mean |dL| (L units, 0-100) of thumbnails that is a cut
@@ -160,8 +161,7 @@ class TemporalStabilizer:
         consistency_px: see `flow_confidence`.
         min_confidence: keyframe mode runs the model when the mean trust is below this.
         cut_threshold: see `SceneCutDetector`.
-        preset: the DIS preset name: "ultrafast", "fast" or "medium"; None: "medium"
-            when the model runs on every frame, "ultrafast" with keyframes (k > 1).
+        preset: the DIS preset name: "ultrafast", "fast" or "medium".
     """
 
     def __init__(self, mode: str = "flow", keyframe_every: int | None = None, *,
@@ -169,7 +169,7 @@ class TemporalStabilizer:
                  consistency_px: float = DEFAULT_CONSISTENCY_PX,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                  cut_threshold: float = DEFAULT_CUT_THRESHOLD,
-                 preset: str | None = None):
+                 preset: str = DEFAULT_PRESET):
         if mode not in TEMPORAL_MODES:
             raise InvalidArgument(f"temporal must be one of {', '.join(TEMPORAL_MODES)}, got {mode!r}")
         if keyframe_every is not None:
@@ -181,8 +181,6 @@ class TemporalStabilizer:
         if not 0.0 <= strength <= 1.0:
             raise InvalidArgument(f"strength must lie in [0, 1], got {strength}")
         presets = {"ultrafast": 0, "fast": 1, "medium": 2}
-        if preset is None:
-            preset = DEFAULT_PRESETS["keyframes" if (keyframe_every or 1) > 1 else "flow"]
         if preset not in presets:
             raise InvalidArgument(f"preset must be one of {', '.join(presets)}, got {preset!r}")
         self.mode = mode
