@@ -17,8 +17,8 @@ mean PSNR against the truth.
 Model: by default a random-weight 32 px baseline whose last conv is scaled up (untrained
 models predict almost grey; this one gives colour that flickers, what stabilisation is
 for; its absolute PSNR is meaningless, the differences between modes are the point).
-``--train`` trains a tiny baseline on the toy city first (TrainConfig.demo, about 2 CPU
-minutes) and uses it instead.
+``--train`` trains a tiny baseline on the toy city first (TrainConfig.demo, as `colorkeras demo`,
+about a minute) and uses it instead.
 
     python bench/bench_video_quality.py --tune      # grid on seed A, then report on seed B
     python bench/bench_video_quality.py --frames 48 # report only (defaults)
@@ -66,8 +66,10 @@ def trained_model(work: Path):
     from colorkeras.data.synthetic import write_toy_city
     from colorkeras.train import train
 
-    config = TrainConfig.demo(epochs=4)
-    write_toy_city(work / "toy_city", per_class=60, size=96, seed=0)
+    from colorkeras.demo import DEMO_IMAGES_PER_CLASS, DEMO_SOURCE_SIZE
+
+    config = TrainConfig.demo()  # what `colorkeras demo` trains
+    write_toy_city(work / "toy_city", per_class=DEMO_IMAGES_PER_CLASS, size=DEMO_SOURCE_SIZE, seed=0)
     prepare(work / "toy_city", work / "prepared", PrepareSettings(image_size=config.image_size), progress=False)
     start = time.perf_counter()
     train(work / "prepared", work / "run", config, verbose=0)
