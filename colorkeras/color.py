@@ -1,15 +1,26 @@
 """The one place for colour maths: sRGB <-> CIE-LAB (D65), normalisation, storage, merging.
 
-Two forms that agree:
+Forms that agree:
 
-* a NumPy form (scikit-image) used for data preparation, metrics and colorize;
+* a NumPy form used for data preparation, metrics, colorize and video. ``rgb_to_lab`` is
+  scikit-image (float64 inside); the per-frame hot paths are float32 NumPy:
+  ``rgb_to_l`` of uint8 RGB through a 256-entry table of linearised sRGB, and
+  ``lab_to_rgb`` / ``merge_l_ab``. They agree with scikit-image to |dL| < 0.01 and
+  |dRGB| < 1e-4 (uint8: at most one level), which tests/test_color.py checks over the
+  whole 8-bit cube and random and out-of-gamut LAB;
 * a ``keras.ops`` form (``rgb_to_lab_ops`` / ``lab_to_rgb_ops``) usable inside models,
   losses and metrics on any Keras backend.
+
+The float32 NumPy form and the keras.ops form are one piece of maths written once
+against an array namespace (``numpy`` or ``keras.ops``: both have where, power,
+maximum, matmul, stack and clip).
 
 The study's normalisation is kept exactly: ``L / 50 - 1`` and ``ab / 127.5``.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -63,21 +74,41 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """CIE-LAB (..., 3) -> sRGB float32 in [0, 1] (out-of-gamut colours are clipped)."""
-    import warnings
+    """CIE-LAB (..., 3) -> sRGB float32 in [0, 1] (out-of-gamut colours are clipped).
 
-    from skimage.color import lab2rgb
+    float32 NumPy (`_lab_to_srgb`); agrees with scikit-image's ``lab2rgb`` (clipped) to
+    1e-4, including its clipping of negative Z.
+    """
+    lab = np.asarray(lab, dtype=np.float32)
+    if lab.shape[-1:] != (3,):
+        raise ValueError(f"Expected LAB with a last axis of 3, got shape {lab.shape}")
+    return _lab_to_srgb(lab[..., 0], lab[..., 1], lab[..., 2], np)
 
-    with warnings.catch_warnings():
-        # lab2rgb warns when a predicted colour has negative Z; clipping it is the intent.
-        warnings.simplefilter("ignore", UserWarning)
-        rgb = lab2rgb(np.asarray(lab, dtype=np.float64), illuminant="D65")
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+@functools.cache
+def _y_tables() -> np.ndarray:
+    """(3, 256) float32: each 8-bit level's linearised sRGB times its channel's share of
+    Y (the white's Y is 1)."""
+    linear = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0, np)
+    return (XYZ_FROM_RGB[1][:, None] * linear[None, :]).astype(np.float32)
 
 
 def rgb_to_l(rgb: np.ndarray) -> np.ndarray:
-    """sRGB -> the L channel (..., H, W) in [0, 100]; a grey photo keeps its lightness."""
-    return rgb_to_lab(rgb)[..., 0]
+    """sRGB -> the L channel (..., H, W) in [0, 100]; a grey photo keeps its lightness.
+
+    uint8 input: float32 through a table of linearised sRGB (|dL| < 0.01 against
+    scikit-image); float input: scikit-image.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8:
+        return rgb_to_lab(rgb)[..., 0]
+    if rgb.ndim < 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"Expected RGB with a last axis of 3, got shape {rgb.shape}")
+    tables = _y_tables()
+    y = tables[0][rgb[..., 0]]
+    y += tables[1][rgb[..., 1]]
+    y += tables[2][rgb[..., 2]]
+    return 116.0 * _lab_f(y, np) - 16.0
 
 
 def normalize_l(lightness):
@@ -162,6 +193,12 @@ def resize_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
     ab = np.asarray(ab, dtype=np.float32)
     if ab.shape[:2] == (height, width):
         return ab
+    if height >= ab.shape[0] and width >= ab.shape[1]:
+        import cv2
+
+        # Enlarging: OpenCV's bilinear is Pillow's (same pixel centres, the edge held)
+        # to 1e-3 ab, and several times faster on a video frame.
+        return cv2.resize(ab, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
     from PIL import Image
 
     # Pillow's float ("F") resize is exact bilinear with antialiasing and far lighter on
@@ -190,8 +227,8 @@ def merge_l_ab(lightness: np.ndarray, ab: np.ndarray, rows_per_chunk: int = 512)
     out = np.empty((height, width, 3), dtype=np.uint8)
     for top in range(0, height, rows_per_chunk):
         rows = slice(top, top + rows_per_chunk)
-        lab = np.concatenate([lightness[rows, :, None], ab_full[rows]], axis=-1)
-        out[rows] = np.rint(lab_to_rgb(lab) * 255.0).astype(np.uint8)
+        rgb = _lab_to_srgb(lightness[rows], ab_full[rows, :, 0], ab_full[rows, :, 1], np)
+        out[rows] = np.rint(rgb * 255.0)
     return out
 
 
@@ -215,24 +252,49 @@ def predicted_ab_to_rgb(l_norm: np.ndarray, ab_norm: np.ndarray) -> np.ndarray:
 # ====================================================================================
 # keras.ops form: the same maths for use inside models and metrics, on any backend
 # ====================================================================================
+def _float32(values, xp):
+    if xp is np:
+        return np.asarray(values, dtype=np.float32)
+    return xp.convert_to_tensor(values, dtype="float32")
+
+
+def _srgb_to_linear(rgb, xp):
+    # The safe maximum keeps the unused branch finite so gradients stay NaN-free.
+    return xp.where(rgb > 0.04045, xp.power(xp.maximum((rgb + 0.055) / 1.055, 1e-12), 2.4), rgb / 12.92)
+
+
+def _linear_to_srgb(linear, xp):
+    return xp.where(linear > 0.0031308,
+                    1.055 * xp.power(xp.maximum(linear, 1e-12), 1.0 / 2.4) - 0.055,
+                    12.92 * linear)
+
+
+def _lab_f(t, xp):
+    """XYZ / white -> the cube-root-like f of CIE-LAB."""
+    return xp.where(t > _EPSILON, xp.power(xp.maximum(t, _EPSILON), 1.0 / 3.0), _KAPPA * t + 16.0 / 116.0)
+
+
+def _lab_f_inverse(f, xp):
+    return xp.where(f > _EPSILON ** (1.0 / 3.0), f * f * f, (f - 16.0 / 116.0) / _KAPPA)
+
+
+def _lab_to_srgb(lightness, a, b, xp):
+    """L, a, b (same shapes, float32) -> sRGB (..., 3) in [0, 1], clipped."""
+    fy = (lightness + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = xp.maximum(fy - b / 200.0, 0.0)  # as scikit-image: no negative Z
+    xyz = _lab_f_inverse(xp.stack([fx, fy, fz], axis=-1), xp)
+    matrix = _float32((RGB_FROM_XYZ * D65_WHITE[None, :]).T, xp)
+    return xp.clip(_linear_to_srgb(xp.matmul(xyz, matrix), xp), 0.0, 1.0)
+
+
 def rgb_to_lab_ops(rgb):
     """sRGB float in [0, 1], shape (..., 3) -> CIE-LAB (D65), with keras.ops."""
     from keras import ops
 
-    rgb = ops.convert_to_tensor(rgb, dtype="float32")
-    linear = ops.where(
-        rgb > 0.04045,
-        ops.power(ops.maximum((rgb + 0.055) / 1.055, 1e-12), 2.4),
-        rgb / 12.92,
-    )
-    matrix = ops.convert_to_tensor((XYZ_FROM_RGB / D65_WHITE[:, None]).T, dtype="float32")
-    xyz = ops.matmul(linear, matrix)  # already divided by the reference white
-    # The safe maximum keeps the unused branch finite so gradients stay NaN-free.
-    f = ops.where(
-        xyz > _EPSILON,
-        ops.power(ops.maximum(xyz, _EPSILON), 1.0 / 3.0),
-        _KAPPA * xyz + 16.0 / 116.0,
-    )
+    linear = _srgb_to_linear(ops.convert_to_tensor(rgb, dtype="float32"), ops)
+    matrix = _float32((XYZ_FROM_RGB / D65_WHITE[:, None]).T, ops)
+    f = _lab_f(ops.matmul(linear, matrix), ops)  # xyz already divided by the reference white
     fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
     lightness = 116.0 * fy - 16.0
     return ops.stack([lightness, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
@@ -243,20 +305,7 @@ def lab_to_rgb_ops(lab):
     from keras import ops
 
     lab = ops.convert_to_tensor(lab, dtype="float32")
-    fy = (lab[..., 0] + 16.0) / 116.0
-    fx = fy + lab[..., 1] / 500.0
-    fz = ops.maximum(fy - lab[..., 2] / 200.0, 0.0)  # as scikit-image: no negative Z
-    f = ops.stack([fx, fy, fz], axis=-1)
-    threshold = (_EPSILON ** (1.0 / 3.0))
-    xyz = ops.where(f > threshold, f * f * f, (f - 16.0 / 116.0) / _KAPPA)
-    matrix = ops.convert_to_tensor((RGB_FROM_XYZ * D65_WHITE[None, :]).T, dtype="float32")
-    linear = ops.matmul(xyz, matrix)
-    srgb = ops.where(
-        linear > 0.0031308,
-        1.055 * ops.power(ops.maximum(linear, 1e-12), 1.0 / 2.4) - 0.055,
-        12.92 * linear,
-    )
-    return ops.clip(srgb, 0.0, 1.0)
+    return _lab_to_srgb(lab[..., 0], lab[..., 1], lab[..., 2], ops)
 
 
 def chroma_statistics_ops(ab, epsilon: float = 1e-6):

@@ -41,8 +41,9 @@ from colorkeras.upsample import check_method, upsample_ab
 # of 24 MP photos holds at most about 3 of them (~300 MB) at once.
 BATCH_PIXEL_BUDGET = 64_000_000
 
-# rgb_to_l goes through scikit-image, whose float64 intermediates take ~40 bytes a pixel;
-# converting a million pixels at a time keeps that at ~40 MB for any photo size.
+# rgb_to_l's intermediates take several bytes a pixel (float input still goes through
+# scikit-image's float64, ~40 bytes a pixel); a million pixels at a time keeps that
+# bounded for any photo size.
 _PIXELS_PER_LAB_BLOCK = 1_000_000
 
 _README_STUDY = 'README section "Reproduce the study"'

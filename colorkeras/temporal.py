@@ -36,9 +36,15 @@ from colorkeras.errors import InvalidArgument
 
 TEMPORAL_MODES = ("off", "flow")
 
-# Defaults, tuned on the generated clips (colorkeras.data.clips) at 64-640 px.
+# Defaults, tuned on the generated clips (colorkeras.data.clips) at 64-640 px; the
+# strength, DIS preset and work side on validation clips at 640x360 (bench/README.md
+# "Video"): strength 0.85 -> 0.95 halves flow mode's warping error for 0.01 dB PSNR; in
+# keyframe mode, carried frames follow the flow alone, and on a zoom "ultrafast" and
+# "fast" (or a work side of 256 or 192) flicker 1.3-2.5x more than "medium" at 320 px,
+# which still leaves keyframes over 8 fps.
 DEFAULT_WORK_SIDE = 320  # flow and blending at most this many pixels on the long side
-DEFAULT_STRENGTH = 0.85  # weight of a fully trusted carried colour against the prediction
+DEFAULT_STRENGTH = 0.95  # weight of a fully trusted carried colour against the prediction
+DEFAULT_PRESET = "medium"  # DIS preset: "ultrafast", "fast" or "medium"
 DEFAULT_CONSISTENCY_PX = 1.0  # forward-backward error (px) at which trust falls to exp(-1/2)
 DEFAULT_MIN_CONFIDENCE = 0.5  # keyframe mode: below this mean trust the model runs again
 DEFAULT_CUT_THRESHOLD = 12.0  # mean |dL| (L units, 0-100) of thumbnails that is a cut
@@ -163,7 +169,7 @@ class TemporalStabilizer:
                  consistency_px: float = DEFAULT_CONSISTENCY_PX,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                  cut_threshold: float = DEFAULT_CUT_THRESHOLD,
-                 preset: str = "medium"):
+                 preset: str = DEFAULT_PRESET):
         if mode not in TEMPORAL_MODES:
             raise InvalidArgument(f"temporal must be one of {', '.join(TEMPORAL_MODES)}, got {mode!r}")
         if keyframe_every is not None:
@@ -183,6 +189,7 @@ class TemporalStabilizer:
         self.consistency_px = float(consistency_px)
         self.min_confidence = float(min_confidence)
         self.cuts = SceneCutDetector(cut_threshold)
+        self.preset = preset
         self._preset = presets[preset]
         self._dis = None
         self._previous_l: np.ndarray | None = None

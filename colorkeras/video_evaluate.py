@@ -89,7 +89,8 @@ def _dis():
 
 
 def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *, truth_flows=None,
-                  truth_masks=None, work_side: int = DEFAULT_WORK_SIDE) -> ClipEvaluation:
+                  truth_masks=None, work_side: int = DEFAULT_WORK_SIDE,
+                  **stabilizer_options) -> ClipEvaluation:
     """Colorize ``clip`` in each of ``modes`` and measure flicker and quality per frame.
 
     Args:
@@ -100,6 +101,8 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         keyframe_every: k of the "keyframes" mode.
         truth_flows, truth_masks: the true backward flow and visible pixels per frame at
             the clip's full size, when known and ``clip`` is a path.
+        work_side, stabilizer_options: passed to every mode's `FrameColorizer` (e.g.
+            ``preset``, see `colorkeras.temporal.TemporalStabilizer`).
     """
     from colorkeras.video import FrameColorizer, _Source, as_predictor
 
@@ -108,7 +111,8 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         raise InvalidArgument(f"modes must be some of {', '.join(MODES)}, got {list(modes)}")
     predictor = as_predictor(model)
     colorizers = {mode: FrameColorizer(predictor, "off" if mode == "off" else "flow",
-                                       keyframe_every if mode == "keyframes" else None, work_side=work_side)
+                                       keyframe_every if mode == "keyframes" else None, work_side=work_side,
+                                       **stabilizer_options)
                   for mode in modes}
     if hasattr(clip, "frames") and hasattr(clip, "flows"):
         name, frames = "generated clip", iter(clip.frames)

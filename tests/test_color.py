@@ -168,3 +168,73 @@ def test_bad_shapes_raise_value_error():
         color.rgb_to_lab(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(ValueError, match="2-D L channel"):
         color.merge_l_ab(np.zeros((4, 4, 1)), np.zeros((2, 2, 2)))
+
+
+# --- The float32 fast paths against scikit-image (the reference) -----------------------
+def test_fast_rgb_to_l_matches_skimage_on_every_8bit_colour():
+    green_blue = np.stack(np.meshgrid(np.arange(256), np.arange(256), indexing="ij"), axis=-1).reshape(-1, 2)
+    worst = 0.0
+    for red_start in range(0, 256, 32):
+        reds = np.arange(red_start, red_start + 32)
+        cube = np.concatenate([np.repeat(reds, len(green_blue))[:, None],
+                               np.tile(green_blue, (len(reds), 1))], axis=1).reshape(-1, 1, 3).astype(np.uint8)
+        got = color.rgb_to_l(cube)
+        assert got.dtype == np.float32 and got.shape == cube.shape[:2]
+        worst = max(worst, float(np.abs(got - rgb2lab(cube)[..., 0]).max()))
+    assert worst < 0.01, f"worst |dL| {worst}"
+    # Batched frames keep their shape; black and white are exact ends.
+    frames = np.zeros((2, 3, 4, 3), np.uint8)
+    frames[1] = 255
+    lightness = color.rgb_to_l(frames)
+    assert lightness.shape == (2, 3, 4)
+    np.testing.assert_allclose(lightness[0], 0.0, atol=1e-4)
+    np.testing.assert_allclose(lightness[1], 100.0, atol=1e-3)
+
+
+def _random_and_edge_lab(count: int = 200_000) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    random = np.stack([rng.uniform(0, 100, count), rng.uniform(-128, 127, count),
+                       rng.uniform(-128, 127, count)], axis=-1)
+    # Edges: the L and ab extremes, grey, the branch points of f and of the sRGB gamma
+    # (L = 8 is where f^3 meets the linear segment), and exact in-gamut colours.
+    levels_l = np.array([0.0, 1e-3, 7.9999, 8.0, 8.0001, 50.0, 99.999, 100.0])
+    levels_ab = np.array([-128.0, -86.2, -1e-3, 0.0, 1e-3, 98.3, 127.0])
+    edges = np.stack(np.meshgrid(levels_l, levels_ab, levels_ab, indexing="ij"), axis=-1).reshape(-1, 3)
+    in_gamut = rgb2lab(rgb_cube(step=15)).reshape(-1, 3)
+    return np.concatenate([random, edges, in_gamut]).reshape(-1, 1, 3)
+
+
+def test_fast_lab_to_rgb_and_merge_match_skimage_including_out_of_gamut():
+    lab = _random_and_edge_lab()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lab2rgb warns about the negative Z it clips
+        expected = np.clip(lab2rgb(lab), 0, 1)
+    got = color.lab_to_rgb(lab)
+    assert got.dtype == np.float32 and got.shape == lab.shape
+    assert np.abs(got - expected).max() < 1e-4
+    # merge_l_ab's uint8 output differs from scikit-image's by at most one level.
+    side = 400
+    grid = lab[: side * side].reshape(side, side, 3).astype(np.float32)
+    merged = color.merge_l_ab(grid[..., 0], grid[..., 1:], rows_per_chunk=64)
+    reference = np.rint(expected[: side * side].reshape(side, side, 3) * 255).astype(int)
+    assert np.abs(merged.astype(int) - reference).max() <= 1
+
+
+def test_fast_paths_reject_bad_shapes():
+    with pytest.raises(ValueError, match="last axis of 3"):
+        color.rgb_to_l(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ValueError, match="last axis of 3"):
+        color.lab_to_rgb(np.zeros((4, 4, 2), np.float32))
+
+
+def test_resize_ab_enlarging_equals_pillows_bilinear_and_shrinking_is_pillows():
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    for source, target in (((37, 61), (360, 640)), ((90, 160), (45, 80))):
+        ab = rng.uniform(-100, 100, source + (2,)).astype(np.float32)
+        expected = np.stack([np.asarray(Image.fromarray(ab[..., c]).resize(target[::-1], Image.BILINEAR))
+                             for c in range(2)], axis=-1)
+        got = color.resize_ab(ab, *target)
+        assert got.shape == target + (2,) and got.dtype == np.float32
+        assert np.abs(got - expected).max() < 1e-3

@@ -220,6 +220,18 @@ def test_keyframe_mode_runs_the_model_on_fewer_frames(pan, cut, predictor, tmp_p
     assert counting.frames == 2  # the first frame and the cut
 
 
+@pytest.mark.parametrize("zoom", [1.0, 1.02])
+def test_flow_halves_the_flicker_and_keyframes_flicker_no_more(zoom, predictor):
+    clip = clips.pan_clip(16, 96, 64, pan=(1.5, 0.5), zoom=zoom)  # 96x64: below the work side, so ab is at the frame's size
+    errors = {}
+    for name, every in (("off", None), ("flow", None), ("keyframes", 4)):
+        results = list(colorize_frames(predictor, clip.frames, "off" if name == "off" else "flow", every))
+        errors[name] = temporal_warping_error([r.ab for r in results], clip.flows, clip.masks)
+    assert errors["off"] > 0.5  # the random model does flicker
+    assert errors["flow"] < 0.5 * errors["off"], errors  # the 2x
+    assert errors["keyframes"] <= errors["flow"], errors
+
+
 def test_colorize_video_paths(pan, model_path, tmp_path):
     _, src = pan
     folder = tmp_path / "shots"
