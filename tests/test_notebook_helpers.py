@@ -99,7 +99,7 @@ def test_resolve_params_full_mode_and_explicit_folders(tmp_path):
     assert params.prepared_dir == params.workdir / "mydata" / "sun397_urban32_128px"
 
 
-@pytest.mark.parametrize("bad, message", [({"model": "unet"}, "MODEL"),
+@pytest.mark.parametrize("bad, message", [({"model": "resnet"}, "MODEL"),
                                           ({"smoke": False, "epochs": 0}, "EPOCHS"),
                                           ({"smoke": False, "image_size": 100}, "IMAGE_SIZE")])
 def test_resolve_params_rejects_bad_values(tmp_path, bad, message):

@@ -8,7 +8,7 @@ compiled training step, on whichever device trains:
 * ``NormalizeStored``, a layer in front of the family's training graph: uint8 L ->
   normalised L in float32 (``color.STORED_L_AFFINE``, one multiply-add);
 * ``StoredTargetLoss``, the objective's loss on a uint8 ab target: ab is normalised
-  (``color.STORED_AB_AFFINE``) and encoded (``objective.encode``) before the loss.
+  (``color.STORED_AB_AFFINE``) and handed to the objective's loss, which encodes it.
 
 Both use ``color.stored_to_normalized_ops``: the same float32 multiply-add the host did
 before (``color.stored_to_normalized``), so batches agree to float32 rounding.
@@ -66,7 +66,7 @@ def stored_input_graph(training_graph: keras.Model) -> keras.Model:
 
 class StoredTargetLoss(keras.losses.Loss):
     """The objective's loss with a stored uint8 ab target (B, S, S, 2): the target is
-    normalised and encoded inside the step, then the objective's own loss applies.
+    normalised inside the step, then the objective's own loss applies (which encodes it).
 
     Args:
         objective: a registered objective (``colorkeras.objectives``).
@@ -82,5 +82,5 @@ class StoredTargetLoss(keras.losses.Loss):
         self.objective = objective
 
     def call(self, y_true, y_pred):
-        target = self.objective.encode(color.stored_to_normalized_ops(y_true, color.STORED_AB_AFFINE))
-        return self.unreduced(target, y_pred)
+        # The objective's loss takes normalised ab and encodes it itself (objectives.py).
+        return self.unreduced(color.stored_to_normalized_ops(y_true, color.STORED_AB_AFFINE), y_pred)
