@@ -32,7 +32,6 @@ import json
 import math
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +41,7 @@ import numpy as np
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
-from colorkeras.fileio import process_alive, write_atomic, write_text_atomic
+from colorkeras.fileio import free_bytes_if_short, process_alive, write_atomic, write_text_atomic
 from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
 from colorkeras.run import BEST_MODEL, EVALUATION_JSON, Run, dataset_identity, dataset_key
 
@@ -333,8 +332,8 @@ def _bytes_needed(shape: tuple[int, ...]) -> int:
 
 
 def _check_free_space(where: Path, needed: int) -> None:
-    free = shutil.disk_usage(where).free
-    if free < needed:
+    free = free_bytes_if_short(where, needed)
+    if free is not None:
         raise EvaluationError(
             f"not enough free space to evaluate into {where}: the evaluation needs about "
             f"{needed:,} bytes and {free:,} bytes are free; free some space and rerun"

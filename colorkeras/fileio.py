@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 from typing import IO, Callable
 
@@ -133,3 +134,10 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process
     return True
+
+
+def free_bytes_if_short(folder, needed: int) -> int | None:
+    """The free bytes on ``folder``'s disk when fewer than ``needed``; None when enough.
+    (Checked before big writes, so a full disk fails with a message, not half-way.)"""
+    free = shutil.disk_usage(folder).free
+    return free if free < needed else None

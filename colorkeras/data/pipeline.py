@@ -21,7 +21,6 @@ flipped training image is paired with the embedding of the flipped image.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorkeras.fileio import process_alive
+from colorkeras.fileio import free_bytes_if_short, process_alive
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.synthetic import toy_city_folder
@@ -486,8 +486,8 @@ def _bytes_needed(count: int, image_size: int) -> int:
 
 
 def _check_free_space(folder: Path, needed: int) -> None:
-    free = shutil.disk_usage(folder).free
-    if free < needed:
+    free = free_bytes_if_short(folder, needed)
+    if free is not None:
         raise PrepareError(
             f"{_shown(folder)}: not enough free disk space to prepare the dataset: it needs "
             f"about {needed:,} bytes ({needed / 2**30:.2f} GiB), {free:,} bytes "
