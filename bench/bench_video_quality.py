@@ -136,6 +136,22 @@ def evaluate(model, clip, modes, keyframe_every, **options):
             for mode in [*modes, "grey floor"]}
 
 
+def tune_trust(predictor, clips_a, k) -> None:
+    """Flow mode per (consistency_px, match_l) on the validation clips: warping error and
+    PSNR per clip, and the worst clip's flow/off ratio (the target is per clip)."""
+    print(f"\nVALIDATION (seed {SEED_A}): flow mode's trust, {len(clips_a)} clips; per clip flow/off warp "
+          "ratio and PSNR change; worst ratio last")
+    off = [evaluate(predictor, clip, ("off",), k)["off"] for _, clip in clips_a]
+    print("  " + "  ".join(f"{name}: off {w:.3f}/{p:.2f}" for (name, _), (w, p, _) in zip(clips_a, off)))
+    for consistency in (1.0, 2.0, 4.0):
+        for match in (None, 2.0, 4.0):
+            runs = [evaluate(predictor, clip, ("flow",), k, consistency_px=consistency, match_l=match)["flow"]
+                    for _, clip in clips_a]
+            ratios = [w / o[0] for (w, _, _), o in zip(runs, off)]
+            cells = "  ".join(f"{r:.2f}x {p - o[1]:+.2f}dB" for r, (w, p, _), o in zip(ratios, runs, off))
+            print(f"  consistency {consistency:g} px, match_l {match}: {cells}   worst {max(ratios):.2f}x", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--width", type=int, default=640)
@@ -145,6 +161,8 @@ def main(argv=None) -> None:
     parser.add_argument("--keyframe-every", type=int, default=8)
     parser.add_argument("--tune", action="store_true", help="grid of DIS presets and work sizes on seed A")
     parser.add_argument("--train", action="store_true", help="train a tiny toy-city baseline first")
+    parser.add_argument("--tune-trust", action="store_true",
+                        help="flow mode's trust on seed A: consistency_px x match_l (lightness match)")
     args = parser.parse_args(argv)
 
     from colorkeras.runtime import quiet_tensorflow_startup
@@ -180,6 +198,9 @@ def main(argv=None) -> None:
                     print(f"  {preset + ' / ' + str(side):<30} {np.mean([r['keyframes'][0] for r in runs]):12.3f} "
                           f"{np.mean([r['keyframes'][1] for r in runs]):10.2f} "
                           f"{np.mean([r['keyframes'][2] for r in runs]):11.1f} {fps:9.1f}", flush=True)
+
+        if args.tune_trust:
+            tune_trust(predictor, make_clips(SEED_A, args.tune_frames, args.width, args.height), k)
 
         clips_b = make_clips(SEED_B, args.frames, args.width, args.height)
         print(f"\nREPORT (seed {SEED_B}), {args.frames} frames at {args.width}x{args.height}; defaults: "

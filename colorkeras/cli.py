@@ -62,9 +62,20 @@ def cmd_train(args) -> int:
     from colorkeras.config import TrainConfig, parse_overrides
     from colorkeras.train import train
 
+    from colorkeras.errors import InvalidArgument
+    from colorkeras.quality import RECOMMENDED, recipe_by_name
+
     base = TrainConfig.smoke if args.smoke else TrainConfig
     overrides = parse_overrides(args.set or [])
-    overrides["model"] = args.model
+    if args.model is not None and args.recipe is not None:
+        raise InvalidArgument("choose --model (the study's recipe for that family) or --recipe, not both")
+    if args.model is not None:
+        overrides["model"] = args.model
+    else:
+        recipe = recipe_by_name(args.recipe or RECOMMENDED)
+        overrides = {**recipe.changes, **overrides}
+        note = "" if args.recipe else " (the default, chosen by results/quality; --recipe study for the study's)"
+        print(f"recipe {recipe.name!r}: {recipe.summary}{note}", flush=True)
     for field in ("epochs", "batch_size", "image_size", "loss"):
         if getattr(args, field) is not None:
             overrides[field] = getattr(args, field)
@@ -143,6 +154,19 @@ def cmd_evaluate_video(args) -> int:
         written = write_clip_evaluation(evaluation, out)
         print(evaluation.table())
         print(f"per-frame measures and the flicker chart in {written['per_frame'].parent}\n")
+    return 0
+
+
+def cmd_quality(args) -> int:
+    from colorkeras.quality import run_grid, setting_name
+
+    _announce_device()
+    result = run_grid(args.train_source, args.ood, args.out, form=args.form, report=args.report,
+                      recipes=args.recipes)
+    accurate, vivid = result["selection"]["accurate"], result["selection"]["vivid"]
+    print(f"selected on validation: accurate {setting_name(accurate)}, "
+          f"vivid {setting_name(vivid) if vivid else 'none (no setting above the grey floor)'}")
+    print(f"table, figures and selection in {result['written']['markdown'].parent}")
     return 0
 
 
@@ -234,11 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     from colorkeras.config import TrainConfig
     from colorkeras.models.registry import MODEL_NAMES
     from colorkeras.objectives import OBJECTIVE_NAMES
+    from colorkeras.quality import RECIPE_NAMES, RECOMMENDED
 
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
     study = TrainConfig()
     p.add_argument("prepared", help="prepared dataset folder (from `colorkeras prepare`)")
-    p.add_argument("--model", required=True, choices=MODEL_NAMES, help="the model family")
+    p.add_argument("--model", choices=MODEL_NAMES,
+                   help="a model family with the study's recipe (MSE unless --loss); without --model and "
+                        "--recipe, the recommended recipe is trained")
+    p.add_argument("--recipe", choices=RECIPE_NAMES,
+                   help=f"a named recipe of the quality ablation (results/quality); default: {RECOMMENDED!r}, "
+                        "chosen there on validation; 'study' is the study's")
     p.add_argument("--out", required=True, help="run folder (created; rerun the same command to resume)")
     p.add_argument("--smoke", action="store_true",
                    help="start from the CPU smoke recipe (64 px, 2 epochs, 128 images) instead of the study's")
@@ -269,6 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for per_frame.csv, summary.json, table.md, flicker.png")
     p.add_argument("--keyframe-every", type=int, metavar="K", help="also measure keyframe mode with this K")
     p.set_defaults(func=cmd_evaluate_video)
+
+    p = sub.add_parser("quality", help="the quality ablation: train, evaluate and tabulate every recipe "
+                                       "(in domain, out of domain, grey floor)")
+    p.add_argument("train_source", help="image folder to train on (class sub-folders, or train/test/<class>)")
+    p.add_argument("--ood", required=True, help="image folder from another city or camera, evaluated only")
+    p.add_argument("--form", choices=("quick", "full", "tiny"), default="quick",
+                   help="quick: 48 px for 2 CPU cores (about 25 min); full: the study's 256 px on one GPU; "
+                        "tiny: seconds, for tests")
+    p.add_argument("--out", required=True, help="folder for the prepared data and the runs (rerun to resume)")
+    p.add_argument("--report", help="folder for table.md, table.csv, the figures and selection.json "
+                                    "(default: OUT/report)")
+    p.add_argument("--recipes", nargs="+", metavar="NAME", help="only these recipes (default: all)")
+    p.set_defaults(func=cmd_quality)
 
     p = sub.add_parser("report", help="tables and figures from evaluated runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="evaluated run folders")

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from colorkeras.errors import InvalidArgument
-from colorkeras.models.registry import MODEL_NAMES
+from colorkeras.models.registry import FAMILIES, MODEL_NAMES
 from colorkeras.objectives import OBJECTIVE_NAMES
 
 INPUT_CHANNELS = (1, 3)
@@ -22,6 +22,8 @@ EXTRACTOR_SIZES = ("base", "tiny")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE = ("auto", True, False)
 BOOLS = (True, False)
+FUSED_EXTRACTORS = ("inception_v3", "vit_b16")
+ARCHITECTURE_FIELDS = ("base_filters", "depth", "attention", "extractor")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class TrainConfig:
         mixed_precision: "auto" (float16 with loss scaling on a T4, bfloat16 on newer
             GPUs, float32 on CPU), "float32", "mixed_float16" or "mixed_bfloat16".
         jit_compile: "auto" lets Keras use XLA where it helps; True or False forces it.
+        base_filters, depth, attention, extractor: the quality family's architecture
+            (``colorkeras.models.unet.UNet``): width of the first level, number of 2x
+            downsamplings, self-attention at the lowest resolution, and a frozen extractor
+            ("inception_v3" or "vit_b16") fused at the bottleneck. None keeps the family's
+            default (24, 4, True, no extractor); families without them accept only None.
     """
 
     model: str = "baseline"
@@ -68,6 +75,10 @@ class TrainConfig:
     extractor_size: str = "base"
     mixed_precision: str = "auto"
     jit_compile: str | bool = "auto"
+    base_filters: int | None = None
+    depth: int | None = None
+    attention: bool | None = None
+    extractor: str | None = None
 
     def __post_init__(self):
         # Every field is checked here, so a wrong value from the command line, a notebook or
@@ -93,6 +104,24 @@ class TrainConfig:
         _choice("extractor_size", self.extractor_size, EXTRACTOR_SIZES)
         _choice("mixed_precision", self.mixed_precision, PRECISIONS)
         _choice("jit_compile", self.jit_compile, JIT_COMPILE)
+        if self.base_filters is not None:
+            _whole("base_filters", self.base_filters, minimum=4)
+        if self.depth is not None:
+            _whole("depth", self.depth, minimum=1)
+        if self.attention is not None:
+            _choice("attention", self.attention, BOOLS)
+        if self.extractor is not None:
+            _choice("extractor", self.extractor, FUSED_EXTRACTORS)
+        taken = FAMILIES[self.model].options
+        refused = [name for name in ARCHITECTURE_FIELDS if getattr(self, name) is not None and name not in taken]
+        if refused:
+            raise InvalidArgument(
+                f"model {self.model!r} does not take {', '.join(refused)} (only the quality family, unet, does); "
+                "leave them unset")
+
+    def architecture(self) -> dict:
+        """The architecture fields that are set, as ``build_model`` takes them."""
+        return {name: getattr(self, name) for name in ARCHITECTURE_FIELDS if getattr(self, name) is not None}
 
     @classmethod
     def smoke(cls, **overrides) -> "TrainConfig":

@@ -79,4 +79,10 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
     print(f"\nGrey-floor check: the baseline {verdict} the grey floor overall and on every class "
           f"(overall PSNR {overall['psnr']:.2f} vs {overall['grey_psnr']:.2f} dB, "
           f"MSE {overall['mse']:.5f} vs {overall['grey_mse']:.5f}).")
+    from colorkeras.quality import RECOMMENDED, recipe_by_name
+
+    print(f"\nThis is the study's baseline on a toy. For your own photos, prepare them and run "
+          f"`colorkeras train PREPARED --out RUN`: it trains the recommended recipe, {RECOMMENDED!r} "
+          f"({recipe_by_name(RECOMMENDED).summary}), chosen by the ablation in results/quality; "
+          "`--recipe study` trains the study's.")
     return 0 if beats else 1

@@ -122,7 +122,9 @@ class NotebookParams:
         workdir: the folder all five notebooks share.
         data_root: image folders and prepared datasets.
         run_root: one run folder per model.
-        model: "baseline", "inception_fusion" or "vit_fusion".
+        model: "baseline", "inception_fusion" or "vit_fusion" (with the study's recipe).
+        recipe: None, or a recipe of the quality ablation (``colorkeras.quality``, e.g.
+            "unet+attention"): it then sets the model and objective, and names the run.
         epochs: training epochs.
         image_size: side of the prepared images and of the model input.
         photos_dir: your own photos to colorize (04).
@@ -138,6 +140,7 @@ class NotebookParams:
     image_size: int
     photos_dir: Path
     colorized_dir: Path
+    recipe: str | None = None
 
     @property
     def dataset_name(self) -> str:
@@ -157,28 +160,40 @@ class NotebookParams:
         return self.workdir / "report"
 
     def run_dir(self, model: str | None = None) -> Path:
-        return self.run_root / (model or self.model)
+        return self.run_root / (model or self.recipe or self.model)
 
     def train_config(self) -> TrainConfig:
-        """The study's recipe, or in smoke mode its CPU-sized variant with random extractor weights."""
+        """The study's schedule with the model (or the recipe's model and objective); in smoke
+        mode its CPU-sized variant with random extractor weights."""
+        from colorkeras.quality import recipe_by_name
+
+        chosen = recipe_by_name(self.recipe).changes if self.recipe else {"model": self.model}
         if self.smoke:
             # Random weights: CI is offline. The tiny ViT keeps the ViT path but not its cost.
             return TrainConfig.smoke(
-                model=self.model, image_size=self.image_size, epochs=self.epochs,
+                **chosen, image_size=self.image_size, epochs=self.epochs,
                 batch_size=SMOKE_BATCH_SIZE, extractor_weights=None,
-                extractor_size="tiny" if self.model == "vit_fusion" else "base",
+                extractor_size="tiny" if chosen["model"] == "vit_fusion" else "base",
             )
-        return TrainConfig(model=self.model, image_size=self.image_size, epochs=self.epochs)
+        return TrainConfig(**chosen, image_size=self.image_size, epochs=self.epochs)
+
+    @property
+    def recipe_line(self) -> str:
+        if not self.recipe:
+            return f"{self.model} (the study's recipe)"
+        from colorkeras.quality import recipe_by_name
+
+        return f"recipe {self.recipe}: {recipe_by_name(self.recipe).summary}"
 
     def to_text(self) -> str:
         mode = ("SMOKE mode: toy city, tiny images, one epoch, random extractor weights"
-                if self.smoke else "full mode: SUN397 urban-32 and the study's recipe")
+                if self.smoke else "full mode: SUN397 urban-32")
         return "\n".join([
             mode,
             f"  working folder: {self.workdir}",
             f"  data:           {self.data_root}",
             f"  runs:           {self.run_root}",
-            f"  model:          {self.model}, {self.epochs} epoch(s) at {self.image_size}x{self.image_size}",
+            f"  model:          {self.recipe_line}, {self.epochs} epoch(s) at {self.image_size}x{self.image_size}",
         ])
 
 
@@ -190,6 +205,7 @@ def resolve_params(
     data_root=None,
     run_root=None,
     model: str = "baseline",
+    recipe: str | None = None,
     epochs: int = 50,
     image_size: int = 256,
     photos=None,
@@ -206,6 +222,11 @@ def resolve_params(
 
     if model not in MODEL_NAMES:
         raise InvalidArgument(f"MODEL = {model!r}: choose one of {', '.join(MODEL_NAMES)}")
+    if recipe:
+        from colorkeras.quality import RECIPE_NAMES
+
+        if recipe not in RECIPE_NAMES:
+            raise InvalidArgument(f"RECIPE = {recipe!r}: choose None or one of {', '.join(RECIPE_NAMES)}")
     if smoke:
         epochs, image_size = SMOKE_EPOCHS, SMOKE_IMAGE_SIZE
     if int(epochs) < 1:
@@ -222,7 +243,7 @@ def resolve_params(
         smoke=bool(smoke), workdir=root, data_root=inside(data_root, "data"),
         run_root=inside(run_root, "runs"), model=model, epochs=int(epochs),
         image_size=int(image_size), photos_dir=inside(photos, "my_photos"),
-        colorized_dir=inside(colorized, "colorized"),
+        colorized_dir=inside(colorized, "colorized"), recipe=recipe or None,
     )
 
 
@@ -281,9 +302,10 @@ def cache_embeddings(params: NotebookParams, *, batch_size: int = 32, progress: 
     from colorkeras.models.registry import FAMILIES
 
     config = params.train_config()
-    extractor = FAMILIES[config.model].fixed.get("extractor")  # what a fusion family's name fixes
+    # What a fusion family's name fixes, or the quality family's optional extractor.
+    extractor = FAMILIES[config.model].fixed.get("extractor") or config.extractor
     if extractor is None:
-        print("The baseline uses no extractor: nothing to cache.")
+        print(f"{config.model} without an extractor: nothing to cache.")
         return None
     if config.extractor_weights is None:
         print("Random extractor weights (smoke mode): training caches the outputs of the "

@@ -46,6 +46,7 @@ DEFAULT_WORK_SIDE = 320  # flow and blending at most this many pixels on the lon
 DEFAULT_STRENGTH = 0.95  # weight of a fully trusted carried colour against the prediction
 DEFAULT_PRESET = "medium"  # DIS preset: "ultrafast", "fast" or "medium"
 DEFAULT_CONSISTENCY_PX = 1.0  # forward-backward error (px) at which trust falls to exp(-1/2)
+DEFAULT_MATCH_L = None  # L difference (L units) at which the lightness match's trust falls to exp(-1/2); None: off
 DEFAULT_MIN_CONFIDENCE = 0.5  # keyframe mode: below this mean trust the model runs again
 DEFAULT_CUT_THRESHOLD = 12.0  # mean |dL| (L units, 0-100) of thumbnails that is a cut
 _THUMB = 16  # thumbnail side of the cut detector
@@ -105,6 +106,23 @@ def flow_confidence(backward: np.ndarray, forward: np.ndarray,
     return confidence
 
 
+def lightness_match(current_u8: np.ndarray, previous_u8: np.ndarray, backward: np.ndarray,
+                    match_l: float) -> np.ndarray:
+    """Per-pixel trust from how well the previous frame's lightness, pulled along the flow,
+    matches the current one (5x5 box means, so one coincidental pixel does not count):
+    ``exp(-dL^2 / (2 match_l^2))`` with dL in L units, 0 where the flow leaves the frame.
+
+    DIS flow in flat, textureless areas is often inconsistent forward and backward, yet the
+    colour it carries there lands on the same flat area: the lightness match trusts it
+    where the consistency check does not."""
+    cv2 = _cv2()
+    warped = warp_backward(previous_u8.astype(np.float32), backward)
+    difference = cv2.blur(np.abs(current_u8.astype(np.float32) - warped), (5, 5)) / 2.55
+    trust = np.exp(-difference**2 / (2.0 * match_l**2)).astype(np.float32)
+    trust[~inside_mask(backward)] = 0.0
+    return trust
+
+
 def lightness_u8(lightness: np.ndarray) -> np.ndarray:
     """L in [0, 100] -> uint8 0-255, the image DIS flow runs on."""
     return np.clip(np.rint(np.asarray(lightness, np.float32) * 2.55), 0, 255).astype(np.uint8)
@@ -159,6 +177,8 @@ class TemporalStabilizer:
             frame (and at cuts and low-confidence frames) and carry ab in between.
         strength: weight of a fully trusted carried colour against a new prediction.
         consistency_px: see `flow_confidence`.
+        match_l: None, or the scale of `lightness_match`: a pixel's trust is then the larger
+            of its flow consistency and its lightness match.
         min_confidence: keyframe mode runs the model when the mean trust is below this.
         cut_threshold: see `SceneCutDetector`.
         preset: the DIS preset name: "ultrafast", "fast" or "medium".
@@ -167,6 +187,7 @@ class TemporalStabilizer:
     def __init__(self, mode: str = "flow", keyframe_every: int | None = None, *,
                  strength: float = DEFAULT_STRENGTH,
                  consistency_px: float = DEFAULT_CONSISTENCY_PX,
+                 match_l: float | None = DEFAULT_MATCH_L,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                  cut_threshold: float = DEFAULT_CUT_THRESHOLD,
                  preset: str = DEFAULT_PRESET):
@@ -187,6 +208,9 @@ class TemporalStabilizer:
         self.keyframe_every = keyframe_every
         self.strength = float(strength)
         self.consistency_px = float(consistency_px)
+        if match_l is not None and not match_l > 0:
+            raise InvalidArgument(f"match_l must be None or > 0, got {match_l}")
+        self.match_l = None if match_l is None else float(match_l)
         self.min_confidence = float(min_confidence)
         self.cuts = SceneCutDetector(cut_threshold)
         self.preset = preset
@@ -225,6 +249,8 @@ class TemporalStabilizer:
         current = lightness_u8(lightness)
         backward, forward = self._flows(current, self._previous_l)
         confidence = flow_confidence(backward, forward, self.consistency_px)
+        if self.match_l is not None:
+            confidence = np.maximum(confidence, lightness_match(current, self._previous_l, backward, self.match_l))
         carried = warp_backward(self._previous_ab, backward)
         self.flow_seconds += time.perf_counter() - start
         mean_confidence = float(confidence.mean())

@@ -363,9 +363,12 @@ _RESUMABLE_CHANGES = {"config": {"epochs"}, "dataset": {"root", "name", "synthet
 
 
 def _same_run(saved: dict, config: TrainConfig, identity: dict) -> bool:
+    # A run recorded before a field existed had that field's default.
+    defaults = {"config": TrainConfig().to_dict(), "dataset": {}}
     for section, current in (("config", config.to_dict()), ("dataset", identity)):
         ignored = _RESUMABLE_CHANGES[section]
-        before = {k: v for k, v in (saved.get(section) or {}).items() if k not in ignored}
+        recorded = {**defaults[section], **(saved.get(section) or {})}
+        before = {k: v for k, v in recorded.items() if k not in ignored}
         if before != {k: v for k, v in current.items() if k not in ignored}:
             return False
     return True
@@ -465,7 +468,7 @@ def train(
             end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
                                      input_channels=config.input_channels,
                                      extractor_size=config.extractor_size,
-                                     output_channels=objective.output_channels)
+                                     output_channels=objective.output_channels, **config.architecture())
             saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
             trainable = compile_for_training(end_to_end, config, objective)
             # Embeddings come from the float32 extractor: the one best.keras will run.

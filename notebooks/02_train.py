@@ -67,6 +67,9 @@ print(runtime.describe_accelerator())
 # The only cell to edit; keep the folders the same as in `01_data`.
 #
 # * `MODEL` picks the model; each model trains into its own folder, `RUN_ROOT/<MODEL>`.
+# * `RECIPE` (instead of `MODEL`) trains a recipe of the quality ablation
+#   (`results/quality` in the repository: the U-Net family, L1, the colourfulness loss,
+#   classification), into `RUN_ROOT/<RECIPE>`; `None` keeps the study's.
 # * `USE_DRIVE = True` puts that run folder on Google Drive. That is what makes a long run
 #   survive a Colab disconnect (see "Train" below).
 # * `SMOKE` (from `COLORKERAS_SMOKE=1`) trains for one epoch on the toy city with random
@@ -79,13 +82,14 @@ WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./col
 DATA_ROOT = None  # None: WORKDIR/data
 RUN_ROOT = None  # None: WORKDIR/runs
 MODEL = "baseline"  # "baseline", "inception_fusion" or "vit_fusion"
+RECIPE = None  # None: MODEL with the study's recipe; or e.g. "unet+attention" (colorkeras.quality.RECIPE_NAMES)
 EPOCHS = 50  # the study trained 50 epochs
 IMAGE_SIZE = 256  # must match the prepared data (01_data)
 
 # %%
 params = notebook.resolve_params(
     smoke=SMOKE, use_drive=USE_DRIVE, workdir=WORKDIR, data_root=DATA_ROOT,
-    run_root=RUN_ROOT, model=MODEL, epochs=EPOCHS, image_size=IMAGE_SIZE,
+    run_root=RUN_ROOT, model=MODEL, recipe=RECIPE, epochs=EPOCHS, image_size=IMAGE_SIZE,
 )
 print(params.to_text())
 

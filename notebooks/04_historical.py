@@ -58,7 +58,8 @@ print(runtime.describe_accelerator())
 # ## Parameters
 #
 # The only cell to edit; keep the folders the same as in `02_train`. `MODEL` picks which
-# trained run colorizes (`RUN_ROOT/<MODEL>/best.keras`).
+# trained run colorizes (`RUN_ROOT/<MODEL>/best.keras`), or `RECIPE` if 02 trained one
+# (`RUN_ROOT/<RECIPE>/best.keras`).
 #
 # Put your photos into `PHOTOS` (default: `my_photos` in the working folder; with
 # `USE_DRIVE = True` that is *My Drive/colorkeras/my_photos*, easy to fill from your
@@ -73,6 +74,7 @@ WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./col
 DATA_ROOT = None  # None: WORKDIR/data (not used here)
 RUN_ROOT = None  # None: WORKDIR/runs
 MODEL = "baseline"  # the trained run that colorizes
+RECIPE = None  # or the recipe 02_train trained (its run is RUN_ROOT/<RECIPE>)
 EPOCHS = 50  # not used here
 IMAGE_SIZE = 256  # not used here: the model knows its own size
 PHOTOS = None  # None: WORKDIR/my_photos
@@ -82,7 +84,7 @@ UPLOAD = False  # Colab: True opens a file picker to add photos to PHOTOS
 # %%
 params = notebook.resolve_params(
     smoke=SMOKE, use_drive=USE_DRIVE, workdir=WORKDIR, data_root=DATA_ROOT,
-    run_root=RUN_ROOT, model=MODEL, epochs=EPOCHS, image_size=IMAGE_SIZE,
+    run_root=RUN_ROOT, model=MODEL, recipe=RECIPE, epochs=EPOCHS, image_size=IMAGE_SIZE,
     photos=PHOTOS, colorized=OUTPUT,
 )
 print(params.to_text())

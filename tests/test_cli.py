@@ -7,7 +7,8 @@ import sys
 
 from PIL import Image
 
-SUBCOMMANDS = ("demo", "toy-city", "prepare", "sun397", "embed", "train", "evaluate", "report", "colorize")
+SUBCOMMANDS = ("demo", "toy-city", "prepare", "sun397", "embed", "train", "evaluate", "report", "colorize", "quality",
+               "evaluate-video")
 
 
 def run_cli(*args, cwd=None):
@@ -55,3 +56,14 @@ def test_bad_train_settings_are_one_line_with_what_is_allowed(tmp_path):
         assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
         assert "--size 33" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_train_takes_a_recipe_or_a_model_not_both(tmp_path, prepared_toy_city):
+    result = run_cli("train", prepared_toy_city, "--model", "baseline", "--recipe", "study", "--out", tmp_path / "r")
+    assert result.returncode == 2 and "not both" in result.stderr
+    result = run_cli("train", prepared_toy_city, "--recipe", "nonsense", "--out", tmp_path / "r")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+    # A recipe's architecture check runs before any training: a wrong --set stops it at once.
+    result = run_cli("train", prepared_toy_city, "--recipe", "study", "--set", "depth=3", "--out", tmp_path / "r")
+    assert result.returncode == 2 and "does not take depth" in result.stderr, result.stderr
+    assert not (tmp_path / "r").exists()

@@ -29,6 +29,7 @@ class Family:
     target: str  # "module:Class"
     fixed: dict = field(default_factory=dict)
     summary: str = ""
+    options: tuple[str, ...] = ()  # the TrainConfig architecture fields it takes (read without Keras)
 
     @property
     def cls(self) -> type:
@@ -50,10 +51,11 @@ class Family:
 FAMILIES: dict[str, Family] = {}
 
 
-def register_family(name: str, target: str, summary: str = "", **fixed) -> None:
+def register_family(name: str, target: str, summary: str = "", options: tuple[str, ...] = (), **fixed) -> None:
     """Register the Colorizer class ``target`` ("module:Class") under ``name``; ``fixed``
-    are constructor arguments the name implies (a fusion family's extractor)."""
-    FAMILIES[name] = Family(name, target, fixed, summary)
+    are constructor arguments the name implies (a fusion family's extractor); ``options``
+    are the architecture arguments a recipe may set (``TrainConfig`` fields of that name)."""
+    FAMILIES[name] = Family(name, target, fixed, summary, tuple(options))
 
 
 register_family("baseline", "colorkeras.models.baseline:Baseline", "the study's CNN encoder-decoder")
@@ -61,7 +63,8 @@ register_family("inception_fusion", "colorkeras.models.fusion:Fusion", "baseline
                 extractor="inception_v3")
 register_family("vit_fusion", "colorkeras.models.fusion:Fusion", "baseline + frozen ViT-B/16 embedding",
                 extractor="vit_b16")
-register_family("unet", "colorkeras.models.unet:UNet", "U-Net with skips, bottleneck attention, bilinear upsampling")
+register_family("unet", "colorkeras.models.unet:UNet", "U-Net with skips, bottleneck attention, bilinear upsampling",
+                options=("base_filters", "depth", "attention", "extractor"))
 
 MODEL_NAMES = tuple(FAMILIES)
 
@@ -91,6 +94,7 @@ def build_model(
     input_channels: int = 1,
     extractor_size: str = "base",
     output_channels: int | None = None,
+    **options,
 ) -> Colorizer:
     """Build a registered family (end-to-end graph).
 
@@ -103,9 +107,18 @@ def build_model(
         extractor_size: "base", or "tiny" (small ViT) for fast tests.
         output_channels: the channels an objective decodes (``objective.output_channels``),
             for families that take it; None: the family's default (2, regression).
+        options: architecture arguments among the family's ``options`` (the U-Net's
+            base_filters, depth, attention, extractor); None values keep the family's default.
     """
-    extra = {} if output_channels is None else {"output_channels": output_channels}
-    return FAMILIES[check_model_name(name)].build(
+    family = FAMILIES[check_model_name(name)]
+    unknown = sorted(key for key, value in options.items() if value is not None and key not in family.options)
+    if unknown:
+        raise InvalidArgument(f"the {name!r} family does not take {', '.join(unknown)}"
+                              f"{'; it takes ' + ', '.join(family.options) if family.options else ''}")
+    extra = {key: value for key, value in options.items() if value is not None}
+    if output_channels is not None:
+        extra["output_channels"] = output_channels
+    return family.build(
         image_size=image_size, input_channels=input_channels, extractor_weights=weights,
         extractor_size=extractor_size, **extra)
 

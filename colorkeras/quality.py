@@ -1,0 +1,443 @@
+"""The quality ablation as code: named recipes, one command, one table.
+
+Every recipe is a set of ``TrainConfig`` fields (model family, architecture, objective);
+a *form* fixes the schedule (image size, epochs, batch, learning rate, training subset)
+for the hardware it runs on. ``run_grid`` prepares the two datasets, trains every recipe
+with ``colorkeras.train.train``, evaluates it with ``colorkeras.evaluate.evaluate_run``
+(the classification recipe at several decode temperatures) on
+
+* the validation split of the training data: the only split any choice looks at (the
+  best epoch, the "best combination", the recommended recipe);
+* the test split of the training data (in domain);
+* an out-of-domain set from another city and camera (evaluation only, never trained on),
+
+and writes ``table.md``/``table.csv`` (each dataset with its grey floor), a qualitative
+grid of the same photos for every recipe, a chart of PSNR against colourfulness and
+``selection.json``. Everything resumes: a finished run or evaluation is not redone.
+
+    colorkeras quality ../shared/data/intel-urban --ood ../shared/data/camvid-street/test \\
+        --form quick --out runs/quality --report results/quality
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from colorkeras.config import TrainConfig
+from colorkeras.errors import InvalidArgument
+from colorkeras.fileio import read_json_object, write_atomic, write_text_atomic
+
+GREY = "grey floor"  # colorkeras.evaluate.GREY_FLOOR, without importing Keras here
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named point of the grid: the TrainConfig fields that define it, and the decode
+    temperatures it is evaluated at (None: regression, or the objective's default)."""
+
+    name: str
+    summary: str
+    changes: dict
+    temperatures: tuple = (None,)
+
+
+
+# The study's baseline, each of its proposals alone, then the quality family.
+RECIPES: tuple[Recipe, ...] = (
+    Recipe("study", "the study's baseline: CNN encoder-decoder, MSE", {"model": "baseline", "loss": "mse"}),
+    Recipe("study+L1", "the baseline trained with L1", {"model": "baseline", "loss": "l1"}),
+    Recipe("study+colourful", "the baseline, MSE plus the colourfulness-gap term",
+           {"model": "baseline", "loss": "colourful"}),
+    Recipe("unet", "U-Net: skips and bilinear upsampling, no attention, MSE",
+           {"model": "unet", "attention": False, "loss": "mse"}),
+    Recipe("unet+attention", "U-Net with self-attention at the lowest resolution, MSE",
+           {"model": "unet", "attention": True, "loss": "mse"}),
+    Recipe("unet+attention+classify", "U-Net + attention, ab bins with rebalancing, annealed mean",
+           {"model": "unet", "attention": True, "loss": "classify"}, temperatures=(1.0, 0.6, 0.38, 0.2)),
+)
+RECIPE_NAMES = tuple(recipe.name for recipe in RECIPES)
+# What `colorkeras train` trains without --model or --recipe: the accurate pick of the
+# committed ablation (results/quality/selection.json; a test keeps the two in step).
+RECOMMENDED = "study"
+COMBINED = "combined"
+# Which recipes compete for the architecture (all MSE) and for the regression loss (all on
+# the study's family) of the best combination.
+ARCHITECTURE_CANDIDATES = ("study", "unet", "unet+attention")
+LOSS_CANDIDATES = ("study", "study+L1", "study+colourful")
+
+
+def recipe_by_name(name: str) -> Recipe:
+    for recipe in RECIPES:
+        if recipe.name == name:
+            return recipe
+    raise InvalidArgument(f"unknown recipe {name!r}; expected one of {', '.join(RECIPE_NAMES)}")
+
+
+@dataclass(frozen=True)
+class Form:
+    """The schedule the grid runs at, sized for its hardware."""
+
+    name: str
+    image_size: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    max_train_images: int | None
+    hardware: str
+    note: str = ""
+
+    def config(self, recipe: Recipe, **overrides) -> TrainConfig:
+        values = dict(image_size=self.image_size, epochs=self.epochs, batch_size=self.batch_size,
+                      learning_rate=self.learning_rate, max_train_images=self.max_train_images)
+        return TrainConfig(**{**values, **recipe.changes, **overrides})
+
+
+FORMS = {
+    # 2 CPU cores (about 64 img/s at 48 px, batch 16, TensorFlow): 3 epochs of all
+    # training images per recipe keeps the whole grid (7 trainings, 10 settings evaluated
+    # on 3 sets) near 25 minutes. Small batches give BatchNorm's moving statistics enough
+    # steps to settle (at batch 32, 40 steps left the validation loss 20x the training loss).
+    "quick": Form("quick", 48, 3, 16, 1e-3, None, "2 CPU cores, about 25 minutes",
+                  "a proof that the grid works, not a basis for conclusions"),
+    # One GPU: the study's 256 px, all training images; at an H200's ~2,800 img/s through
+    # fit, 7 x 25 epochs of 2,725 images is about 3 minutes of training per recipe set.
+    "full": Form("full", 256, 25, 64, 3e-4, None, "one GPU, at most 10 minutes of GPU time"),
+    # Tests: the same path in seconds on a CPU.
+    "tiny": Form("tiny", 32, 1, 16, 2e-3, 48, "tests only", "a test of the path that measures nothing"),
+}
+
+
+# ------------------------------------------------------------------------------------
+# Selection (validation rows only)
+# ------------------------------------------------------------------------------------
+def combine(val_rows: list[dict]) -> Recipe:
+    """The best combination: the architecture of the best MSE model and the regression loss
+    that helped the study's family most, both by validation PSNR."""
+    psnr = {row["recipe"]: row["psnr"] for row in val_rows if row["recipe"] != GREY}
+    by_name = {recipe.name: recipe for recipe in RECIPES}
+    architecture = max(ARCHITECTURE_CANDIDATES, key=lambda name: psnr.get(name, -math.inf))
+    loss = max(LOSS_CANDIDATES, key=lambda name: psnr.get(name, -math.inf))
+    changes = {**by_name[architecture].changes, "loss": by_name[loss].changes["loss"]}
+    return Recipe(COMBINED, f"{architecture}'s architecture with {loss}'s loss (chosen on validation)", changes)
+
+
+def select(val_rows: list[dict]) -> dict:
+    """The recommended (accurate) and vivid settings, from validation rows only.
+
+    Accurate: the highest PSNR among settings whose SSIM is at least the grey floor's (any
+    setting if none is). Vivid: among settings above the grey floor in PSNR, the one whose
+    colourfulness is closest to the truth's.
+    """
+    grey = next(row for row in val_rows if row["recipe"] == GREY)
+    models = [row for row in val_rows if row["recipe"] != GREY]
+    if not models:
+        raise InvalidArgument("no evaluated recipe to select from")
+    safe = [row for row in models if row["ssim"] >= grey["ssim"]] or models
+    accurate = max(safe, key=lambda row: row["psnr"])
+    above = [row for row in models if row["psnr"] > grey["psnr"]]
+    vivid = min(above, key=lambda row: abs(row["colourfulness"] - row["truth_colourfulness"])) if above else None
+    pick = lambda row: None if row is None else {key: row[key] for key in ("recipe", "temperature", "psnr", "ssim", "mse", "colourfulness")}  # noqa: E731
+    return {"accurate": pick(accurate), "vivid": pick(vivid), "grey_floor": pick(grey),
+            "rule": select.__doc__.split("\n\n")[1].strip().replace("\n    ", " ")}
+
+
+# ------------------------------------------------------------------------------------
+# Running the grid
+# ------------------------------------------------------------------------------------
+@dataclass
+class GridData:
+    """The prepared datasets of one grid: (label, folder, split) per evaluated set."""
+
+    train: Path
+    sets: list[tuple[str, Path, str]] = field(default_factory=list)
+
+
+def prepare_data(train_source, ood_source, out: Path, form: Form) -> GridData:
+    from colorkeras.data.prepare import PrepareSettings, prepare
+
+    train_source, ood_source = Path(train_source), Path(ood_source)
+    train_dir = out / "data" / f"{train_source.name}-{form.image_size}px"
+    ood_dir = out / "data" / f"{ood_source.parent.name}-{ood_source.name}-{form.image_size}px"
+    print(f"prepare {train_source} -> {train_dir}", flush=True)
+    prepare(train_source, train_dir, PrepareSettings(image_size=form.image_size), progress=False)
+    print(f"prepare {ood_source} (evaluation only) -> {ood_dir}", flush=True)
+    prepare(ood_source, ood_dir, PrepareSettings(image_size=form.image_size, val_fraction=0, test_fraction=1),
+            progress=False)
+    in_domain = train_source.name
+    out_of_domain = f"{ood_source.parent.name}/{ood_source.name}"
+    return GridData(train_dir, [(f"{in_domain} val", train_dir, "val"), (f"{in_domain} test", train_dir, "test"),
+                                (f"{out_of_domain} (out of domain)", ood_dir, "test")])
+
+
+def _evaluate(run_dir: Path, prepared: Path, split: str, temperature):
+    """The means of one evaluation, reusing a finished one that is newer than best.keras."""
+    from colorkeras.data.pipeline import PreparedDataset
+    from colorkeras.evaluate import evaluate_run
+    from colorkeras.run import Run, dataset_identity
+
+    run = Run(run_dir)
+    folder = run.eval_dir(dataset_identity(PreparedDataset.open(prepared)), split, temperature)
+    record_path = folder / "evaluation.json"
+    if record_path.is_file() and record_path.stat().st_mtime >= run.best_model_path.stat().st_mtime:
+        record = read_json_object(record_path)
+    else:
+        record = evaluate_run(run_dir, prepared, split=split, lpips_scorer=None, progress=False,
+                              temperature=temperature).record
+    return record, folder
+
+
+def _row(recipe: str, temperature, dataset: str, means: dict, count: int) -> dict:
+    return {"recipe": recipe, "temperature": temperature, "dataset": dataset, "n": count,
+            "psnr": means["psnr"], "ssim": means["ssim"], "mse": means["mse"],
+            "colourfulness": means["colorfulness_pred"], "truth_colourfulness": means["colorfulness_true"]}
+
+
+def run_grid(train_source, ood_source, out, form: str = "quick", report=None, recipes=None,
+             **config_overrides) -> dict:
+    """Train and evaluate the grid; write the report (default ``out/report``).
+
+    Args:
+        train_source: image folder to train on (class sub-folders, or train/test/<class>).
+        ood_source: image folder from elsewhere, evaluated only.
+        out: where the prepared data and the runs go (resumable).
+        form: "quick" (2 CPU cores), "full" (one GPU, 256 px) or "tiny" (tests).
+        recipes: names to run (default: all, then the best combination).
+        config_overrides: TrainConfig fields for every recipe (tests: random extractors).
+    Returns:
+        {"rows": [...], "selection": {...}, "written": {...}}
+    """
+    if form not in FORMS:
+        raise InvalidArgument(f"unknown form {form!r}; expected one of {', '.join(FORMS)}")
+    chosen_form = FORMS[form]
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes: one model after another
+    names = [recipe.name for recipe in RECIPES]
+    wanted = list(recipes) if recipes else names + [COMBINED]
+    unknown = [name for name in wanted if name not in names + [COMBINED]]
+    if unknown:
+        raise InvalidArgument(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(names + [COMBINED])}")
+    out = Path(out)
+    report = Path(report) if report is not None else out / "report"
+    data = prepare_data(train_source, ood_source, out, chosen_form)
+    started = time.time()
+    rows, folders, timings = [], {}, {}
+
+    def run_recipe(recipe: Recipe) -> None:
+        from colorkeras.train import train
+
+        run_dir = out / "runs" / recipe.name
+        config = chosen_form.config(recipe, **config_overrides)
+        print(f"== {recipe.name}: {recipe.summary}", flush=True)
+        result = train(data.train, run_dir, config, verbose=2)
+        # From the run's log, so a resumed grid still reports each run's own training time.
+        timings[recipe.name] = round(sum(float(row.get("seconds") or 0) for row in _log_rows(run_dir)), 1)
+        print(result.to_text(), flush=True)
+        for temperature in recipe.temperatures:
+            for label, prepared, split in data.sets:
+                record, folder = _evaluate(run_dir, prepared, split, temperature)
+                rows.append(_row(recipe.name, temperature, label, record["mean"][record["model"]], record["count"]))
+                folders[(recipe.name, temperature, label)] = folder
+                if not any(r["recipe"] == GREY and r["dataset"] == label for r in rows):
+                    rows.append(_row(GREY, None, label, record["mean"][GREY], record["count"]))
+                    folders[(GREY, None, label)] = folder
+
+    for recipe in RECIPES:
+        if recipe.name in wanted:
+            run_recipe(recipe)
+    val_label = data.sets[0][0]
+    val_rows = [row for row in rows if row["dataset"] == val_label]
+    combined = None
+    if COMBINED in wanted:
+        combined = combine(val_rows)
+        same = next((recipe for recipe in RECIPES if recipe.changes == combined.changes), None)
+        if same is None:
+            run_recipe(combined)
+        else:
+            print(f"== {COMBINED}: the same recipe as {same.name!r} ({combined.summary}); not trained twice",
+                  flush=True)
+            combined = Recipe(COMBINED, f"= {same.name} ({combined.summary})", same.changes)
+    val_rows = [row for row in rows if row["dataset"] == val_label]
+    selection = select(val_rows)
+    meta = {"form": chosen_form.__dict__, "data": {label: str(folder) for label, folder, _ in data.sets},
+            "command": f"colorkeras quality {train_source} --ood {ood_source} --form {form}",
+            "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
+            "train_seconds": timings, "combined": combined.summary if combined else None,
+            "recipes": {r.name: r.changes for r in RECIPES if r.name in wanted}}
+    written = write_quality_report(rows, selection, meta, folders, data, report)
+    return {"rows": rows, "selection": selection, "written": written}
+
+
+def _log_rows(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "log.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _hardware() -> str:
+    import os
+
+    import keras
+
+    from colorkeras.runtime import gpu_names
+
+    gpus = gpu_names()
+    device = ", ".join(gpus) if gpus else f"CPU only ({os.cpu_count()} cores)"
+    return f"{device}; Keras {keras.__version__} on {keras.backend.backend()}"
+
+
+# ------------------------------------------------------------------------------------
+# The report
+# ------------------------------------------------------------------------------------
+CSV_COLUMNS = ("recipe", "temperature", "dataset", "n", "psnr", "ssim", "mse", "colourfulness",
+               "truth_colourfulness")
+
+
+def setting_name(row: dict) -> str:
+    return row["recipe"] if row["temperature"] is None else f"{row['recipe']} (T={row['temperature']:g})"
+
+
+def table_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: ("" if row[key] is None else (f"{row[key]:.6g}" if isinstance(row[key], float)
+                                                           else row[key])) for key in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def table_markdown(rows: list[dict], dataset: str) -> str:
+    from colorkeras.report import markdown_table
+
+    chosen = [row for row in rows if row["dataset"] == dataset]
+    grey = [row for row in chosen if row["recipe"] == GREY]
+    models = [row for row in chosen if row["recipe"] != GREY]
+    floor = grey[0] if grey else None
+    body = []
+    for row in models + grey:
+        gain = "" if floor is None or row is floor else f"{row['psnr'] - floor['psnr']:+.2f}"
+        body.append([setting_name(row), f"{row['psnr']:.2f}", gain, f"{row['ssim']:.4f}", f"{row['mse']:.4f}",
+                     f"{row['colourfulness']:.1f}"])
+    truth = f"{chosen[0]['truth_colourfulness']:.1f}" if chosen else "?"
+    header = ["Recipe", "PSNR (dB)", "vs grey", "SSIM", "MSE (ab)", f"Colourfulness (truth {truth})"]
+    return markdown_table(header, body)
+
+
+def _figure_rows(count: int, per_set: int) -> list[int]:
+    return sorted({int(i) for i in np.linspace(0, count - 1, per_set)})
+
+
+def qualitative_figure(rows: list[dict], folders: dict, data: GridData, per_set: int = 3):
+    """The same photos (the first test images of each test set, evenly spaced) for every
+    recipe and temperature, with the input L and the truth."""
+    from matplotlib.figure import Figure
+
+    from colorkeras import color
+    from colorkeras.data.pipeline import PreparedDataset
+    from colorkeras.evaluate import PREDICTIONS_FILE
+
+    tests = [(label, prepared, split) for label, prepared, split in data.sets if split == "test"]
+    settings = [(row["recipe"], row["temperature"]) for row in rows
+                if row["dataset"] == tests[0][0] and row["recipe"] != GREY]
+    columns = ["input L", *(setting_name({"recipe": r, "temperature": t}) for r, t in settings), "truth"]
+    images = []
+    for label, prepared, split in tests:
+        l_array, ab_array = PreparedDataset.open(prepared).arrays(split)
+        for index in _figure_rows(len(l_array), per_set):
+            l_norm, true_ab = color.stored_to_normalized(np.asarray(l_array[index], np.float32),
+                                                         np.asarray(ab_array[index], np.float32))
+            panels = [color.predicted_ab_to_rgb(l_norm, np.zeros_like(true_ab))]
+            for recipe, temperature in settings:
+                predictions = np.load(folders[(recipe, temperature, label)] / PREDICTIONS_FILE, mmap_mode="r")
+                pred_ab = color.normalize_ab(color.dequantize_ab(np.asarray(predictions[index], np.float32)))
+                panels.append(color.predicted_ab_to_rgb(l_norm, pred_ab))
+            panels.append(color.predicted_ab_to_rgb(l_norm, true_ab))
+            images.append((f"{label.split(' ')[0]}\n#{index}", panels))
+    figure = Figure(figsize=(1.25 * len(columns), 1.35 * len(images) + 0.9), layout="constrained")
+    axes = np.asarray(figure.subplots(len(images), len(columns), squeeze=False))
+    for i, (name, panels) in enumerate(images):
+        for j, (ax, image) in enumerate(zip(axes[i], panels)):
+            ax.imshow(image, interpolation="bilinear")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(columns[j].replace("+", "\n+").replace(" (T", "\n(T"), fontsize=6)
+        axes[i][0].set_ylabel(name, fontsize=6)
+    return figure
+
+
+def chart_figure(rows: list[dict], datasets: list[str]):
+    """PSNR against colourfulness per test set: one point per recipe and temperature, the
+    grey floor (a point and a dashed line) and the truth's colourfulness (dotted)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.2 * len(datasets), 4.6), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(datasets)))
+    for ax, dataset in zip(axes, datasets):
+        chosen = [row for row in rows if row["dataset"] == dataset]
+        for row in chosen:
+            grey = row["recipe"] == GREY
+            ax.scatter(row["colourfulness"], row["psnr"], marker="s" if grey else "o",
+                       color="grey" if grey else None, zorder=3)
+            ax.annotate(setting_name(row), (row["colourfulness"], row["psnr"]), fontsize=6,
+                        xytext=(3, 3), textcoords="offset points")
+        floor = next((row for row in chosen if row["recipe"] == GREY), None)
+        if floor is not None:
+            ax.axhline(floor["psnr"], color="grey", linestyle="--", linewidth=0.8, label="grey floor PSNR")
+        if chosen:
+            ax.axvline(chosen[0]["truth_colourfulness"], color="black", linestyle=":", linewidth=0.8,
+                       label="truth's colourfulness")
+        ax.set_xlabel("colourfulness (Hasler & Süsstrunk)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(dataset, fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    return figure
+
+
+def write_quality_report(rows, selection, meta, folders, data: GridData, out) -> dict[str, Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    tests = [label for label, _, split in data.sets if split == "test"]
+    val = [label for label, _, split in data.sets if split == "val"]
+    written["table_csv"] = write_text_atomic(out / "table.csv", table_csv([r for r in rows if r["dataset"] in tests]))
+    written["selection_csv"] = write_text_atomic(out / "selection.csv", table_csv([r for r in rows if r["dataset"] in val]))
+    written["selection"] = write_text_atomic(out / "selection.json", json.dumps({**selection, "meta": meta}, indent=2) + "\n")
+
+    def save(figure, name):
+        return write_atomic(out / name, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+
+    written["qualitative"] = save(qualitative_figure(rows, folders, data), "qualitative.png")
+    written["chart"] = save(chart_figure(rows, tests), "psnr_vs_colourfulness.png")
+    form = meta["form"]
+    lines = [f"# Quality ablation ({form['name']} form)", "",
+             f"Size and hardware: {form['image_size']} px, {form['epochs']} epoch(s), batch {form['batch_size']}, "
+             f"Adam lr {form['learning_rate']:g}, "
+             f"{'all' if form['max_train_images'] is None else form['max_train_images']} training images per epoch; "
+             f"{meta['hardware']}; this call of the grid took {meta['minutes']} min (a resumed call "
+             "reuses finished runs and evaluations).", "", f"Command: `{meta['command']}`",
+             *([f"Read it as {form['note']}."] if form["note"] else []), "",
+             "Every choice below is made on the validation split; the test rows were not looked at to make it.", ""]
+    accurate, vivid = selection["accurate"], selection["vivid"]
+    lines += ["## Selected on validation", "",
+              f"- accurate (recommended): **{setting_name(accurate)}**",
+              f"- vivid: **{setting_name(vivid)}**" if vivid else "- vivid: none of the settings beat the grey floor's PSNR",
+              f"- combined (the best combination): {meta['combined']}", f"- rule: {selection['rule']}", ""]
+    for dataset in val + tests:
+        lines += [f"## {dataset}", "", table_markdown(rows, dataset), ""]
+    lines += ["## Figures", "", "![same photos for every recipe](qualitative.png)", "",
+              "![PSNR against colourfulness](psnr_vs_colourfulness.png)", "",
+              "Training seconds per recipe (from each run's log.csv): " + ", ".join(f"{k} {v:g}" for k, v in meta["train_seconds"].items()), ""]
+    written["markdown"] = write_text_atomic(out / "table.md", "\n".join(lines))
+    return written
