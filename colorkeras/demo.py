@@ -44,6 +44,7 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
     from colorkeras.data.prepare import PrepareSettings, prepare
     from colorkeras.data.synthetic import write_toy_city
     from colorkeras.evaluate import evaluate_run
+    from colorkeras.quality import RECOMMENDED, recipe_by_name
     from colorkeras.report import format_overall_table, load_results, write_report
     from colorkeras.train import train
 
@@ -74,15 +75,13 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
         mark = "beats" if row["beats"] else "does NOT beat"
         print(f"  {row['class']:<12} n={row['n']:<3} PSNR {row['psnr']:.2f} vs {row['grey_psnr']:.2f}, "
               f"MSE {row['mse']:.4f} vs {row['grey_mse']:.4f}: {mark}")
+    print(f"\nThis is the study's baseline on a toy. For your own photos, prepare them and run "
+          f"`colorkeras train PREPARED --out RUN`: it trains the recommended recipe, {RECOMMENDED!r} "
+          f"({recipe_by_name(RECOMMENDED).summary}), chosen by the ablation in results/quality; "
+          "`--recipe study` trains the study's.")
     overall = rows[0]
     verdict = "beats" if beats else "does NOT beat"
     print(f"\nGrey-floor check: the baseline {verdict} the grey floor overall and on every class "
           f"(overall PSNR {overall['psnr']:.2f} vs {overall['grey_psnr']:.2f} dB, "
           f"MSE {overall['mse']:.5f} vs {overall['grey_mse']:.5f}).")
-    from colorkeras.quality import RECOMMENDED, recipe_by_name
-
-    print(f"\nThis is the study's baseline on a toy. For your own photos, prepare them and run "
-          f"`colorkeras train PREPARED --out RUN`: it trains the recommended recipe, {RECOMMENDED!r} "
-          f"({recipe_by_name(RECOMMENDED).summary}), chosen by the ablation in results/quality; "
-          "`--recipe study` trains the study's.")
     return 0 if beats else 1

@@ -225,6 +225,10 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
     unknown = [name for name in wanted if name not in names + [COMBINED]]
     if unknown:
         raise InvalidArgument(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(names + [COMBINED])}")
+    needed = [name for name in ARCHITECTURE_CANDIDATES + LOSS_CANDIDATES if name not in wanted]
+    if COMBINED in wanted and needed:
+        raise InvalidArgument(f"{COMBINED} is chosen from {', '.join(dict.fromkeys(ARCHITECTURE_CANDIDATES + LOSS_CANDIDATES))}: "
+                              f"add {', '.join(dict.fromkeys(needed))}, or leave {COMBINED} out")
     out = Path(out)
     report = Path(report) if report is not None else out / "report"
     data = prepare_data(train_source, ood_source, out, chosen_form)

@@ -161,3 +161,5 @@ def test_the_grid_refuses_unknown_forms_and_recipes(tmp_path):
         run_grid(tmp_path, tmp_path, tmp_path / "out", form="huge")
     with pytest.raises(InvalidArgument, match="unknown recipe"):
         run_grid(tmp_path, tmp_path, tmp_path / "out", form="tiny", recipes=["resnet"])
+    with pytest.raises(InvalidArgument, match="combined is chosen from .*: add study"):
+        run_grid(tmp_path, tmp_path, tmp_path / "out", form="tiny", recipes=["combined", "unet"])

@@ -308,3 +308,22 @@ def test_evaluate_video_cli_on_a_file_estimates_the_motion(model_path, pan, tmp_
     means = summary["mean"]
     assert means["flow"]["warping_error"] < means["off"]["warping_error"]
     assert means["keyframes"]["model_frames"] == 4
+
+
+def test_lightness_match_trusts_flat_areas_and_refuses_mismatched_lightness():
+    from colorkeras.temporal import TemporalStabilizer, flow_confidence, lightness_match
+
+    previous = np.full((40, 40), 120, np.uint8)
+    previous[:, 20:] = 200  # a flat area and an edge
+    noisy_flow = np.random.default_rng(0).normal(0, 1.5, (40, 40, 2)).astype(np.float32)
+    # Inconsistent flow (forward is not minus backward): the consistency check distrusts it...
+    assert flow_confidence(noisy_flow, noisy_flow, consistency_px=1.0).mean() < 0.3
+    # ...but where the lightness it carries matches, the lightness match trusts it,
+    trust = lightness_match(previous, previous, noisy_flow, match_l=2.0)
+    assert trust[8:32, 8:13].min() > 0.9
+    # and where the lightness differs (another object arrived) it does not.
+    changed = previous.copy()
+    changed[:, :20] = 40
+    assert lightness_match(changed, previous, noisy_flow, match_l=2.0)[8:32, 8:13].max() < 0.01
+    with pytest.raises(InvalidArgument, match="match_l must be None or > 0"):
+        TemporalStabilizer("flow", match_l=0)
