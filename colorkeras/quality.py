@@ -21,8 +21,6 @@ grid of the same photos for every recipe, a chart of PSNR against colourfulness 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
@@ -33,7 +31,7 @@ import numpy as np
 
 from colorkeras.config import TrainConfig
 from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import read_json_object, write_atomic, write_text_atomic
+from colorkeras.fileio import read_json_object, write_text_atomic
 
 GREY = "grey floor"  # colorkeras.evaluate.GREY_FLOOR, without importing Keras here
 
@@ -236,6 +234,7 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
     rows, folders, timings = [], {}, {}
 
     def run_recipe(recipe: Recipe) -> None:
+        from colorkeras.report import read_log
         from colorkeras.train import train
 
         run_dir = out / "runs" / recipe.name
@@ -243,7 +242,7 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
         print(f"== {recipe.name}: {recipe.summary}", flush=True)
         result = train(data.train, run_dir, config, verbose=2)
         # From the run's log, so a resumed grid still reports each run's own training time.
-        timings[recipe.name] = round(sum(float(row.get("seconds") or 0) for row in _log_rows(run_dir)), 1)
+        timings[recipe.name] = round(sum(row.get("seconds", 0.0) for row in read_log(run_dir)), 1)
         print(result.to_text(), flush=True)
         for temperature in recipe.temperatures:
             for label, prepared, split in data.sets:
@@ -280,14 +279,6 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
     return {"rows": rows, "selection": selection, "written": written}
 
 
-def _log_rows(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / "log.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 def _hardware() -> str:
     import os
 
@@ -312,13 +303,9 @@ def setting_name(row: dict) -> str:
 
 
 def table_csv(rows: list[dict]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: ("" if row[key] is None else (f"{row[key]:.6g}" if isinstance(row[key], float)
-                                                           else row[key])) for key in CSV_COLUMNS})
-    return buffer.getvalue()
+    from colorkeras.report import _csv_text
+
+    return _csv_text(list(CSV_COLUMNS), rows)
 
 
 def table_markdown(rows: list[dict], dataset: str) -> str:
@@ -347,9 +334,9 @@ def qualitative_figure(rows: list[dict], folders: dict, data: GridData, per_set:
     recipe and temperature, with the input L and the truth."""
     from matplotlib.figure import Figure
 
-    from colorkeras import color
     from colorkeras.data.pipeline import PreparedDataset
     from colorkeras.evaluate import PREDICTIONS_FILE
+    from colorkeras.report import comparison_panels
 
     tests = [(label, prepared, split) for label, prepared, split in data.sets if split == "test"]
     settings = [(row["recipe"], row["temperature"]) for row in rows
@@ -358,16 +345,10 @@ def qualitative_figure(rows: list[dict], folders: dict, data: GridData, per_set:
     images = []
     for label, prepared, split in tests:
         l_array, ab_array = PreparedDataset.open(prepared).arrays(split)
+        predictions = [np.load(folders[(recipe, temperature, label)] / PREDICTIONS_FILE, mmap_mode="r")
+                       for recipe, temperature in settings]
         for index in _figure_rows(len(l_array), per_set):
-            l_norm, true_ab = color.stored_to_normalized(np.asarray(l_array[index], np.float32),
-                                                         np.asarray(ab_array[index], np.float32))
-            panels = [color.predicted_ab_to_rgb(l_norm, np.zeros_like(true_ab))]
-            for recipe, temperature in settings:
-                predictions = np.load(folders[(recipe, temperature, label)] / PREDICTIONS_FILE, mmap_mode="r")
-                pred_ab = color.normalize_ab(color.dequantize_ab(np.asarray(predictions[index], np.float32)))
-                panels.append(color.predicted_ab_to_rgb(l_norm, pred_ab))
-            panels.append(color.predicted_ab_to_rgb(l_norm, true_ab))
-            images.append((f"{label.split(' ')[0]}\n#{index}", panels))
+            images.append((f"{label.split(' ')[0]}\n#{index}", comparison_panels(l_array, ab_array, index, predictions)))
     figure = Figure(figsize=(1.25 * len(columns), 1.35 * len(images) + 0.9), layout="constrained")
     axes = np.asarray(figure.subplots(len(images), len(columns), squeeze=False))
     for i, (name, panels) in enumerate(images):
@@ -419,11 +400,10 @@ def write_quality_report(rows, selection, meta, folders, data: GridData, out) ->
     written["selection_csv"] = write_text_atomic(out / "selection.csv", table_csv([r for r in rows if r["dataset"] in val]))
     written["selection"] = write_text_atomic(out / "selection.json", json.dumps({**selection, "meta": meta}, indent=2) + "\n")
 
-    def save(figure, name):
-        return write_atomic(out / name, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    from colorkeras.report import _save_figure
 
-    written["qualitative"] = save(qualitative_figure(rows, folders, data), "qualitative.png")
-    written["chart"] = save(chart_figure(rows, tests), "psnr_vs_colourfulness.png")
+    written["qualitative"] = _save_figure(qualitative_figure(rows, folders, data), out / "qualitative.png")
+    written["chart"] = _save_figure(chart_figure(rows, tests), out / "psnr_vs_colourfulness.png")
     form = meta["form"]
     lines = [f"# Quality ablation ({form['name']} form)", "",
              f"Size and hardware: {form['image_size']} px, {form['epochs']} epoch(s), batch {form['batch_size']}, "

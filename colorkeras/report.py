@@ -516,6 +516,19 @@ def _save_figure(figure, path: Path) -> Path:
     return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=FIGURE_DPI))
 
 
+def comparison_panels(l_array, ab_array, row: int, predictions) -> list[np.ndarray]:
+    """RGB panels of one image of a prepared split: its L alone, each prediction
+    (stored ``predictions_ab.npy`` arrays) on its L, and the truth."""
+    l_norm, true_ab = color.stored_to_normalized(
+        np.asarray(l_array[row], np.float32), np.asarray(ab_array[row], np.float32))
+    panels = [color.predicted_ab_to_rgb(l_norm, np.zeros_like(true_ab))]
+    for pred in predictions:
+        pred_ab = color.normalize_ab(color.dequantize_ab(np.asarray(pred[row], np.float32)))
+        panels.append(color.predicted_ab_to_rgb(l_norm, pred_ab))
+    panels.append(color.predicted_ab_to_rgb(l_norm, true_ab))
+    return panels
+
+
 def _qualitative_figure(data: ReportData, rows: list[int], dataset):
     """The grid as a Figure; reads the dataset and the predictions, writes nothing."""
     from matplotlib.figure import Figure
@@ -534,13 +547,7 @@ def _qualitative_figure(data: ReportData, rows: list[int], dataset):
     figure = Figure(figsize=(1.9 * columns, 2.1 * len(rows) + 0.3), layout="constrained")
     axes = np.asarray(figure.subplots(len(rows), columns, squeeze=False))
     for i, row in enumerate(rows):
-        l_norm, true_ab = color.stored_to_normalized(
-            np.asarray(l_array[row], np.float32), np.asarray(ab_array[row], np.float32))
-        panels = [color.predicted_ab_to_rgb(l_norm, np.zeros_like(true_ab))]
-        for pred in predictions:
-            pred_ab = color.normalize_ab(color.dequantize_ab(np.asarray(pred[row], np.float32)))
-            panels.append(color.predicted_ab_to_rgb(l_norm, pred_ab))
-        panels.append(color.predicted_ab_to_rgb(l_norm, true_ab))
+        panels = comparison_panels(l_array, ab_array, row, predictions)
         entry = grey_by_row[row]
         for j, (ax, image) in enumerate(zip(axes[i], panels)):
             ax.imshow(image, interpolation="nearest")
