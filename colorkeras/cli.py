@@ -23,8 +23,11 @@ def cmd_prepare(args) -> int:
     from colorkeras.data.prepare import PrepareSettings, prepare
 
     settings = PrepareSettings(image_size=args.size, seed=args.seed, val_fraction=args.val,
-                               test_fraction=args.test, keep_grayscale=args.keep_grayscale)
-    report = prepare(args.source, args.out, settings, workers=args.workers, overwrite=args.overwrite)
+                               test_fraction=args.test, keep_grayscale=args.keep_grayscale,
+                               keep_split=args.keep_split)
+    *sources, out = [*args.source, args.out]
+    report = prepare(sources if len(sources) > 1 else sources[0], out, settings, workers=args.workers,
+                     overwrite=args.overwrite)
     print(report.to_text())
     return 0
 
@@ -83,6 +86,10 @@ def cmd_train(args) -> int:
         overrides["extractor_weights"] = None if args.extractor_weights == "random" else args.extractor_weights
     config = base(**overrides)
     _announce_device()
+    if args.minutes is not None:
+        from colorkeras.train import epochs_for_minutes
+
+        config = config.replace(epochs=epochs_for_minutes(args.prepared, args.out, config, args.minutes))
     result = train(args.prepared, args.out, config, distribute=args.distribute)
     print(result.to_text())
     return 0
@@ -119,7 +126,22 @@ def cmd_report(args) -> int:
 
 
 def cmd_colorize(args) -> int:
+    from colorkeras.errors import InvalidArgument
+    from colorkeras.models.shipped import default_model_dir, looks_like_model
     from colorkeras.video import is_video_input
+
+    # `colorize [MODEL] INPUT...`: a first item that is a model (a .keras file or a run
+    # folder) names it; otherwise (or with --model) every item is an input, and without a
+    # model the shipped default colorizes.
+    items = list(args.inputs)
+    if args.model is None and len(items) > 1 and looks_like_model(items[0]):
+        args.model = items.pop(0)
+    if args.model is None:
+        if len(items) == 1 and looks_like_model(items[0]):
+            raise InvalidArgument(f"{items[0]} is a model: name the photos or videos to colorize after it")
+        args.model = str(default_model_dir())
+        print(f"model: the shipped default ({args.model}; its card: MODEL_CARD.md there)", flush=True)
+    args.inputs = items
 
     # Videos (and, with --frames, folders of numbered frames) take the video path; every
     # other input is a photo or a folder of photos.
@@ -221,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_toy_city)
 
     p = sub.add_parser("prepare", help="image folder (class sub-folders) -> prepared dataset")
-    p.add_argument("source", help="folder with one sub-folder per class (or train/test/<class>)")
+    p.add_argument("source", nargs="+", help="folder with one sub-folder per class (or train/test/<class>); "
+                                           "several: one dataset, classes named source:class")
     p.add_argument("out", help="prepared dataset folder")
     p.add_argument("--size", type=int, default=256, help="square side of the arrays, a multiple of 8")
     p.add_argument("--seed", type=int, default=0, help="seed of the 80/10/10 per-class split")
@@ -231,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "to evaluate a trained model on a new labelled set)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--keep-grayscale", action="store_true", help="keep sources without colour")
+    p.add_argument("--keep-split", action="store_true",
+                   help="keep each source's own test/ (and val/) folder as its split; --val is drawn from its "
+                        "train/ only (video frames: no neighbouring frames across train and test)")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset prepared with other settings "
                                                            "(never a folder that is not a prepared dataset)")
     p.set_defaults(func=cmd_prepare)
@@ -281,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any TrainConfig field, e.g. --set learning_rate=3e-4 --set augment=false (repeatable)")
     p.add_argument("--distribute", action="store_true", help="data parallel over all accelerators")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="train for about this long: the epochs follow from the training speed measured "
+                        "here before the run starts (a resumed run keeps the epochs it started with)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="per-image metrics of trained runs and the grey floor")
@@ -321,10 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("colorize", help="colorize photos at full resolution")
-    p.add_argument("model", help="a saved model (.keras) or a run folder")
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files or folders; photos over 120 MP are skipped (each megapixel takes "
-                        "about 0.4 s and 30 MB of memory: 40 s and 3 GB for a 100 MP photo)")
+    p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
+                   help="optionally first a saved model (.keras) or a run folder (default: the model that "
+                        "ships with colorkeras), then image files, videos or folders; photos over 120 MP are "
+                        "skipped (each megapixel takes about 0.4 s and 30 MB of memory: 40 s and 3 GB for a "
+                        "100 MP photo)")
+    p.add_argument("--model", default=None,
+                   help="the model, when the first input could be mistaken for one (default: the shipped model)")
     p.add_argument("--out", required=True,
                    help="output folder; its hidden .colorkeras-colorize.json records what colorize wrote")
     p.add_argument("--format", choices=("png", "jpg", "tif", "webp", "bmp"), default=None,

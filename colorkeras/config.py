@@ -21,9 +21,11 @@ INPUT_CHANNELS = (1, 3)
 EXTRACTOR_SIZES = ("base", "tiny")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE = ("auto", True, False)
+SCHEDULES = ("constant", "cosine")
 BOOLS = (True, False)
 FUSED_EXTRACTORS = ("inception_v3", "vit_b16")
-ARCHITECTURE_FIELDS = ("base_filters", "depth", "attention", "extractor")
+ARCHITECTURE_FIELDS = ("base_filters", "depth", "attention", "extractor", "blocks", "block")
+BLOCKS = ("fused", "mbconv")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class TrainConfig:
 
     Args:
         model: "baseline", "inception_fusion", "vit_fusion" or "unet" (the quality family).
-        image_size: side of the square training images; must equal the prepared data's.
+        image_size: side of the square training images; the prepared data's, or smaller
+            (batches are then resized, or cropped with ``crop_scale``).
         input_channels: 1, or 3 to repeat L as the study did (same function, 1,152 more
             weights in the first conv).
         epochs: passes over the training split.
@@ -56,6 +59,12 @@ class TrainConfig:
             downsamplings, self-attention at the lowest resolution, and a frozen extractor
             ("inception_v3" or "vit_b16") fused at the bottleneck. None keeps the family's
             default (24, 4, True, no extractor); families without them accept only None.
+        blocks, block: the efficient family's blocks per level and block kind ("fused" or
+            "mbconv"; ``colorkeras.models.efficient``).
+        crop_scale: random resized crops of the training images, from this fraction of
+            the area to all of it (None: whole images, flips only).
+        schedule: the learning rate over training: "constant" (the study), or "cosine"
+            (decays to 0 over all epochs; for the short CPU runs).
     """
 
     model: str = "baseline"
@@ -79,6 +88,10 @@ class TrainConfig:
     depth: int | None = None
     attention: bool | None = None
     extractor: str | None = None
+    blocks: int | None = None
+    block: str | None = None
+    crop_scale: float | None = None
+    schedule: str = "constant"
 
     def __post_init__(self):
         # Every field is checked here, so a wrong value from the command line, a notebook or
@@ -112,12 +125,21 @@ class TrainConfig:
             _choice("attention", self.attention, BOOLS)
         if self.extractor is not None:
             _choice("extractor", self.extractor, FUSED_EXTRACTORS)
+        if self.blocks is not None:
+            _whole("blocks", self.blocks, minimum=0)
+        if self.block is not None:
+            _choice("block", self.block, BLOCKS)
+        if self.crop_scale is not None:
+            _real("crop_scale", self.crop_scale, positive=True)
+            if self.crop_scale > 1:
+                raise InvalidArgument(f"crop_scale must lie in (0, 1], got {self.crop_scale!r}")
+        _choice("schedule", self.schedule, SCHEDULES)
         taken = FAMILIES[self.model].options
         refused = [name for name in ARCHITECTURE_FIELDS if getattr(self, name) is not None and name not in taken]
         if refused:
             raise InvalidArgument(
-                f"model {self.model!r} does not take {', '.join(refused)} (only the quality family, unet, does); "
-                "leave them unset")
+                f"model {self.model!r} does not take {', '.join(refused)}; it takes "
+                f"{', '.join(taken) or 'none of the architecture fields'}: leave the others unset")
 
     def architecture(self) -> dict:
         """The architecture fields that are set, as ``build_model`` takes them."""

@@ -208,13 +208,9 @@ def evaluate_run(
         predictor = Predictor.open(run_dir, batch_size=batch_size, temperature=temperature)
     except ColorkerasError as error:  # a damaged or foreign file: one clear message
         raise EvaluationError(f"cannot load {model_path}: {error}") from error
-    size = predictor.image_size
-    if size != dataset.image_size:
-        raise EvaluationError(
-            f"{model_path} takes {size}x{size} images but the prepared dataset {dataset.root} "
-            f"holds {dataset.image_size}x{dataset.image_size}; prepare the data at image size "
-            f"{size} or evaluate a run trained at {dataset.image_size}"
-        )
+    # A model trained at another size than the data is scored as users see it: through
+    # the full-resolution path of colorize (`Predictor.predict_at_size`), at the data's size.
+    model_size, size = predictor.image_size, dataset.image_size
     label = str(run.model_name or predictor.model.family)
     if predictor.temperature is not None:  # e.g. "unet+classify (T=0.38)"
         label = f"{label}+{predictor.objective.name} (T={predictor.temperature:g})"
@@ -261,7 +257,7 @@ def evaluate_run(
                 l_norm, true_ab = color.stored_to_normalized(
                     np.asarray(l_array[start:stop], np.float32), np.asarray(ab_array[start:stop], np.float32)
                 )
-                pred_ab = predictor.predict_normalized(l_norm)
+                pred_ab = predictor.predict_at_size(l_norm)
                 handle.write(np.ascontiguousarray(color.quantize_ab(color.denormalize_ab(pred_ab)), np.uint8))
                 for metrics, ab in ((model_metrics, pred_ab), (grey_metrics, np.zeros_like(true_ab))):
                     values = batch_metrics(l_norm, ab, true_ab, scorer)
@@ -305,6 +301,8 @@ def evaluate_run(
         "dataset": identity,
         "split": split,
         "image_size": dataset.image_size,
+        "model_size": model_size,  # the model's input side; below image_size: through the full-resolution path
+        "chroma_upsampling": predictor.chroma_upsampling if model_size != dataset.image_size else None,
         "count": count,
         "classes": classes,
         "sun397_urban32": is_sun397_urban32(classes),

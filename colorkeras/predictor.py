@@ -248,6 +248,28 @@ class Predictor:
                 self._objective, self._model.predict_on_batch(batch), self._temperature)
         return out
 
+    def predict_at_size(self, l_norm) -> np.ndarray:
+        """(N, D, D) or (N, D, D, 1) normalised L at any size D -> (N, D, D, 2) float32
+        normalised ab, through the path photos take: L brought to the model's size, ab
+        predicted there, brought back to D by this predictor's chroma upsampling steered
+        by the image's own L (`Colorized`). At D = S it is `predict_normalized`."""
+        import cv2
+
+        l_norm = np.asarray(l_norm, dtype=np.float32)
+        if l_norm.ndim == 4 and l_norm.shape[-1] == 1:
+            l_norm = l_norm[..., 0]
+        if l_norm.ndim != 3 or l_norm.shape[1] != l_norm.shape[2]:
+            raise InvalidArgument(f"expected square normalised L of shape (N, D, D[, 1]), got {l_norm.shape}")
+        size, side = self.image_size, l_norm.shape[1]
+        if side == size:
+            return self.predict_normalized(l_norm)
+        method = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
+        small = np.stack([cv2.resize(image, (size, size), interpolation=method) for image in l_norm])
+        ab_small = color.denormalize_ab(self.predict_normalized(np.clip(small, -1.0, 1.0)))
+        lightness_full = color.denormalize_l(l_norm)
+        return np.stack([color.normalize_ab(upsample_ab(ab, lum, self.chroma_upsampling))
+                         for ab, lum in zip(ab_small, lightness_full)]).astype(np.float32)
+
     def model_input(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 photo -> this model's (S, S, 1) normalised L (see `model_input`)."""
         return model_input(as_rgb(rgb), self.image_size)

@@ -61,7 +61,20 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("unet+attention+classify", "U-Net + attention, ab bins with rebalancing, annealed mean",
            {"model": "unet", "attention": True, "loss": "classify"}, temperatures=(1.0, 0.6, 0.38, 0.2)),
 )
-RECIPE_NAMES = tuple(recipe.name for recipe in RECIPES)
+# Recipes outside the grid. "default" makes the model that ships (issue 18, DESIGN.md
+# decision 17): the efficient family at 96 px on two CPU cores. Why each value:
+# 96 px: ab is predicted at 48 px and brought to the photo's size by its own L, and the
+# fused blocks train at ~115 images/s at 64 px here (bench/bench_efficient.py), so 96 px
+# still gives tens of epochs in an hour; crops from 160 px storage: scale variety;
+# lr 2e-3 with a cosine decay: a short run that must end converged; batch 32: small
+# steps suit two cores and few images (3,383).
+CPU_RECIPES: tuple[Recipe, ...] = (
+    Recipe("default", "efficient U-Net (fused-MBConv, ab at half size), MSE + learnt confidence, "
+           "96 px random resized crops, cosine learning rate: the CPU-trained default model",
+           {"model": "efficient", "loss": "confidence", "image_size": 96, "batch_size": 32,
+            "learning_rate": 2e-3, "schedule": "cosine", "crop_scale": 0.3, "epochs": 40}),
+)
+RECIPE_NAMES = tuple(recipe.name for recipe in RECIPES + CPU_RECIPES)
 # What `colorkeras train` trains without --model or --recipe: the accurate pick of the
 # committed ablation (results/quality/selection.json; a test keeps the two in step).
 RECOMMENDED = "study"
@@ -73,7 +86,7 @@ LOSS_CANDIDATES = ("study", "study+L1", "study+colourful")
 
 
 def recipe_by_name(name: str) -> Recipe:
-    for recipe in RECIPES:
+    for recipe in RECIPES + CPU_RECIPES:
         if recipe.name == name:
             return recipe
     raise InvalidArgument(f"unknown recipe {name!r}; expected one of {', '.join(RECIPE_NAMES)}")

@@ -175,8 +175,13 @@ class ReportData:
         name = self.evaluation.get("dataset_name", "?")
         kind = "SUN397 urban-32, the study's 32 classes" if self.sun397 else "not SUN397"
         size = self.evaluation.get("image_size")
+        model_size = self.evaluation.get("model_size") or size
+        through = (f" (model input {model_size}x{model_size} px, ab brought to {size} px by "
+                   f"{self.evaluation.get('chroma_upsampling') or 'auto'} chroma upsampling on the image's own L)"
+                   if model_size != size else "")
+        count = len(self.classes)
         return (f"Dataset: {name} ({kind}) · split: {self.split} · {self.count} images · "
-                f"{len(self.classes)} classes · {size}x{size} px")
+                f"{count} class{'es' if count != 1 else ''} · evaluated at {size}x{size} px{through}")
 
 
 def _parse_float(text: str) -> float:

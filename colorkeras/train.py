@@ -431,11 +431,11 @@ def train(
         dataset = PreparedDataset.open(prepared)
     except DatasetError as error:
         raise TrainingError(str(error)) from error
-    if dataset.image_size != config.image_size:
+    if dataset.image_size < config.image_size:
         raise TrainingError(
-            f"{prepared} was prepared at {dataset.image_size}px but the config asks for "
-            f"{config.image_size}px: prepare again with --size {config.image_size}, or set "
-            f"image_size={dataset.image_size}."
+            f"{prepared} was prepared at {dataset.image_size}px, smaller than the config's "
+            f"{config.image_size}px: prepare again with --size {config.image_size} (or more), or "
+            f"train with --image-size {dataset.image_size}."
         )
     if dataset.count("train") == 0:
         raise TrainingError(f"{prepared} has no training images")
@@ -470,7 +470,7 @@ def train(
                                      extractor_size=config.extractor_size,
                                      output_channels=objective.output_channels, **config.architecture())
             saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
-            trainable = compile_for_training(end_to_end, config, objective)
+            trainable = compile_for_training(end_to_end, config, objective, _steps_per_epoch(dataset, config))
             # Embeddings come from the float32 extractor: the one best.keras will run.
             embeddings_key = (_ensure_embeddings(dataset, config, saved_model)
                               if end_to_end.extractor is not None else None)
@@ -534,7 +534,20 @@ def _fitted_objective(objective, run: Run, dataset):
     return objective.fit(dataset)
 
 
-def compile_for_training(end_to_end, config: TrainConfig, objective) -> keras.Model:
+def _steps_per_epoch(dataset, config: TrainConfig) -> int:
+    count = min(dataset.count("train"), config.max_train_images or dataset.count("train"))
+    return max(1, count // config.batch_size)
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int = 1):
+    """The recipe's learning rate: a number, or a cosine decay to 0 over every step of the
+    run (a resumed run continues it: the step count is the optimizer's own)."""
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+    return config.learning_rate
+
+
+def compile_for_training(end_to_end, config: TrainConfig, objective, steps_per_epoch: int = 1) -> keras.Model:
     """What ``fit`` trains: the family's training graph behind ``NormalizeStored``, taking
     the readers' stored uint8 batches and normalising them inside the compiled step
     (``colorkeras.models.stored_input``); it shares every weight with ``end_to_end``.
@@ -544,7 +557,7 @@ def compile_for_training(end_to_end, config: TrainConfig, objective) -> keras.Mo
     ``keras.optimizers.LossScaleOptimizer`` (dynamic loss scaling).
     """
     trainable = stored_input_graph(end_to_end.training_graph())
-    optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+    optimizer = keras.optimizers.Adam(learning_rate(config, steps_per_epoch), weight_decay=config.weight_decay or None)
     trainable.compile(optimizer=optimizer, loss=StoredTargetLoss(objective), jit_compile=config.jit_compile)
     return trainable
 
@@ -606,13 +619,56 @@ def _make_inputs(dataset, config, embeddings_key, initial_epoch):
         raise TrainingError(f"the training split has {count} images, fewer than one batch of {config.batch_size}")
     # A fixed number of steps per epoch, one pass of the reader: Keras then never runs into
     # the end of the data (which costs an extra, empty optimizer step on TensorFlow).
-    steps = count // config.batch_size
+    steps = _steps_per_epoch(dataset, config)
+    crops = config.crop_scale if config.augment else None
     train_data = make(dataset, "train", batch_size=config.batch_size, shuffle=True,
                       augment=config.augment, seed=config.seed, embeddings_key=embeddings_key,
-                      start_epoch=initial_epoch, max_images=config.max_train_images, **train_extra)
+                      start_epoch=initial_epoch, max_images=config.max_train_images,
+                      image_size=config.image_size, crop_scale=crops, **train_extra)
     val_data, val_steps = None, None
     if dataset.count("val"):
         val_data = make(dataset, "val", batch_size=config.batch_size, shuffle=False, augment=False,
-                        seed=config.seed, embeddings_key=embeddings_key)
+                        seed=config.seed, embeddings_key=embeddings_key, image_size=config.image_size)
         val_steps = math.ceil(dataset.count("val") / config.batch_size)
     return train_data, val_data, steps, val_steps
+
+
+def epochs_for_minutes(prepared, run_dir, config: TrainConfig, minutes: float, steps: int = 8) -> int:
+    """The epochs that fit in about ``minutes`` here: training images per second measured
+    on ``steps`` batches of the recipe's own compiled step (after two warm-up steps), one
+    validation pass an epoch counted at a third of a training pass, and 5 % for saving.
+
+    A run that has started keeps the epochs it recorded (its learning-rate schedule spans
+    them), so the same command resumes the same run."""
+    if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
+        raise TrainingError(f"--minutes must be a number > 0, got {minutes!r}")
+    run = Run(Path(run_dir))
+    if _started(run):
+        recorded = (run.record.get("config") or {}).get("epochs")
+        if isinstance(recorded, int) and recorded > 0:
+            print(f"resuming: keeps the {recorded} epochs it started with", flush=True)
+            return recorded
+    try:
+        dataset = PreparedDataset.open(prepared)
+    except DatasetError as error:
+        raise TrainingError(str(error)) from error
+    objective = get_objective(config.loss)
+    model = build_model(config.model, config.image_size, weights=None, input_channels=config.input_channels,
+                        output_channels=objective.output_channels, **config.architecture())
+    trainable = compile_for_training(model, config, objective)
+    rng = np.random.default_rng(0)
+    shape = (config.batch_size, config.image_size, config.image_size)
+    l_u8 = rng.integers(0, 256, shape + (1,), dtype=np.uint8)
+    ab_u8 = rng.integers(96, 160, shape + (2,), dtype=np.uint8)
+    for _ in range(2):
+        trainable.train_on_batch(l_u8, ab_u8)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainable.train_on_batch(l_u8, ab_u8)
+    rate = steps * config.batch_size / (time.perf_counter() - start)
+    per_epoch = (min(dataset.count("train"), config.max_train_images or dataset.count("train"))
+                 + dataset.count("val") / 3) / rate
+    epochs = max(1, int(minutes * 60 * 0.95 / per_epoch))
+    print(f"measured {rate:.1f} training images/s at {config.image_size}px: {epochs} epochs of about "
+          f"{per_epoch:.0f} s fit in {minutes:g} minutes", flush=True)
+    return epochs

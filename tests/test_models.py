@@ -23,6 +23,7 @@ FAMILY_TEST_ARGS = {
     "inception_fusion": {"extractor_weights": None},
     "vit_fusion": {"extractor_weights": None, "extractor_size": "tiny"},
     "unet": {"base_filters": 8, "depth": 2},
+    "efficient": {"base_filters": 8, "depth": 2},
 }
 
 

@@ -140,11 +140,59 @@ def _mirror(image: np.ndarray) -> None:
     pixels[:] = pixels[:, ::-1].copy()
 
 
+def crop_and_resize(l_u8: np.ndarray, ab_u8: np.ndarray, size: int, crop_scale: float | None,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Stored L (B, H, H) and ab (B, H, H, 2) uint8 -> (B, size, size) and (B, size, size, 2).
+
+    With ``crop_scale`` (training), each image is a random resized crop: a box of
+    ``crop_scale``..1 of the area and aspect 3:4..4:3 at a random place, resized to
+    ``size`` (so a street seen closer or farther is still a street). Without it the whole
+    image is resized (validation). Area-averaging when shrinking, bilinear when enlarging,
+    on uint8 (OpenCV; L and ab are resized alike, so they stay aligned)."""
+    import cv2
+
+    stored = l_u8.shape[1]
+    if crop_scale is None and stored == size:
+        return l_u8, ab_u8
+    l_out = np.empty((len(l_u8), size, size), np.uint8)
+    ab_out = np.empty((len(ab_u8), size, size, 2), np.uint8)
+    for row in range(len(l_u8)):
+        top = left = 0
+        height = width = stored
+        if crop_scale is not None:
+            area = rng.uniform(crop_scale, 1.0) * stored * stored
+            aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+            width = int(min(stored, round(np.sqrt(area * aspect))))
+            height = int(min(stored, round(np.sqrt(area / aspect))))
+            top = int(rng.integers(0, stored - height + 1))
+            left = int(rng.integers(0, stored - width + 1))
+        method = cv2.INTER_AREA if min(height, width) >= size else cv2.INTER_LINEAR
+        l_out[row] = cv2.resize(np.ascontiguousarray(l_u8[row, top:top + height, left:left + width]),
+                                (size, size), interpolation=method)
+        ab_out[row] = cv2.resize(np.ascontiguousarray(ab_u8[row, top:top + height, left:left + width]),
+                                 (size, size), interpolation=method)
+    return l_out, ab_out
+
+
 class BatchReader:
-    """Shared batch logic: seeded order, gather and flip on uint8; used by both readers."""
+    """Shared batch logic: seeded order, gather and flip on uint8; used by both readers.
+
+    ``image_size`` (default: the stored size) is the size batches come out at: smaller
+    stored images are refused, larger ones resized, or randomly cropped and resized where
+    ``crop_scale`` is set (`crop_and_resize`)."""
 
     def __init__(self, dataset: PreparedDataset, split: str, batch_size: int,
-                 embeddings_key: str | None = None):
+                 embeddings_key: str | None = None, image_size: int | None = None,
+                 crop_scale: float | None = None, seed: int = 0):
+        self.image_size = image_size or dataset.image_size
+        if self.image_size > dataset.image_size:
+            raise DatasetError(f"{dataset.root} was prepared at {dataset.image_size}px, smaller than the "
+                               f"{self.image_size}px asked for: prepare it again at --size {self.image_size} or more")
+        if embeddings_key and (crop_scale is not None or self.image_size != dataset.image_size):
+            raise DatasetError("cached embeddings belong to the stored images: a model with a frozen "
+                               "extractor trains at the prepared size, without crops")
+        self.crop_scale = crop_scale
+        self.seed = seed
         self.dataset = dataset
         self.l_array, self.ab_array = dataset.arrays(split)
         self.embedding_array = dataset.embeddings(split, embeddings_key) if embeddings_key else None
@@ -152,10 +200,18 @@ class BatchReader:
         if len(self.l_array) == 0:
             raise DatasetError(f"{dataset.root}: split {split!r} is empty")
 
+    def stored_batch(self, indices: np.ndarray, flips: np.ndarray | None = None):
+        """L (B, S, S) and ab (B, S, S, 2) uint8 at the reader's size: gathered, mirrored,
+        cropped and resized. The crops are drawn from the seed and the batch's rows, so a
+        batch is the same whichever reader or thread makes it."""
+        l_u8, ab_u8 = _gather(self.l_array, indices, flips), _gather(self.ab_array, indices, flips)
+        rng = np.random.default_rng([self.seed, len(indices), *np.asarray(indices[:4], np.int64).tolist()])
+        return crop_and_resize(l_u8, ab_u8, self.image_size, self.crop_scale, rng)
+
     def numpy_batch(self, indices: np.ndarray, flips: np.ndarray | None = None):
         """One stored batch: (L uint8 (B, S, S, 1)[, embedding], ab uint8 (B, S, S, 2))."""
-        inputs = _gather(self.l_array, indices, flips)[..., None]
-        ab_stored = _gather(self.ab_array, indices, flips)
+        l_u8, ab_stored = self.stored_batch(indices, flips)
+        inputs = l_u8[..., None]
         if self.embedding_array is None:
             return inputs, ab_stored
         return (inputs, self.embedding_batch(indices, flips)), ab_stored
@@ -184,6 +240,8 @@ def make_tf_dataset(
     max_images: int | None = None,
     repeat: bool = False,
     device: str | None = None,
+    image_size: int | None = None,
+    crop_scale: float | None = None,
 ):
     """A tf.data pipeline of stored uint8 batches (see the module docstring).
 
@@ -200,12 +258,14 @@ def make_tf_dataset(
         device: prefetch to this one device ("/gpu:0") as the last transformation
             (``tf.data.experimental.prefetch_to_device``; one device only, so not under a
             multi-device distribution strategy).
+        image_size, crop_scale: the size batches come out at and the random resized crops
+            (`BatchReader`).
     """
     import tensorflow as tf
 
     if not isinstance(dataset, PreparedDataset):
         dataset = PreparedDataset.open(dataset)
-    reader = BatchReader(dataset, split, batch_size, embeddings_key)
+    reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed)
     count = len(reader.l_array)
     drop_remainder = shuffle if drop_remainder is None else drop_remainder
     epoch_counter = [start_epoch]
@@ -215,7 +275,7 @@ def make_tf_dataset(
         epoch_counter[0] += 1
         yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
 
-    size = dataset.image_size
+    size = reader.image_size
     with_embedding = reader.embedding_array is not None
 
     def load(indices, flips):
@@ -223,7 +283,7 @@ def make_tf_dataset(
             # Gather and mirror in NumPy on uint8 (a few ms per batch); TF's reverse +
             # where over the float32 batch cost ~70 ms and capped the pipeline.
             idx, flp = np.asarray(idx), np.asarray(flp)
-            l_u8, ab_u8 = _gather(reader.l_array, idx, flp), _gather(reader.ab_array, idx, flp)
+            l_u8, ab_u8 = reader.stored_batch(idx, flp)
             emb = reader.embedding_batch(idx, flp) if with_embedding else np.zeros((len(idx), 0), np.float32)
             return l_u8, ab_u8, emb
 
@@ -276,6 +336,8 @@ def make_py_dataset(
     workers: int = 1,
     max_images: int | None = None,
     queue: int = 10,
+    image_size: int | None = None,
+    crop_scale: float | None = None,
 ):
     """A ``keras.utils.PyDataset`` of stored uint8 batches over the memory-mapped arrays
     (no TensorFlow needed; see the module docstring).
@@ -289,7 +351,7 @@ def make_py_dataset(
 
     if not isinstance(dataset, PreparedDataset):
         dataset = PreparedDataset.open(dataset)
-    reader = BatchReader(dataset, split, batch_size, embeddings_key)
+    reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed)
     drop_remainder = shuffle if drop_remainder is None else drop_remainder
 
     class PreparedPyDataset(keras.utils.PyDataset):

@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -78,6 +78,10 @@ class PrepareSettings:
     Args:
         image_size: side of the square arrays (the study: 256).
         seed: seed of the per-class split.
+        keep_split: keep a source's own split folders (SRC/test/<class> stays test, SRC/val
+            stays val); only its training images are drawn into train and val (val_fraction
+            per class), test_fraction is not used. For sources whose split matters (video
+            frames, where a random split puts neighbouring frames in train and test).
         val_fraction, test_fraction: per-class split fractions (the study: 0.1 each).
         keep_grayscale: keep sources that have no colour (default: report and skip them).
     """
@@ -87,6 +91,7 @@ class PrepareSettings:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     keep_grayscale: bool = False
+    keep_split: bool = False
 
     def __post_init__(self):
         if self.image_size < 8 or self.image_size % 8:
@@ -142,6 +147,15 @@ class PrepareReport:
         return "\n".join(lines)
 
 
+def _as_list(source_dir) -> list:
+    return list(source_dir) if isinstance(source_dir, (list, tuple)) else [source_dir]
+
+
+def _shown_sources(source_dir) -> str:
+    """One source shown as `_shown`, several joined by "; "."""
+    return "; ".join(_shown(source) for source in _as_list(source_dir))
+
+
 def _shown(path) -> str:
     """A path as printable text: bytes that are not UTF-8 (a Latin-1 name such as
     b"caf\\xe9.png") become backslash escapes, so the name can go into UTF-8 CSV files,
@@ -157,6 +171,7 @@ class SourceImage:
     path: Path  # the file to read
     relpath: str  # its path under the source folder, printable (see _shown)
     class_name: str
+    own_split: str = "train"  # the source's own split folder ("train" where it has none)
 
 
 @dataclass
@@ -257,6 +272,35 @@ def find_class_folders(source_dir: Path) -> tuple[dict[str, list[Path]], list]:
     return classes, left_out
 
 
+_OWN_SPLITS = {"test": "test", "testing": "test", "val": "val", "valid": "val", "validation": "val"}
+
+
+def _own_split(path: Path, source_dir: Path) -> str:
+    """The split folder a source file lies in (SRC/<split>/<class>/...), or "train"."""
+    parts = path.relative_to(source_dir).parts
+    return _OWN_SPLITS.get(parts[0].lower(), "train") if len(parts) > 2 else "train"
+
+
+def scan_many(source_dirs: list[Path]) -> SourceScan:
+    """`scan_sources` of several sources as one: with more than one, each relpath and class
+    name starts with its source folder's name ("camvid-street/...", "camvid-street:street"),
+    so classes of equal names in different sources stay apart."""
+    if len(source_dirs) == 1:
+        return scan_sources(source_dirs[0])
+    names = [_shown(source.name) for source in source_dirs]
+    if len(set(names)) != len(names):
+        raise PrepareError(f"sources must have different folder names, got {', '.join(names)}")
+    images, empty, left_out = [], [], []
+    for name, source in zip(names, source_dirs):
+        scan = scan_sources(source)
+        images += [SourceImage(image.path, f"{name}/{image.relpath}", f"{name}:{image.class_name}",
+                               image.own_split) for image in scan.images]
+        empty += [f"{name}:{cls}" for cls in scan.empty_classes]
+        left_out += [(f"{name}/{relpath}", reason) for relpath, reason in scan.left_out]
+    images.sort(key=lambda image: (image.relpath, image.class_name))
+    return SourceScan(images, sorted(empty), sorted(left_out))
+
+
 def scan_sources(source_dir: Path) -> SourceScan:
     """The candidate images of every class, sorted by relpath, each real file once."""
     source_dir = Path(source_dir)
@@ -269,7 +313,8 @@ def scan_sources(source_dir: Path) -> SourceScan:
             found, skipped = scan_images(folder)
             found_any = found_any or bool(found)
             unlisted = unlisted or any(path == folder for path, _ in skipped)
-            images += [SourceImage(path, _relative(path, source_dir), name) for path in found]
+            images += [SourceImage(path, _relative(path, source_dir), name, _own_split(path, source_dir))
+                       for path in found]
             left_out += [(_relative(path, source_dir), reason) for path, reason in skipped]
         # A folder that could not be listed is reported as such (in left_out), not as empty.
         if not found_any and not unlisted:
@@ -366,12 +411,20 @@ def _watch_parent(parent_pid: int) -> None:
 # ------------------------------------------------------------------------------------
 # Splitting
 # ------------------------------------------------------------------------------------
-def assign_splits(classes: list[str], settings: PrepareSettings) -> list[str]:
-    """Seeded 80/10/10 (by default) split within each class; input order must be sorted."""
+def assign_splits(classes: list[str], settings: PrepareSettings, own_splits: list[str] | None = None) -> list[str]:
+    """Seeded 80/10/10 (by default) split within each class; input order must be sorted.
+
+    With ``settings.keep_split``, ``own_splits`` (the source's own split of each image)
+    are kept for test and val images; the rest is split into train and val per class."""
     splits = [""] * len(classes)
     by_class: dict[str, list[int]] = {}
     for position, name in enumerate(classes):
+        if settings.keep_split and own_splits is not None and own_splits[position] != "train":
+            splits[position] = own_splits[position]
+            continue
         by_class.setdefault(name, []).append(position)
+    if settings.keep_split:
+        settings = replace(settings, test_fraction=0.0)
     for class_index, name in enumerate(sorted(by_class)):
         members = by_class[name]
         order = np.random.default_rng([settings.seed, class_index]).permutation(len(members))
@@ -513,20 +566,30 @@ def prepare(
 ) -> PrepareReport:
     """Prepare SRC (class sub-folders) into OUT; see the module docstring for the layout.
 
-    ``overwrite`` replaces a dataset prepared with other settings or sources; a folder
-    that is not a prepared dataset is never replaced.
+    ``source_dir`` may be a list of folders: they are prepared as one dataset, each class
+    named after its source (`scan_many`). ``overwrite`` replaces a dataset prepared with
+    other settings or sources; a folder that is not a prepared dataset is never replaced.
     """
     settings = settings or PrepareSettings()
     if workers is not None and workers < 1:
         raise InvalidArgument(f"workers must be at least 1, got {workers}")
-    source_dir, out_dir = Path(source_dir).resolve(), Path(out_dir).resolve()
-    _check_source(source_dir)
-    _check_apart(source_dir, out_dir)
-    scan = scan_sources(source_dir)
+    sources = [Path(source).resolve() for source in
+               (source_dir if isinstance(source_dir, (list, tuple)) else [source_dir])]
+    if not sources:
+        raise InvalidArgument("no source folder given")
+    out_dir = Path(out_dir).resolve()
+    for source in sources:
+        _check_source(source)
+        _check_apart(source, out_dir)
+    source_dir = sources[0] if len(sources) == 1 else sources
+    scan = scan_many(sources)
     if not scan.images:
         detail = "".join(f"; {relpath}: {reason}" for relpath, reason in scan.left_out[:3])
-        raise PrepareError(f"{_shown(source_dir)}: no image files found in its class folders{detail}")
-    wanted = {"format_version": FORMAT_VERSION, **asdict(settings),
+        raise PrepareError(f"{', '.join(map(_shown, sources))}: no image files found in the class folders{detail}")
+    recorded = asdict(settings)
+    if not settings.keep_split:  # datasets prepared before the option existed stay prepared
+        del recorded["keep_split"]
+    wanted = {"format_version": FORMAT_VERSION, **recorded,
               "source_fingerprint": _source_fingerprint(scan.images)}
 
     notes = _clean_up_after_dead_runs(out_dir)
@@ -632,11 +695,11 @@ def _prepare_into(work_dir, source_dir, scan, settings, wanted, workers, progres
         bar.close()
 
     if not kept:
-        raise PrepareError(f"{_shown(source_dir)}: none of the {count} files could be prepared")
+        raise PrepareError(f"{_shown_sources(source_dir)}: none of the {count} files could be prepared")
     all_l = np.memmap(work_dir / "all_l.tmp", np.uint8, "r", shape=(len(kept), size, size))
     all_ab = np.memmap(work_dir / "all_ab.tmp", np.uint8, "r", shape=(len(kept), size, size, 2))
     row_of = {index: row for row, index in enumerate(kept)}
-    splits = assign_splits([images[i].class_name for i in kept], settings)
+    splits = assign_splits([images[i].class_name for i in kept], settings, [images[i].own_split for i in kept])
     rows = []
     counts = {}
     for split in SPLITS:
@@ -663,10 +726,10 @@ def _prepare_into(work_dir, source_dir, scan, settings, wanted, workers, progres
     _write_csv(work_dir / "skipped.csv", ("relpath", "reason"), skipped)
     settings_doc = {
         **wanted,
-        "source_dir": _shown(source_dir),
+        "source_dir": _shown_sources(source_dir),
         # Not among the settings a rerun compares: datasets prepared before it was
         # recorded stay prepared. Runs copy it (colorize warns about toy-city models).
-        "synthetic": toy_city_folder(source_dir) is not None,
+        "synthetic": any(toy_city_folder(source) is not None for source in _as_list(source_dir)),
         "classes": sorted(all_classes),
         "counts": counts,
         "skipped": len(skipped),

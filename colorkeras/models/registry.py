@@ -65,6 +65,9 @@ register_family("vit_fusion", "colorkeras.models.fusion:Fusion", "baseline + fro
                 extractor="vit_b16")
 register_family("unet", "colorkeras.models.unet:UNet", "U-Net with skips, bottleneck attention, bilinear upsampling",
                 options=("base_filters", "depth", "attention", "extractor"))
+register_family("efficient", "colorkeras.models.efficient:EfficientUNet",
+                "the default model: efficient U-Net (strided stem, fused-MBConv blocks, ab at half size)",
+                options=("base_filters", "depth", "blocks", "block", "attention"))
 
 MODEL_NAMES = tuple(FAMILIES)
 

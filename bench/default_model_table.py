@@ -1,0 +1,154 @@
+"""The default model's table (issue 18): its decode temperatures chosen on validation, then
+every test set at 256 px through the full-resolution path, beside the grey floor; the
+historical photos colorized; a 12 MP photo timed.
+
+    python bench/default_model_table.py RUN --val POOL256 --sets NAME=PREPARED ... \
+        --historical ../shared/data/historical-urban --out results/default-model
+
+RUN is the training run (evaluations are written into it). POOL256 is the training pool
+prepared at 256 px with the same sources, seed and --keep-split (so its val split is the
+training run's); each test set is a source's own test folder prepared with `--val 0
+--test 1 --size 256`. Temperatures are chosen on POOL256's val split only:
+  default: the highest PSNR (the accurate setting);
+  vivid:   among settings still above the grey floor's PSNR, colourfulness closest to the
+           truth's.
+Writes table.md, table.csv, selection.json, temperatures.csv, historical/ and timing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+TEMPERATURES = (0.4, 0.5, 0.6, 0.7, 0.85, 1.0, 1.3, 1.6, 2.0, 3.0)
+GREY = "grey floor"
+COLUMNS = ("setting", "temperature", "dataset", "n", "psnr", "ssim", "mse", "colourfulness", "truth_colourfulness")
+
+
+def _means(record: dict, label: str) -> dict:
+    means = record["mean"][label]
+    return {"psnr": means["psnr"], "ssim": means["ssim"], "mse": means["mse"],
+            "colourfulness": means["colorfulness_pred"], "truth_colourfulness": means["colorfulness_true"]}
+
+
+def _evaluate(run: Path, data: Path, split: str, temperature: float) -> dict:
+    from colorkeras.evaluate import evaluate_run
+
+    evaluation = evaluate_run(run, data, split, lpips_scorer=None, progress=False, temperature=temperature)
+    record = evaluation.record
+    return {"model": _means(record, record["model"]), "grey": _means(record, GREY), "n": record["count"],
+            "model_size": record["model_size"], "image_size": record["image_size"]}
+
+
+def choose(rows: list[dict]) -> tuple[float, float]:
+    """(default, vivid) temperatures from validation rows (see the module docstring)."""
+    default = max(rows, key=lambda row: row["psnr"])["temperature"]
+    grey_psnr = rows[0]["grey_psnr"]
+    above = [row for row in rows if row["psnr"] > grey_psnr] or rows
+    vivid = min(above, key=lambda row: (abs(row["colourfulness"] - row["truth_colourfulness"]), row["temperature"]))
+    return default, vivid["temperature"]
+
+
+def verdict(model: dict, grey: dict) -> str:
+    gap = model["psnr"] - grey["psnr"]
+    ssim_gap = model["ssim"] - grey["ssim"]
+    return (f"{abs(gap):.2f} dB {'above' if gap >= 0 else 'below'} the grey floor in PSNR, "
+            f"SSIM {abs(ssim_gap):.4f} {'above' if ssim_gap >= 0 else 'below'} it")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--val", type=Path, required=True)
+    parser.add_argument("--sets", nargs="+", required=True, metavar="NAME=PREPARED")
+    parser.add_argument("--historical", type=Path, default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    val_rows = []
+    for temperature in args.temperatures:
+        result = _evaluate(args.run, args.val, "val", temperature)
+        val_rows.append({"temperature": temperature, **result["model"], "grey_psnr": result["grey"]["psnr"],
+                         "grey_ssim": result["grey"]["ssim"]})
+        print(f"val T={temperature:g}: PSNR {result['model']['psnr']:.3f} (grey {result['grey']['psnr']:.3f}) "
+              f"SSIM {result['model']['ssim']:.4f} colourfulness {result['model']['colourfulness']:.1f} "
+              f"/ {result['model']['truth_colourfulness']:.1f}", flush=True)
+    default, vivid = choose(val_rows)
+    with open(args.out / "temperatures.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(val_rows[0]))
+        writer.writeheader()
+        writer.writerows(val_rows)
+    selection = {"default_temperature": default, "vivid_temperature": vivid, "chosen_on": str(args.val) + " (val)",
+                 "rule": "default: highest val PSNR; vivid: val colourfulness closest to the truth's among "
+                         "settings above the grey floor's PSNR"}
+    (args.out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+    print(f"chosen on validation: default T={default:g}, vivid T={vivid:g}", flush=True)
+
+    rows = []
+    for spec in args.sets:
+        name, path = spec.split("=", 1)
+        grey_row = None
+        for setting, temperature in (("default", default), ("vivid", vivid)):
+            result = _evaluate(args.run, Path(path), "test", temperature)
+            rows.append({"setting": setting, "temperature": temperature, "dataset": name, "n": result["n"],
+                         **result["model"]})
+            grey_row = {"setting": GREY, "temperature": "", "dataset": name, "n": result["n"], **result["grey"]}
+            print(f"{name} {setting} (T={temperature:g}): {verdict(result['model'], result['grey'])}; "
+                  f"PSNR {result['model']['psnr']:.2f} SSIM {result['model']['ssim']:.4f} colourfulness "
+                  f"{result['model']['colourfulness']:.1f} / {result['model']['truth_colourfulness']:.1f}", flush=True)
+        rows.append(grey_row)
+    with open(args.out / "table.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| data set (test, 256 px) | setting | PSNR (dB) | SSIM | MSE (ab) | colourfulness (truth) | verdict |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    greys = {row["dataset"]: row for row in rows if row["setting"] == GREY}
+    for row in rows:
+        temperature = f" (T={row['temperature']:g})" if row["setting"] != GREY else ""
+        words = verdict(row, greys[row["dataset"]]) if row["setting"] != GREY else "doing nothing (ab = 0)"
+        lines.append(f"| {row['dataset']} ({row['n']}) | {row['setting']}{temperature} | {row['psnr']:.2f} | "
+                     f"{row['ssim']:.4f} | {row['mse']:.4f} | {row['colourfulness']:.1f} "
+                     f"({row['truth_colourfulness']:.1f}) | {words} |")
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    if args.historical is not None:
+        _historical(args.run, args.historical, args.out / "historical", default)
+    (args.out / "timing.json").write_text(json.dumps({"table_seconds": round(time.perf_counter() - started, 1),
+                                                      **_time_12mp(args.run, default)}, indent=2) + "\n")
+
+
+def _historical(run: Path, source: Path, out: Path, temperature: float) -> None:
+    """Each historical photo colorized at its own size (JPEG, for the repository)."""
+    from colorkeras.colorize import colorize_paths
+
+    report = colorize_paths(run, [source], out, fmt="jpg", temperature=temperature)
+    print(report.to_text())
+
+
+def _time_12mp(run: Path, temperature: float) -> dict:
+    """Seconds to colorize one 12 MP photo in memory (4000x3000), after a warm-up call."""
+    from colorkeras.predictor import Predictor
+
+    predictor = Predictor.open(run, temperature=temperature)
+    rng = np.random.default_rng(0)
+    photo = np.repeat(rng.integers(0, 256, (3000, 4000, 1), dtype=np.uint8), 3, axis=-1)
+    predictor.colorize(photo[:600, :800])
+    start = time.perf_counter()
+    predictor.colorize(photo)
+    seconds = time.perf_counter() - start
+    print(f"12 MP photo (4000x3000) colorized in {seconds:.2f} s", flush=True)
+    return {"photo_12mp_seconds": round(seconds, 2), "chroma_upsampling": predictor.chroma_upsampling}
+
+
+if __name__ == "__main__":
+    main()

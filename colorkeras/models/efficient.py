@@ -1,0 +1,152 @@
+"""The efficient family: the default model, made to be trained on two CPU cores.
+
+Colour is low-frequency (JPEG stores it at half resolution), so the network sees L at
+full size but predicts ab at half size, and the last step is a bilinear x2 to the input
+size; full-resolution detail comes later from the photo's own L (``Predictor``, guided
+chroma upsampling). Layout:
+
+* stem: a stride-2 3x3 conv (S -> S/2);
+* encoder: ``depth`` levels below the stem, each a stride-2 block then ``blocks`` blocks
+  at that resolution; level widths ``base_filters * WIDTH_STEPS``;
+* bottom: self-attention over the lowest grid (``attention``);
+* decoder: per level, a 1x1 conv to the skip's width, bilinear x2, add the skip, one
+  block; the head (1x1 conv) works at S/2 and is brought to S bilinearly, in float32.
+
+Blocks (``block``): "fused" is EfficientNetV2's fused-MBConv (3x3 conv that expands, 1x1
+that projects, residual) and "mbconv" MobileNetV2's inverted residual (1x1 expand,
+depthwise 3x3, 1x1 project, residual). Both are offered because FLOPs do not predict
+speed on a CPU: TensorFlow's depthwise kernels run far below the dense convolutions'
+rate there (``bench/bench_efficient.py`` measures training images per second of both).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from colorkeras.errors import InvalidArgument
+from colorkeras.models.colorizer import Colorizer, check_image_size, check_input_channels
+from colorkeras.models.unet import ATTENTION_HEADS, _is_int, _self_attention
+
+BLOCKS = ("fused", "mbconv")
+WIDTH_STEPS = (1, 1.5, 2.5, 5, 8, 10)  # MobileNet-like widening, per level below the stem
+MAX_DEPTH = len(WIDTH_STEPS) - 1
+EXPANSION = 4
+
+
+def level_widths(base_filters: int, depth: int) -> list[int]:
+    """Channels at the stem (index 0) and at each of the ``depth`` levels below it (8-aligned)."""
+    return [max(8, int(round(base_filters * step / 8)) * 8) for step in WIDTH_STEPS[: depth + 1]]
+
+
+def _block(x, filters: int, block: str, stride: int, name: str):
+    """One fused-MBConv or inverted-residual block; residual when shape is kept."""
+    inputs = x
+    expanded = x.shape[-1] * EXPANSION
+    if block == "fused":
+        x = layers.Conv2D(expanded, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_expand")(x)
+        x = layers.BatchNormalization(name=f"{name}_expand_bn")(x)
+        x = layers.Activation("relu", name=f"{name}_expand_relu")(x)
+    else:
+        x = layers.Conv2D(expanded, 1, use_bias=False, name=f"{name}_expand")(x)
+        x = layers.BatchNormalization(name=f"{name}_expand_bn")(x)
+        x = layers.Activation("relu", name=f"{name}_expand_relu")(x)
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_depthwise")(x)
+        x = layers.BatchNormalization(name=f"{name}_depthwise_bn")(x)
+        x = layers.Activation("relu", name=f"{name}_depthwise_relu")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
+    x = layers.BatchNormalization(name=f"{name}_project_bn")(x)
+    if stride == 1 and inputs.shape[-1] == filters:
+        x = layers.Add(name=f"{name}_residual")([inputs, x])
+    return x
+
+
+@keras.saving.register_keras_serializable(package="colorkeras")
+class EfficientUNet(Colorizer):
+    """The efficient family: normalised L (S, S, 1) -> (S, S, output_channels).
+
+    Args:
+        image_size: input side, a multiple of 8 and of 2**(depth + 1).
+        input_channels: 1, or 3 to repeat L (kept for the shared contract).
+        base_filters: width of the stem (levels widen by ``WIDTH_STEPS``).
+        depth: stride-2 levels below the stem (1 to 5); attention runs on S / 2**(depth+1).
+        blocks: blocks per encoder level after its stride-2 block.
+        block: "fused" or "mbconv" (see the module docstring).
+        attention: self-attention over the lowest grid.
+        output_channels: 2 for regression (tanh: normalised ab), or what the objective
+            decodes (raw outputs: bins' logits, or ab and a log-variance).
+    """
+
+    family = "efficient"
+
+    def __init__(
+        self,
+        image_size: int = 256,
+        input_channels: int = 1,
+        base_filters: int = 16,
+        depth: int = 4,
+        blocks: int = 1,
+        block: str = "fused",
+        attention: bool = True,
+        output_channels: int = 2,
+        name: str = "efficient",
+        **kwargs,
+    ):
+        check_image_size(image_size)
+        check_input_channels(input_channels)
+        if not _is_int(depth) or not 1 <= depth <= MAX_DEPTH:
+            raise InvalidArgument(f"depth must be a whole number from 1 to {MAX_DEPTH}, got {depth!r}")
+        if image_size % 2 ** (depth + 1):
+            raise InvalidArgument(f"image_size {image_size} must be a multiple of 2**(depth+1) = {2 ** (depth + 1)}")
+        if not _is_int(base_filters) or base_filters < ATTENTION_HEADS:
+            raise InvalidArgument(f"base_filters must be a whole number >= {ATTENTION_HEADS}, got {base_filters!r}")
+        if not _is_int(blocks) or blocks < 0:
+            raise InvalidArgument(f"blocks must be a whole number >= 0, got {blocks!r}")
+        if block not in BLOCKS:
+            raise InvalidArgument(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
+        if not isinstance(attention, bool):
+            raise InvalidArgument(f"attention must be True or False, got {attention!r}")
+        if not _is_int(output_channels) or output_channels < 2:
+            raise InvalidArgument(f"output_channels must be a whole number >= 2, got {output_channels!r}")
+        widths = level_widths(base_filters, depth)
+
+        # === Functional Model ===
+        inputs = keras.Input((image_size, image_size, 1), name="l")
+        x = inputs
+        if input_channels == 3:
+            x = layers.Concatenate(name="repeat_l")([x, x, x])
+        x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem")(x)
+        x = layers.BatchNormalization(name="stem_bn")(x)
+        x = layers.Activation("relu", name="stem_relu")(x)
+        skips = [x]
+        for level in range(1, depth + 1):
+            x = _block(x, widths[level], block, 2, f"encoder{level}_down")
+            for index in range(blocks):
+                x = _block(x, widths[level], block, 1, f"encoder{level}_block{index}")
+            skips.append(x)
+        if attention:
+            x = _self_attention(x, ATTENTION_HEADS, "attention")
+        for level in reversed(range(depth)):
+            x = layers.Conv2D(widths[level], 1, use_bias=False, name=f"decoder{level}_reduce")(x)
+            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(x)
+            x = layers.Add(name=f"decoder{level}_skip")([x, skips[level]])
+            x = layers.BatchNormalization(name=f"decoder{level}_bn")(x)
+            x = layers.Activation("relu", name=f"decoder{level}_relu")(x)
+            x = _block(x, widths[level], block, 1, f"decoder{level}_block")
+        # The head in float32 at S/2 (chroma is low-frequency), then bilinear to S.
+        x = layers.Conv2D(output_channels, 1, dtype="float32", name="head")(x)
+        x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name="head_up")(x)
+        if output_channels == 2:
+            x = layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
+        super().__init__(inputs=inputs, outputs=x, image_size=image_size, input_channels=input_channels,
+                         name=name, **kwargs)
+        self.base_filters = base_filters
+        self.depth = depth
+        self.blocks = blocks
+        self.block = block
+        self.attention = attention
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "base_filters": self.base_filters, "depth": self.depth,
+                "blocks": self.blocks, "block": self.block, "attention": self.attention,
+                "output_channels": self.output_channels}

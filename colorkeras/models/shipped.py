@@ -1,0 +1,42 @@
+"""The model that ships inside the package (issue 18; DESIGN.md decision 17).
+
+``colorkeras/weights/default/`` is a run folder as `colorkeras train` writes one, trimmed
+to what inference reads: ``best.keras`` (float32 weights), ``config.json`` (family,
+objective and its default decode temperature, recipe, data identity), ``best.json`` and
+``MODEL_CARD.md`` (data and their terms, recipe, measured table, known limits). Anything
+that opens a run folder opens it (`colorkeras.predictor.Predictor.open`), so the shipped
+model goes through the same predictor as a user's own runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from colorkeras.errors import ColorkerasError
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
+MODEL_CARD = "MODEL_CARD.md"
+
+
+class NoShippedModel(ColorkerasError):
+    """The package was installed without its default model's weights."""
+
+
+def default_model_dir() -> Path:
+    """The shipped model's run folder.
+
+    Raises:
+        NoShippedModel: the weights are missing (a package built without package data).
+    """
+    if not (DEFAULT_MODEL_DIR / "best.keras").is_file():
+        raise NoShippedModel(
+            f"the default model is missing from this installation ({DEFAULT_MODEL_DIR / 'best.keras'}); "
+            "reinstall colorkeras, or name a model: a run folder or a .keras file")
+    return DEFAULT_MODEL_DIR
+
+
+def looks_like_model(path) -> bool:
+    """Whether a command-line item names a model (a .keras file or a run folder holding
+    best.keras) rather than photos to colorize."""
+    path = Path(path)
+    return (path.is_file() and path.suffix.lower() == ".keras") or (path.is_dir() and (path / "best.keras").is_file())
