@@ -45,6 +45,13 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"})
 OUTPUT_VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm"})
 FRAME_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 DEFAULT_FOLDER_FPS = Fraction(25)
+# The largest frame colorize and evaluate-video take, checked from the file's header
+# before any frame is decoded. Memory grows with the frame size, not the film's length:
+# about 120 bytes a pixel were measured on 2 cores (decoded frame, full-size L, colour
+# and the encoder's frames in flight; 1.45 GB above the model for a 12 MP clip) and about
+# 210 on a larger machine (13.4 GB for 64 MP), so 36 MP (8K UHD, 7680x4320, is 33 MP)
+# needs up to about 8 GB and fits a 24 GiB machine beside the model.
+MAX_VIDEO_PIXELS = 36_000_000
 # colorize_video_paths: the output suffix of each input kind (a folder of frames: "").
 _BATCH_SUFFIX = {".mp4": ".mp4", ".mov": ".mov", ".mkv": ".mkv", ".webm": ".webm",
                  ".avi": ".mkv", ".gif": ".mp4", "": ".mp4"}
@@ -161,6 +168,62 @@ def frame_files(folder) -> list[Path]:
     return sorted(files, key=_natural_key)
 
 
+def _too_large(width: int, height: int) -> str | None:
+    """Why a frame of this size is refused (over MAX_VIDEO_PIXELS); None when it is not."""
+    if width * height <= MAX_VIDEO_PIXELS:
+        return None
+    return (f"{width}x{height} = {width * height:,} pixels a frame, more than the video limit of "
+            f"{MAX_VIDEO_PIXELS:,} ({MAX_VIDEO_PIXELS / 1e6:.0f} MP, about 8 GB of memory); "
+            "scale the video down first")
+
+
+def _check_frame_size(path, width: int, height: int) -> None:
+    """Refuse frames above MAX_VIDEO_PIXELS (read from the header, before decoding)."""
+    reason = _too_large(width, height)
+    if reason:
+        raise VideoError(f"{path}: {reason}")
+
+
+def _check_frame_file(path) -> None:
+    """`_check_frame_size` for the first file of a frame folder, from its header."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as error:  # far above the limit
+        raise VideoError(f"{path}: more than the video limit of {MAX_VIDEO_PIXELS:,} pixels a frame "
+                         f"({error})") from error
+    except Exception:  # noqa: BLE001 - an unreadable header: reading the frame says why
+        return
+    _check_frame_size(path, width, height)
+
+
+def _gif_screen_size(path) -> tuple[int, int] | None:
+    """The logical screen size a GIF's header declares (every frame is drawn on it),
+    without Pillow (which refuses to open one over its pixel limit); None: not a GIF."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(10)
+    except OSError:
+        return None
+    if len(head) < 10 or head[:6] not in (b"GIF87a", b"GIF89a"):
+        return None
+    return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+
+
+def gif_in_folder_reason(path) -> str:
+    """Why ``colorize`` leaves out a .gif found inside a folder of photos (it reports it)."""
+    size = _gif_screen_size(path)
+    too_large = _too_large(*size) if size else None
+    return too_large or ("a .gif inside a folder is not colorized; give it as an input of its own "
+                         "(an animated .gif is colorized as a video)")
+
+
 class _Source:
     """Frames (and audio packets) of a video file or a frame folder, streamed."""
 
@@ -173,6 +236,7 @@ class _Source:
 
             self._files = frame_files(path)
             self._read = read_rgb
+            _check_frame_file(self._files[0])
             first = read_rgb(self._files[0])
             self.height, self.width = first.shape[:2]
             self.rate = Fraction(fps) if fps else DEFAULT_FOLDER_FPS
@@ -194,6 +258,11 @@ class _Source:
             self.audio = self.container.streams.audio[0]
         context = self.video.codec_context
         self.width, self.height = context.width, context.height
+        try:
+            _check_frame_size(path, self.width, self.height)
+        except VideoError:
+            self.container.close()
+            raise
         rate = self.video.average_rate or self.video.guessed_rate or DEFAULT_FOLDER_FPS
         self.rate = Fraction(rate)
         self.time_base = Fraction(self.video.time_base) if self.video.time_base else 1 / self.rate
@@ -470,13 +539,21 @@ def is_video_input(path) -> bool:
     suffix = path.suffix.lower()
     if suffix != ".gif":
         return suffix in VIDEO_SUFFIXES
-    try:
-        from PIL import Image
+    import warnings
 
-        with Image.open(path) as image:
-            return bool(getattr(image, "is_animated", False))
-    except OSError:
-        return False  # unreadable: the photo path reports it
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return bool(getattr(image, "is_animated", False))
+    except Image.DecompressionBombError:
+        # Too large for Pillow: the video path reads its size from the header and
+        # reports it as too large (a still one would be refused as a photo as well).
+        return True
+    except Exception:  # noqa: BLE001 - unreadable: the photo path reports it
+        return False
 
 
 @dataclass
@@ -567,7 +644,8 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
             report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
                                                  progress, overwrite=overwrite))
         except VideoError as error:
-            report.skipped.append((source, str(error)))
+            reason = str(error)  # said once: the report names the file
+            report.skipped.append((source, reason.removeprefix(f"{source}: ")))
             continue
         manifest.confirm([target])
     return report

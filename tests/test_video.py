@@ -327,3 +327,58 @@ def test_lightness_match_trusts_flat_areas_and_refuses_mismatched_lightness():
     assert lightness_match(changed, previous, noisy_flow, match_l=2.0)[8:32, 8:13].max() < 0.01
     with pytest.raises(InvalidArgument, match="match_l must be None or > 0"):
         TemporalStabilizer("flow", match_l=0)
+
+
+# ------------------------------------------------------------------------------------
+# Issue 22: frame-size limit, giant GIFs, truncated files, leftovers of a killed run
+# ------------------------------------------------------------------------------------
+def _giant_gif(path, width=15000, height=15000):
+    """An animated GIF whose header declares ``width`` x ``height`` (the issue's 335 KB
+    bomb, in a few hundred bytes): two 2x2 frames on a huge logical screen."""
+    small = [Image.new("P", (2, 2), i) for i in (0, 1)]
+    small[0].save(path, save_all=True, append_images=small[1:], duration=40, loop=0)
+    data = bytearray(path.read_bytes())
+    data[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")  # the logical screen
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_videos_over_the_frame_size_limit_are_refused_before_decoding(model_path, pan, tmp_path, monkeypatch):
+    from colorkeras import video
+    from colorkeras.cli import VIDEO_LIMIT
+
+    assert VIDEO_LIMIT.startswith(f"{video.MAX_VIDEO_PIXELS / 1e6:.0f} MP ({video.MAX_VIDEO_PIXELS:,} pixels")
+    _, src = pan  # 96x64
+    monkeypatch.setattr(video, "MAX_VIDEO_PIXELS", 96 * 64 - 1)
+    monkeypatch.setattr(video._Source, "items", lambda self: pytest.fail("a frame was decoded"))
+    report = colorize_video_paths(model_path, [src], tmp_path / "out", progress=False)
+    assert not report.written and len(report.skipped) == 1
+    assert report.skipped[0][0] == src
+    assert "96x64 = 6,144 pixels a frame, more than the video limit of 6,143" in report.skipped[0][1]
+    assert not (tmp_path / "out" / "pan.mp4").exists()
+
+
+def test_a_giant_gif_is_a_reported_skip_never_a_traceback(model_path, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    gif = _giant_gif(tmp_path / "bomb.gif")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _giant_gif(folder / "bomb.gif")
+    Image.fromarray(np.full((40, 50, 3), 128, np.uint8)).save(folder / "photo.png")
+    (folder / "drawing.svg").write_text("<svg/>")
+    assert main(["colorize", str(model_path), str(gif), "--out", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr().out
+    assert f"skipped {gif}: 15000x15000 = 225,000,000 pixels a frame, more than the video limit of " \
+           "36,000,000" in printed
+    # In a folder it is reported too, not left out without a word (as is every file left out).
+    assert main(["colorize", str(model_path), str(folder), "--out", str(tmp_path / "out2")]) == 1
+    printed = capsys.readouterr().out
+    assert "colorized 1 photo(s); 0 already done (kept); 2 skipped" in printed
+    assert f"skipped {folder / 'bomb.gif'}: 15000x15000 = 225,000,000 pixels a frame" in printed
+    assert f"skipped {folder / 'drawing.svg'}: .svg images are not read" in printed
+    # evaluate-video: one line, exit 2.
+    assert main(["evaluate-video", str(model_path), str(gif), "--out", str(tmp_path / "ev")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("colorkeras evaluate-video: error: ") and "more than the video limit" in error
+    assert len(error.splitlines()) == 1
