@@ -38,7 +38,7 @@ import numpy as np
 
 from colorkeras import color
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.fileio import write_atomic
+from colorkeras.fileio import process_alive, write_atomic
 from colorkeras.temporal import DEFAULT_WORK_SIDE, StepInfo, TemporalStabilizer
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"})
@@ -427,6 +427,7 @@ class VideoReport:
     width: int = 0
     height: int = 0
     fps: Fraction | None = None
+    header_frames: int | None = None  # the frame count the file's header states, when it does
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -473,10 +474,12 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
         raise InvalidArgument(f"refusing to write {out}: it is the input")
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise VideoError(f"{out} exists; pass overwrite to replace it")
+    remove_stale_temporaries(out)
     colorizer = FrameColorizer(predictor, temporal, keyframe_every, work_side=work_side,
                                **stabilizer_options)
     source = _Source(src, fps)
-    report = VideoReport(src, out, width=source.width, height=source.height, fps=source.rate)
+    report = VideoReport(src, out, width=source.width, height=source.height, fps=source.rate,
+                         header_frames=source.frames if source.container is not None else None)
     seconds = {"decode": 0.0, "encode": 0.0}
 
     def write(tmp: Path) -> None:
@@ -522,10 +525,45 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
         source.close()
     if report.frames == 0:
         raise VideoError(f"{src}: no frames decoded")
+    if report.header_frames and report.frames != report.header_frames:
+        report.warnings.append(
+            f"{src.name}: {report.frames} frames decoded where its header says {report.header_frames}: "
+            f"the file is truncated or damaged, and the output has the {report.frames} that could be read")
     report.model_frames = colorizer.model_frames
     report.seconds = {**seconds, "model": colorizer.seconds["model"],
                       "flow": colorizer.flow_seconds, "colour": colorizer.seconds["colour"]}
     return report
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Remove what a killed run (kill -9, power loss) left of ``out``: the hidden
+    temporary ``.<stem>.<pid>.<8 hex>.tmp<suffix>`` of `write_atomic` (a folder of our
+    frames for a frame output) whose process is gone. Only that exact name; the check
+    is by process id on this machine. Returns what was removed."""
+    out = Path(out)
+    pattern = re.compile(rf"\.{re.escape(out.stem)}\.([0-9]+)\.[0-9a-f]{{8}}\.tmp{re.escape(out.suffix)}")
+    removed = []
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return removed  # no output folder yet: nothing left there
+    for path in entries:
+        match = pattern.fullmatch(path.name)
+        if not match or process_alive(int(match[1])):
+            continue
+        try:
+            if path.is_symlink():
+                continue
+            if path.is_file() and out.suffix:
+                path.unlink()
+            elif path.is_dir() and not out.suffix and all(_FRAME_NAME.fullmatch(p.name) for p in path.iterdir()):
+                shutil.rmtree(path)
+            else:
+                continue
+        except OSError:
+            continue  # not ours to fight over; the write goes on beside it
+        removed.append(path)
+    return removed
 
 
 # ------------------------------------------------------------------------------------
@@ -630,6 +668,7 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
     manifest = OutputManifest(out_dir)
     predictor = None
     for source, target in jobs:
+        remove_stale_temporaries(target)
         if (target.exists() or target.is_symlink()) and not overwrite:
             report.existing.append(source)
             continue

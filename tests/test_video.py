@@ -382,3 +382,90 @@ def test_a_giant_gif_is_a_reported_skip_never_a_traceback(model_path, tmp_path, 
     error = capsys.readouterr().err.strip()
     assert error.startswith("colorkeras evaluate-video: error: ") and "more than the video limit" in error
     assert len(error.splitlines()) == 1
+
+
+def _faststart(src, dst):
+    """``src`` remuxed with its index (moov) first, as streaming files are: cut short, it
+    still opens and its header still counts every frame."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return dst
+
+
+def test_a_truncated_video_says_it_has_fewer_frames_than_its_header(model_path, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    clip = clips.pan_clip(40, 96, 64)
+    whole = _faststart(clips.write_clip(clip, tmp_path / "whole.mp4", audio=False), tmp_path / "fast.mp4")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].frames == 40  # the header still promises 40
+    assert main(["colorize", str(model_path), str(cut), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    frames = len(_probe(tmp_path / "out" / "cut.mp4")["frames"])
+    assert 0 < frames < 40
+    assert f"cut.mp4: {frames} frames decoded where its header says 40" in printed
+    report = colorize_video_paths(model_path, [cut], tmp_path / "out3", progress=False).written[0]
+    assert report.frames == frames and report.header_frames == 40
+    assert any("header says 40" in warning for warning in report.warnings)
+    # A whole file says nothing of the kind.
+    whole_report = colorize_video_paths(model_path, [whole], tmp_path / "out2", progress=False).written[0]
+    assert whole_report.frames == whole_report.header_frames == 40 and not whole_report.warnings
+
+
+def test_a_rerun_removes_the_temporary_of_a_killed_encode_and_nothing_else(model_path, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = clips.write_clip(clips.pan_clip(150, 96, 64, pan=(0.4, 0.1)), tmp_path / "long.mp4", audio=False)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "colorkeras.cli", "colorize", str(model_path), str(src), "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    temporary = re.compile(r"\.long\.[0-9]+\.[0-9a-f]{8}\.tmp\.mp4")
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if out.is_dir() and any(temporary.fullmatch(p.name) for p in out.iterdir()):
+                time.sleep(0.3)  # mid-encode
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    left = sorted(p.name for p in out.iterdir() if temporary.fullmatch(p.name))
+    assert len(left) == 1, sorted(p.name for p in out.iterdir())  # what a kill -9 leaves
+    # Look-alikes that are not a dead run's temporary of this output stay.
+    alive = out / f".long.{os.getpid()}.0123abcd.tmp.mp4"  # a live process's
+    others = [out / ".long.999999999.0123abcd.tmp.mp4.mine", out / ".other.999999999.0123abcd.tmp.mp4",
+              out / ".long.999999999.0123abcd.tmp.mkv", out / "long.999999999.0123abcd.tmp.mp4"]
+    for path in [alive, *others]:
+        path.write_bytes(b"keep me")
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (out / left[0]).exists()
+    assert all(path.read_bytes() == b"keep me" for path in [alive, *others])
+    assert len(_probe(out / "long.mp4")["frames"]) == 150
+
+
+def test_stale_frame_folder_temporaries_go_only_when_they_hold_nothing_but_our_frames(tmp_path):
+    from colorkeras.video import remove_stale_temporaries
+
+    out = tmp_path / "frames"
+    ours = tmp_path / ".frames.999999999.0123abcd.tmp"
+    mixed = tmp_path / ".frames.999999998.0123abcd.tmp"
+    for folder in (ours, mixed):
+        folder.mkdir()
+        (folder / "frame_000000.png").write_bytes(b"png")
+    (mixed / "notes.txt").write_text("mine")
+    assert remove_stale_temporaries(out) == [ours]
+    assert not ours.exists() and (mixed / "notes.txt").read_text() == "mine"
