@@ -214,6 +214,9 @@ class _DefaultsHelpFormatter(argparse.HelpFormatter):
         return text
 
 
+# colorkeras.video.MAX_VIDEO_PIXELS in words (the help loads no video code; a test keeps them equal).
+VIDEO_LIMIT = "36 MP (36,000,000 pixels, e.g. 8K UHD 7680x4320); larger videos are refused"
+
 TEMPERATURE_HELP = ("decode temperature of a classification run: 1 the mean (accurate), smaller towards "
                     "the mode (vivid); default: the run's (0.38); regression runs ignore it")
 
@@ -324,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-video", help="flicker and per-frame quality of video colorization on colour "
                                               "clips, per temporal mode, beside the grey floor")
     p.add_argument("model", help="a saved model (.keras) or a run folder")
-    p.add_argument("clips", nargs="+", metavar="CLIP", help="colour video files or frame folders (the truth)")
+    p.add_argument("clips", nargs="+", metavar="CLIP",
+                   help="colour video files or frame folders (the truth); frames up to " + VIDEO_LIMIT)
     p.add_argument("--out", required=True, help="folder for per_frame.csv, summary.json, table.md, flicker.png")
     p.add_argument("--keyframe-every", type=int, metavar="K", help="also measure keyframe mode with this K")
     p.set_defaults(func=cmd_evaluate_video)
@@ -371,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
     video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "
-                                 "frame count and audio)")
+                                 "frame count and audio; frames up to " + VIDEO_LIMIT + ")")
     video.add_argument("--temporal", choices=("off", "flow"), default="flow",
                        help="off: each frame on its own; flow: carry colour along the optical flow, "
                             "reset at scene cuts (no flicker)")

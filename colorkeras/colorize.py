@@ -30,9 +30,9 @@ from colorkeras.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     ImageReadError,
-    list_images,
     read_rgb,
     save_rgb,
+    scan_images,
 )
 from colorkeras.predictor import Predictor, check_batch_size, small_photo_warning
 from colorkeras.upsample import check_method
@@ -146,7 +146,8 @@ def plan_outputs(
 
     Returns:
         (jobs, skipped): (input, output) pairs, and (input, reason) for inputs that
-        cannot be planned (missing, or a second input wanting the same output).
+        cannot be planned (missing, or a second input wanting the same output) and for
+        the entries of a folder that are left out (`scan_images`: a .gif, a broken link...).
 
     Raises:
         ValueError: an output would replace an input file, or a bad suffix or format.
@@ -161,7 +162,16 @@ def plan_outputs(
         item = Path(item)
         if item.is_dir():
             folder = item.resolve()
-            for source in list_images(item):
+            images, left_out = scan_images(item)
+            for source, reason in left_out:  # reported, not dropped without a word
+                if folder in out_root.parents and _inside(source.resolve(), out_root):
+                    continue
+                if source.suffix.lower() == ".gif":
+                    from colorkeras.video import gif_in_folder_reason
+
+                    reason = gif_in_folder_reason(source)
+                skipped.append((source, reason))
+            for source in images:
                 resolved = source.resolve()
                 if folder in out_root.parents and _inside(resolved, out_root):
                     continue  # an earlier run's output, inside the input folder

@@ -38,13 +38,20 @@ import numpy as np
 
 from colorkeras import color
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.fileio import write_atomic
+from colorkeras.fileio import process_alive, write_atomic
 from colorkeras.temporal import DEFAULT_WORK_SIDE, StepInfo, TemporalStabilizer
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"})
 OUTPUT_VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm"})
 FRAME_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 DEFAULT_FOLDER_FPS = Fraction(25)
+# The largest frame colorize and evaluate-video take, checked from the file's header
+# before any frame is decoded. Memory grows with the frame size, not the film's length:
+# about 120 bytes a pixel were measured on 2 cores (decoded frame, full-size L, colour
+# and the encoder's frames in flight; 1.45 GB above the model for a 12 MP clip) and about
+# 210 on a larger machine (13.4 GB for 64 MP), so 36 MP (8K UHD, 7680x4320, is 33 MP)
+# needs up to about 8 GB and fits a 24 GiB machine beside the model.
+MAX_VIDEO_PIXELS = 36_000_000
 # colorize_video_paths: the output suffix of each input kind (a folder of frames: "").
 _BATCH_SUFFIX = {".mp4": ".mp4", ".mov": ".mov", ".mkv": ".mkv", ".webm": ".webm",
                  ".avi": ".mkv", ".gif": ".mp4", "": ".mp4"}
@@ -161,6 +168,62 @@ def frame_files(folder) -> list[Path]:
     return sorted(files, key=_natural_key)
 
 
+def _too_large(width: int, height: int) -> str | None:
+    """Why a frame of this size is refused (over MAX_VIDEO_PIXELS); None when it is not."""
+    if width * height <= MAX_VIDEO_PIXELS:
+        return None
+    return (f"{width}x{height} = {width * height:,} pixels a frame, more than the video limit of "
+            f"{MAX_VIDEO_PIXELS:,} ({MAX_VIDEO_PIXELS / 1e6:.0f} MP, about 8 GB of memory); "
+            "scale the video down first")
+
+
+def _check_frame_size(path, width: int, height: int) -> None:
+    """Refuse frames above MAX_VIDEO_PIXELS (read from the header, before decoding)."""
+    reason = _too_large(width, height)
+    if reason:
+        raise VideoError(f"{path}: {reason}")
+
+
+def _check_frame_file(path) -> None:
+    """`_check_frame_size` for the first file of a frame folder, from its header."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as error:  # far above the limit
+        raise VideoError(f"{path}: more than the video limit of {MAX_VIDEO_PIXELS:,} pixels a frame "
+                         f"({error})") from error
+    except Exception:  # noqa: BLE001 - an unreadable header: reading the frame says why
+        return
+    _check_frame_size(path, width, height)
+
+
+def _gif_screen_size(path) -> tuple[int, int] | None:
+    """The logical screen size a GIF's header declares (every frame is drawn on it),
+    without Pillow (which refuses to open one over its pixel limit); None: not a GIF."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(10)
+    except OSError:
+        return None
+    if len(head) < 10 or head[:6] not in (b"GIF87a", b"GIF89a"):
+        return None
+    return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+
+
+def gif_in_folder_reason(path) -> str:
+    """Why ``colorize`` leaves out a .gif found inside a folder of photos (it reports it)."""
+    size = _gif_screen_size(path)
+    too_large = _too_large(*size) if size else None
+    return too_large or ("a .gif inside a folder is not colorized; give it as an input of its own "
+                         "(an animated .gif is colorized as a video)")
+
+
 class _Source:
     """Frames (and audio packets) of a video file or a frame folder, streamed."""
 
@@ -173,6 +236,7 @@ class _Source:
 
             self._files = frame_files(path)
             self._read = read_rgb
+            _check_frame_file(self._files[0])
             first = read_rgb(self._files[0])
             self.height, self.width = first.shape[:2]
             self.rate = Fraction(fps) if fps else DEFAULT_FOLDER_FPS
@@ -194,6 +258,11 @@ class _Source:
             self.audio = self.container.streams.audio[0]
         context = self.video.codec_context
         self.width, self.height = context.width, context.height
+        try:
+            _check_frame_size(path, self.width, self.height)
+        except VideoError:
+            self.container.close()
+            raise
         rate = self.video.average_rate or self.video.guessed_rate or DEFAULT_FOLDER_FPS
         self.rate = Fraction(rate)
         self.time_base = Fraction(self.video.time_base) if self.video.time_base else 1 / self.rate
@@ -358,6 +427,7 @@ class VideoReport:
     width: int = 0
     height: int = 0
     fps: Fraction | None = None
+    header_frames: int | None = None  # the frame count the file's header states, when it does
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -404,10 +474,12 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
         raise InvalidArgument(f"refusing to write {out}: it is the input")
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise VideoError(f"{out} exists; pass overwrite to replace it")
+    remove_stale_temporaries(out)
     colorizer = FrameColorizer(predictor, temporal, keyframe_every, work_side=work_side,
                                **stabilizer_options)
     source = _Source(src, fps)
-    report = VideoReport(src, out, width=source.width, height=source.height, fps=source.rate)
+    report = VideoReport(src, out, width=source.width, height=source.height, fps=source.rate,
+                         header_frames=source.frames if source.container is not None else None)
     seconds = {"decode": 0.0, "encode": 0.0}
 
     def write(tmp: Path) -> None:
@@ -453,10 +525,45 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
         source.close()
     if report.frames == 0:
         raise VideoError(f"{src}: no frames decoded")
+    if report.header_frames and report.frames != report.header_frames:
+        report.warnings.append(
+            f"{src.name}: {report.frames} frames decoded where its header says {report.header_frames}: "
+            f"the file is truncated or damaged, and the output has the {report.frames} that could be read")
     report.model_frames = colorizer.model_frames
     report.seconds = {**seconds, "model": colorizer.seconds["model"],
                       "flow": colorizer.flow_seconds, "colour": colorizer.seconds["colour"]}
     return report
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Remove what a killed run (kill -9, power loss) left of ``out``: the hidden
+    temporary ``.<stem>.<pid>.<8 hex>.tmp<suffix>`` of `write_atomic` (a folder of our
+    frames for a frame output) whose process is gone. Only that exact name; the check
+    is by process id on this machine. Returns what was removed."""
+    out = Path(out)
+    pattern = re.compile(rf"\.{re.escape(out.stem)}\.([0-9]+)\.[0-9a-f]{{8}}\.tmp{re.escape(out.suffix)}")
+    removed = []
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return removed  # no output folder yet: nothing left there
+    for path in entries:
+        match = pattern.fullmatch(path.name)
+        if not match or process_alive(int(match[1])):
+            continue
+        try:
+            if path.is_symlink():
+                continue
+            if path.is_file() and out.suffix:
+                path.unlink()
+            elif path.is_dir() and not out.suffix and all(_FRAME_NAME.fullmatch(p.name) for p in path.iterdir()):
+                shutil.rmtree(path)
+            else:
+                continue
+        except OSError:
+            continue  # not ours to fight over; the write goes on beside it
+        removed.append(path)
+    return removed
 
 
 # ------------------------------------------------------------------------------------
@@ -470,13 +577,21 @@ def is_video_input(path) -> bool:
     suffix = path.suffix.lower()
     if suffix != ".gif":
         return suffix in VIDEO_SUFFIXES
-    try:
-        from PIL import Image
+    import warnings
 
-        with Image.open(path) as image:
-            return bool(getattr(image, "is_animated", False))
-    except OSError:
-        return False  # unreadable: the photo path reports it
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return bool(getattr(image, "is_animated", False))
+    except Image.DecompressionBombError:
+        # Too large for Pillow: the video path reads its size from the header and
+        # reports it as too large (a still one would be refused as a photo as well).
+        return True
+    except Exception:  # noqa: BLE001 - unreadable: the photo path reports it
+        return False
 
 
 @dataclass
@@ -553,6 +668,7 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
     manifest = OutputManifest(out_dir)
     predictor = None
     for source, target in jobs:
+        remove_stale_temporaries(target)
         if (target.exists() or target.is_symlink()) and not overwrite:
             report.existing.append(source)
             continue
@@ -567,7 +683,8 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
             report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
                                                  progress, overwrite=overwrite))
         except VideoError as error:
-            report.skipped.append((source, str(error)))
+            reason = str(error)  # said once: the report names the file
+            report.skipped.append((source, reason.removeprefix(f"{source}: ")))
             continue
         manifest.confirm([target])
     return report

@@ -321,6 +321,62 @@ def test_load_model_refuses_code_in_safe_mode(tmp_path):
         load_model(path)
 
 
+def _rewrite_config(path, change):
+    """Rewrite the config.json inside a .keras archive with ``change(config)`` (a crafted file)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    change(config["config"])
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("name, arguments, weights", [
+    ("vit_fusion", {}, "hf://someone/preset"),
+    ("inception_fusion", {}, "imagenet"),
+    ("unet", {"extractor": "vit_b16", "extractor_weights": None, "extractor_size": "tiny"}, "imagenet"),
+])
+def test_loading_a_model_never_downloads_extractor_weights(name, arguments, weights, tmp_path, monkeypatch):
+    """Issue 22: a .keras file carries its weights. A crafted config that names pretrained
+    extractor weights (and drops the saved extractor network) must not make loading fetch them."""
+    import socket
+
+    import keras
+    import keras_hub.src.utils.preset_utils as preset_utils
+    from keras.src.utils import file_utils
+
+    keras.utils.set_random_seed(3)
+    model = _build(name, **arguments)
+    path = tmp_path / "crafted.keras"
+    model.save(path)
+
+    def craft(config):
+        del config["extractor_network"]
+        config["extractor_weights"] = weights
+
+    _rewrite_config(path, craft)
+    fetched = []
+
+    def refuse(*args, **kwargs):
+        fetched.append(args)
+        raise AssertionError(f"loading a .keras file reached for {args}")
+
+    monkeypatch.setattr(file_utils, "get_file", refuse)
+    monkeypatch.setattr(keras.utils, "get_file", refuse)
+    monkeypatch.setattr(preset_utils, "get_file", refuse)
+    monkeypatch.setattr(preset_utils, "get_preset_loader", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    loaded = load_model(path)
+    assert fetched == []
+    x = _l_batch(2)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------
 # The quality family (issue 11): U-Net with attention, smooth upsampling, optional fusion
 # ------------------------------------------------------------------------------------

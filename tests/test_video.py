@@ -327,3 +327,145 @@ def test_lightness_match_trusts_flat_areas_and_refuses_mismatched_lightness():
     assert lightness_match(changed, previous, noisy_flow, match_l=2.0)[8:32, 8:13].max() < 0.01
     with pytest.raises(InvalidArgument, match="match_l must be None or > 0"):
         TemporalStabilizer("flow", match_l=0)
+
+
+# ------------------------------------------------------------------------------------
+# Issue 22: frame-size limit, giant GIFs, truncated files, leftovers of a killed run
+# ------------------------------------------------------------------------------------
+def _giant_gif(path, width=15000, height=15000):
+    """An animated GIF whose header declares ``width`` x ``height`` (the issue's 335 KB
+    bomb, in a few hundred bytes): two 2x2 frames on a huge logical screen."""
+    small = [Image.new("P", (2, 2), i) for i in (0, 1)]
+    small[0].save(path, save_all=True, append_images=small[1:], duration=40, loop=0)
+    data = bytearray(path.read_bytes())
+    data[6:10] = width.to_bytes(2, "little") + height.to_bytes(2, "little")  # the logical screen
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_videos_over_the_frame_size_limit_are_refused_before_decoding(model_path, pan, tmp_path, monkeypatch):
+    from colorkeras import video
+    from colorkeras.cli import VIDEO_LIMIT
+
+    assert VIDEO_LIMIT.startswith(f"{video.MAX_VIDEO_PIXELS / 1e6:.0f} MP ({video.MAX_VIDEO_PIXELS:,} pixels")
+    _, src = pan  # 96x64
+    monkeypatch.setattr(video, "MAX_VIDEO_PIXELS", 96 * 64 - 1)
+    monkeypatch.setattr(video._Source, "items", lambda self: pytest.fail("a frame was decoded"))
+    report = colorize_video_paths(model_path, [src], tmp_path / "out", progress=False)
+    assert not report.written and len(report.skipped) == 1
+    assert report.skipped[0][0] == src
+    assert "96x64 = 6,144 pixels a frame, more than the video limit of 6,143" in report.skipped[0][1]
+    assert not (tmp_path / "out" / "pan.mp4").exists()
+
+
+def test_a_giant_gif_is_a_reported_skip_never_a_traceback(model_path, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    gif = _giant_gif(tmp_path / "bomb.gif")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _giant_gif(folder / "bomb.gif")
+    Image.fromarray(np.full((40, 50, 3), 128, np.uint8)).save(folder / "photo.png")
+    (folder / "drawing.svg").write_text("<svg/>")
+    assert main(["colorize", str(model_path), str(gif), "--out", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr().out
+    assert f"skipped {gif}: 15000x15000 = 225,000,000 pixels a frame, more than the video limit of " \
+           "36,000,000" in printed
+    # In a folder it is reported too, not left out without a word (as is every file left out).
+    assert main(["colorize", str(model_path), str(folder), "--out", str(tmp_path / "out2")]) == 1
+    printed = capsys.readouterr().out
+    assert "colorized 1 photo(s); 0 already done (kept); 2 skipped" in printed
+    assert f"skipped {folder / 'bomb.gif'}: 15000x15000 = 225,000,000 pixels a frame" in printed
+    assert f"skipped {folder / 'drawing.svg'}: .svg images are not read" in printed
+    # evaluate-video: one line, exit 2.
+    assert main(["evaluate-video", str(model_path), str(gif), "--out", str(tmp_path / "ev")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("colorkeras evaluate-video: error: ") and "more than the video limit" in error
+    assert len(error.splitlines()) == 1
+
+
+def _faststart(src, dst):
+    """``src`` remuxed with its index (moov) first, as streaming files are: cut short, it
+    still opens and its header still counts every frame."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return dst
+
+
+def test_a_truncated_video_says_it_has_fewer_frames_than_its_header(model_path, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    clip = clips.pan_clip(40, 96, 64)
+    whole = _faststart(clips.write_clip(clip, tmp_path / "whole.mp4", audio=False), tmp_path / "fast.mp4")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].frames == 40  # the header still promises 40
+    assert main(["colorize", str(model_path), str(cut), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    frames = len(_probe(tmp_path / "out" / "cut.mp4")["frames"])
+    assert 0 < frames < 40
+    assert f"cut.mp4: {frames} frames decoded where its header says 40" in printed
+    report = colorize_video_paths(model_path, [cut], tmp_path / "out3", progress=False).written[0]
+    assert report.frames == frames and report.header_frames == 40
+    assert any("header says 40" in warning for warning in report.warnings)
+    # A whole file says nothing of the kind.
+    whole_report = colorize_video_paths(model_path, [whole], tmp_path / "out2", progress=False).written[0]
+    assert whole_report.frames == whole_report.header_frames == 40 and not whole_report.warnings
+
+
+def test_a_rerun_removes_the_temporary_of_a_killed_encode_and_nothing_else(model_path, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = clips.write_clip(clips.pan_clip(150, 96, 64, pan=(0.4, 0.1)), tmp_path / "long.mp4", audio=False)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "colorkeras.cli", "colorize", str(model_path), str(src), "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    temporary = re.compile(r"\.long\.[0-9]+\.[0-9a-f]{8}\.tmp\.mp4")
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if out.is_dir() and any(temporary.fullmatch(p.name) for p in out.iterdir()):
+                time.sleep(0.3)  # mid-encode
+                break
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    left = sorted(p.name for p in out.iterdir() if temporary.fullmatch(p.name))
+    assert len(left) == 1, sorted(p.name for p in out.iterdir())  # what a kill -9 leaves
+    # Look-alikes that are not a dead run's temporary of this output stay.
+    alive = out / f".long.{os.getpid()}.0123abcd.tmp.mp4"  # a live process's
+    others = [out / ".long.999999999.0123abcd.tmp.mp4.mine", out / ".other.999999999.0123abcd.tmp.mp4",
+              out / ".long.999999999.0123abcd.tmp.mkv", out / "long.999999999.0123abcd.tmp.mp4"]
+    for path in [alive, *others]:
+        path.write_bytes(b"keep me")
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (out / left[0]).exists()
+    assert all(path.read_bytes() == b"keep me" for path in [alive, *others])
+    assert len(_probe(out / "long.mp4")["frames"]) == 150
+
+
+def test_stale_frame_folder_temporaries_go_only_when_they_hold_nothing_but_our_frames(tmp_path):
+    from colorkeras.video import remove_stale_temporaries
+
+    out = tmp_path / "frames"
+    ours = tmp_path / ".frames.999999999.0123abcd.tmp"
+    mixed = tmp_path / ".frames.999999998.0123abcd.tmp"
+    for folder in (ours, mixed):
+        folder.mkdir()
+        (folder / "frame_000000.png").write_bytes(b"png")
+    (mixed / "notes.txt").write_text("mine")
+    assert remove_stale_temporaries(out) == [ours]
+    assert not ours.exists() and (mixed / "notes.txt").read_text() == "mine"

@@ -16,6 +16,8 @@ Contract, for every family:
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 
 from colorkeras.errors import InvalidArgument
@@ -83,6 +85,13 @@ class Colorizer(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # A config carries no weights: whoever rebuilds from it (loading a .keras file,
+        # which then reads the saved weights from the archive; a float32 twin, which
+        # copies them) sets them. So a frozen extractor is built with random weights,
+        # whatever the config says: loading a model never downloads or reads other files,
+        # even from a crafted file naming "imagenet" or an hf:// preset.
+        if "extractor_weights" in inspect.signature(cls.__init__).parameters:
+            config["extractor_weights"] = None
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
         return cls(**config)
