@@ -162,6 +162,18 @@ class NotebookParams:
     def run_dir(self, model: str | None = None) -> Path:
         return self.run_root / (model or self.recipe or self.model)
 
+    def colorizer(self) -> Path:
+        """The model that colorizes: the trained run (`run_dir`) if it holds a model, else
+        the model that ships with colorkeras (for users who have trained nothing)."""
+        from colorkeras.models.shipped import default_model_dir
+
+        if (self.run_dir() / "best.keras").is_file():
+            print(f"model: the trained run {self.run_dir()}")
+            return self.run_dir()
+        print(f"model: no trained run at {self.run_dir()}; using the model that ships with colorkeras "
+              "(its card: MODEL_CARD.md beside it)")
+        return default_model_dir()
+
     def train_config(self) -> TrainConfig:
         """The study's schedule with the model (or the recipe's model and objective); in smoke
         mode its CPU-sized variant with random extractor weights."""

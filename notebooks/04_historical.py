@@ -59,7 +59,8 @@ print(runtime.describe_accelerator())
 #
 # The only cell to edit; keep the folders the same as in `02_train`. `MODEL` picks which
 # trained run colorizes (`RUN_ROOT/<MODEL>/best.keras`), or `RECIPE` if 02 trained one
-# (`RUN_ROOT/<RECIPE>/best.keras`).
+# (`RUN_ROOT/<RECIPE>/best.keras`). Trained nothing? The model that ships with colorkeras
+# colorizes instead (trained on real street photos on a CPU; see its MODEL_CARD.md).
 #
 # Put your photos into `PHOTOS` (default: `my_photos` in the working folder; with
 # `USE_DRIVE = True` that is *My Drive/colorkeras/my_photos*, easy to fill from your
@@ -73,7 +74,7 @@ USE_DRIVE = False  # True: work in My Drive/colorkeras (Colab only)
 WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./colorkeras-work
 DATA_ROOT = None  # None: WORKDIR/data (not used here)
 RUN_ROOT = None  # None: WORKDIR/runs
-MODEL = "baseline"  # the trained run that colorizes
+MODEL = "baseline"  # the trained run that colorizes (none trained: the shipped default model)
 RECIPE = None  # or the recipe 02_train trained (its run is RUN_ROOT/<RECIPE>)
 EPOCHS = 50  # not used here
 IMAGE_SIZE = 256  # not used here: the model knows its own size
@@ -105,7 +106,7 @@ photos = notebook.collect_photos(params, upload=UPLOAD)
 # %%
 from colorkeras.colorize import colorize_paths
 
-report = colorize_paths(params.run_dir(), [params.photos_dir], params.colorized_dir)
+report = colorize_paths(params.colorizer(), [params.photos_dir], params.colorized_dir)  # no run: the shipped model
 print(report.to_text())
 
 # %% [markdown]

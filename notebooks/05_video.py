@@ -68,7 +68,7 @@ USE_DRIVE = False  # True: work in My Drive/colorkeras (Colab only)
 WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./colorkeras-work
 DATA_ROOT = None  # None: WORKDIR/data (not used here)
 RUN_ROOT = None  # None: WORKDIR/runs
-MODEL = "baseline"  # the trained run that colorizes
+MODEL = "baseline"  # the trained run that colorizes (none trained: the shipped default model)
 EPOCHS = 50  # not used here
 IMAGE_SIZE = 256  # not used here: the model knows its own size
 VIDEO = None  # the path of your film
@@ -94,10 +94,11 @@ print(f"film: {film}")
 # %%
 from colorkeras.video import colorize_video
 
+model = params.colorizer()  # the trained run, else the model that ships with colorkeras
 outputs = {}
 for mode, temporal, every in (("off", "off", None), ("flow", "flow", None), ("keyframes", "flow", KEYFRAME_EVERY)):
     target = notebook.videos_dir(params) / f"{film.stem}_{mode}.mp4"
-    report = colorize_video(params.run_dir(), film, target, temporal=temporal, keyframe_every=every,
+    report = colorize_video(model, film, target, temporal=temporal, keyframe_every=every,
                             overwrite=True, progress=False)
     outputs[mode] = report.output
     print(f"{mode}: {report.frames} frames, model on {report.model_frames}, -> {report.output.name}")
@@ -121,7 +122,7 @@ notebook.side_by_side_videos([film, outputs["off"], outputs["flow"], outputs["ke
 from colorkeras.video_evaluate import evaluate_clip, flicker_figure
 
 truth = film.with_name(f"{film.stem}_colour.mp4") if SMOKE else film
-evaluation = evaluate_clip(params.run_dir(), truth, ("off", "flow", "keyframes"), KEYFRAME_EVERY)
+evaluation = evaluate_clip(model, truth, ("off", "flow", "keyframes"), KEYFRAME_EVERY)
 print(evaluation.table())
 flicker_figure(evaluation)
 

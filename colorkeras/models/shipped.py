@@ -1,4 +1,4 @@
-"""The model that ships inside the package (issue 18; DESIGN.md decision 17).
+"""The model that ships inside the package, trained on a 2-core CPU.
 
 ``colorkeras/weights/default/`` is a run folder as `colorkeras train` writes one, trimmed
 to what inference reads: ``best.keras`` (float32 weights), ``config.json`` (family,

@@ -1,0 +1,125 @@
+"""Put a trained run into the package as the default model (issue 18).
+
+    python scripts/ship_default_model.py RUN --selection results/default-model/selection.json \
+        --table results/default-model/table.md
+
+Copies RUN's best.keras into colorkeras/weights/default/ with the run's records trimmed to
+what inference reads (the dataset's local path is replaced by its name) and the decode
+temperature chosen on validation as the objective's default; writes MODEL_CARD.md from
+the run's records and the measured table. Refuses a model over 20 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+MAX_BYTES = 20 * 2**20
+TARGET = Path(__file__).resolve().parent.parent / "colorkeras" / "weights" / "default"
+
+CARD = """# colorkeras default model
+
+The model `colorkeras colorize PHOTOS --out DIR` uses when no model is named, and notebooks
+04 and 05 when nothing was trained. Trained on a 2-core CPU.
+
+## What it is
+- Family `efficient` (`colorkeras/models/efficient.py`): a U-Net of fused-MBConv blocks
+  with a stride-2 stem, self-attention at the lowest grid and ab predicted at half the
+  input size; arguments {model_args}.
+- {gflop:.2f} GFLOP per image forward at 256 px, {params:,} weights, {megabytes:.1f} MB.
+- Input: the photo's L at {image_size}x{image_size}; its ab is brought to the photo's own
+  size by chroma upsampling steered by the photo's L, so detail is the photo's own.
+- Objective `confidence`: MSE on ab plus a learnt per-pixel error variance. The decode
+  temperature is the one knob (`--temperature`): above 1 it shrinks chroma towards grey
+  where the model is unsure, below 1 it paints more vividly where it is sure. Default
+  T = {default_t:g} (highest validation PSNR); vivid T = {vivid_t:g} (validation colourfulness
+  closest to the truth's among settings above the grey floor).
+
+## Data and their terms
+Trained on the train folders of three sets of real street photos (`../shared/data`, see
+its README), {counts}; validation from those train folders only; their test folders
+and labelme-facade (out of domain) were used only for the table below.
+- spb-facades (St Petersburg street photos): CC0 1.0.
+- intel-urban (Intel Image Classification, buildings and street): terms of the original
+  data set are unclear; the data README allows development benchmarks and quality checks.
+- camvid-street (CamVid driving video, Cambridge): research data set, terms as intel-urban.
+**Because two of the three sets have unclear or research-only terms, these weights are for
+research and personal use**; a model trained on spb-facades alone (CC0) is the one to
+ship where the terms must be clear (same recipe: `colorkeras prepare
+../shared/data/spb-facades OUT --size 160 --keep-split` then `colorkeras train OUT --recipe
+default --out RUN --minutes 100`).
+
+## Recipe
+`colorkeras train POOL --recipe default --out RUN --minutes 100` on the pool prepared with
+`colorkeras prepare intel-urban camvid-street spb-facades POOL --size 160 --keep-split`:
+{recipe}. {epochs} epochs, best validation epoch {best_epoch} (val loss {val_loss:.4f}).
+
+## Measured (256 px, through the full-resolution path; `bench/default_model_table.py`)
+{table}
+
+## Known limits
+- Trained on {total} photos of three cities' streets in daylight: interiors, people's
+  clothes, vehicles and signs have no reliable colour; it guesses the common case (grey
+  roads, brown and beige facades, green trees, blue skies).
+- Colour is predicted at {half} px for the whole photo: small objects get their
+  surroundings' colour.
+- Old photos have film grain, scratches and tones unlike today's cameras; it was not
+  trained on any.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--selection", type=Path, required=True)
+    parser.add_argument("--table", type=Path, required=True)
+    args = parser.parse_args()
+
+    from colorkeras.models.flops import forward_flops
+    from colorkeras.models.registry import build_model, load_model
+    from colorkeras.quality import recipe_by_name
+
+    best = args.run / "best.keras"
+    size = best.stat().st_size
+    if size > MAX_BYTES:
+        raise SystemExit(f"{best} is {size:,} bytes, over the {MAX_BYTES:,} allowed")
+    selection = json.loads(args.selection.read_text())
+    default_t = selection["default_temperature"]
+    records = {}
+    for name in ("config.json", "best.json"):
+        record = json.loads((args.run / name).read_text())
+        dataset = record.get("dataset") or {}
+        record["dataset"] = {**dataset, "root": dataset.get("name", "")}  # no local path in the package
+        record["objective"] = {**record["objective"], "temperature": default_t}
+        records[name] = record
+    TARGET.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, TARGET / "best.keras")
+    for name, record in records.items():
+        (TARGET / name).write_text(json.dumps(record, indent=2) + "\n")
+
+    model = load_model(TARGET / "best.keras")
+    arguments = {key: value for key, value in records["config.json"]["model_args"].items()
+                 if key not in ("name", "image_size", "input_channels")}
+    gflop = forward_flops(build_model("efficient", 256, **{k: v for k, v in arguments.items()
+                                                           if k != "output_channels"},
+                                      output_channels=arguments["output_channels"])) / 1e9
+    counts = records["config.json"]["dataset"].get("counts", {})
+    config = records["config.json"]["config"]
+    card = CARD.format(
+        model_args=json.dumps(arguments), gflop=gflop, params=model.count_params(), megabytes=size / 2**20,
+        image_size=model.image_size, half=model.image_size // 2, default_t=default_t,
+        vivid_t=selection["vivid_temperature"],
+        counts=f"{counts.get('train', '?')} training and {counts.get('val', '?')} validation photos",
+        total=counts.get("train", 0) + counts.get("val", 0),
+        recipe=recipe_by_name("default").summary + "; " + ", ".join(
+            f"{key} {config[key]}" for key in ("image_size", "batch_size", "learning_rate", "schedule", "crop_scale")),
+        epochs=config["epochs"], best_epoch=records["best.json"]["epoch"], val_loss=records["best.json"]["val_loss"],
+        table=args.table.read_text().strip())
+    (TARGET / "MODEL_CARD.md").write_text(card)
+    print(f"shipped {best} ({size:,} bytes) to {TARGET}, default T={default_t:g}")
+
+
+if __name__ == "__main__":
+    main()
