@@ -45,7 +45,7 @@ from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.models import FAMILIES, build_model
 from colorkeras.models.stored_input import StoredTargetLoss, stored_input_graph
 from colorkeras.objectives import get_objective
-from colorkeras.run import Run, dataset_identity, model_arguments
+from colorkeras.run import Run, dataset_identity, is_run_record, model_arguments
 from colorkeras.runtime import resolve_precision
 
 
@@ -389,7 +389,14 @@ def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> Non
     if run_dir.exists() and not run_dir.is_dir():
         raise TrainingError(f"--out {run_dir} is a file, not a folder; choose a folder for the run.")
     run = Run(run_dir)
-    if run.config_path.is_file():
+    if run.config_path.exists() or run.config_path.is_symlink():
+        # Only a config.json that training wrote makes the folder a run: another
+        # program's file of that name (or a damaged one) says the folder is someone's.
+        if not run.config_path.is_file() or not is_run_record(run.record):
+            raise TrainingError(
+                f"{run_dir} is not a colorkeras run folder (its config.json is not a run's record "
+                "of model and config); it is left alone: choose another --out."
+            )
         if _started(run) and not _same_run(run.record, config, identity):
             raise TrainingError(
                 f"{run_dir} holds another run (its config.json differs from this one's model, "

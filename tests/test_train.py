@@ -83,6 +83,28 @@ def test_bad_input_gives_clear_errors_and_touches_nothing(prepared_toy_city, tmp
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("content", ['{"x": 1}', "{not json", "[1, 2]", '{"model": "baseline"}',
+                                     '{"model": 3, "config": {}}'])
+def test_a_folder_whose_config_json_is_not_a_runs_is_refused(prepared_toy_city, tmp_path, capsys, content):
+    from colorkeras.cli import main
+
+    # Issue 22: a config.json of some other program made the folder pass for a run that
+    # never finished an epoch, so train wrote its own config.json over it and its files in.
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    (folder / "config.json").write_text(content)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(TrainingError, match="not a colorkeras run folder"):
+        train(prepared_toy_city, folder, tiny_config(epochs=1), verbose=0)
+    code = main(["train", str(prepared_toy_city), "--model", "baseline", "--out", str(folder),
+                 "--image-size", str(SIZE), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("colorkeras train: error: ") and err.count("\n") == 1, err
+    assert f"{folder} is not a colorkeras run folder" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "notes.txt"]
+    assert (folder / "config.json").read_text() == content
+
+
 def test_a_folder_holding_another_run_is_refused(prepared_toy_city, tmp_path):
     run = tmp_path / "run"
     train(prepared_toy_city, run, tiny_config(epochs=1), verbose=0)
