@@ -1,15 +1,21 @@
 """Atomic file writes: a reader never sees a half-written file, and an interrupted write
-leaves the previous version intact."""
+leaves the previous version intact. And folder locks: one colorkeras process at a time
+writes into a run or output folder."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
 import secrets
 import shutil
+import threading
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Callable, Iterator
+
+from colorkeras.errors import ColorkerasError
 
 # The temporary files of write_atomic: ".<stem>.<pid>.<8 hex>.tmp<suffix>".
 _TEMPORARY_NAME = re.compile(r"\..+\.[0-9]+\.[0-9a-f]{8}\.tmp(\.[^.]*)?", re.DOTALL)
@@ -141,3 +147,80 @@ def free_bytes_if_short(folder, needed: int) -> int | None:
     (Checked before big writes, so a full disk fails with a message, not half-way.)"""
     free = shutil.disk_usage(folder).free
     return free if free < needed else None
+
+
+# ------------------------------------------------------------------------------------
+# Folder locks
+# ------------------------------------------------------------------------------------
+# The hidden file a folder lock is taken on. It stays in the folder after the lock is
+# released: removing it would let two processes lock two different files of one name.
+LOCK_NAME = ".colorkeras.lock"
+
+
+class FolderInUse(ColorkerasError):
+    """Another process holds the folder (a second ``train`` or ``colorize`` into it)."""
+
+
+# Folders this process holds: resolved path -> [descriptor, depth]. A process may take its
+# own lock again (the record helpers do, inside a command that holds the folder).
+_HELD: dict[str, list[int]] = {}
+_HELD_GUARD = threading.Lock()
+# A file system without locks (some network mounts) gets none, rather than no writes.
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+
+@contextlib.contextmanager
+def folder_lock(folder) -> Iterator[Path]:
+    """Hold ``folder`` (created if needed) for this process while the block runs.
+
+    An exclusive ``flock`` on the hidden ``LOCK_NAME`` file there, which holds the
+    holder's pid: a second process is refused at once, and a process that dies (even by
+    SIGKILL) holds nothing, as the kernel releases its locks. Taken again by the same
+    process, it is simply held deeper.
+
+    Raises:
+        FolderInUse: another process holds it ("DIR is in use by another colorkeras
+            process (pid N)").
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(folder)
+    with _HELD_GUARD:
+        if key in _HELD:
+            _HELD[key][1] += 1
+        else:
+            _HELD[key] = [_acquire(folder), 1]
+    try:
+        yield folder
+    finally:
+        with _HELD_GUARD:
+            held = _HELD[key]
+            held[1] -= 1
+            if held[1] == 0:
+                del _HELD[key]
+                if held[0] >= 0:
+                    os.close(held[0])  # releases the lock
+
+
+def _acquire(folder: Path) -> int:
+    """The descriptor of the locked lock file (-1 where locks do not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no locks to take
+        return -1
+    descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip()
+        os.close(descriptor)
+        raise FolderInUse(f"{folder} is in use by another colorkeras process "
+                          f"(pid {owner if owner.isdigit() else 'unknown'})") from None
+    except OSError as error:
+        os.close(descriptor)
+        if error.errno in _NO_LOCKS:
+            return -1
+        raise
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode("ascii"), 0)
+    return descriptor

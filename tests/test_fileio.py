@@ -1,11 +1,14 @@
-"""Tests for colorkeras.fileio.copy_stream_atomic and is_temporary_name."""
+"""Tests for colorkeras.fileio: copy_stream_atomic, is_temporary_name, folder locks."""
 
 from __future__ import annotations
 
 import errno
 import io
 import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,49 @@ def test_temporary_names_are_recognised(tmp_path: Path) -> None:
     assert len(seen) == 5 and all(is_temporary_name(name) for name in seen)
     for name in ["sun_1.jpg", ".sun_1.jpg", ".sun397-sun_1.jpg.abcd1234.part", ".x.tmp.jpg"]:
         assert not is_temporary_name(name)
+
+
+# A process that takes a folder's lock, says so, and waits to be killed.
+HOLD_LOCK = """
+import sys, time
+from colorkeras.fileio import folder_lock
+with folder_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hold_lock(folder: Path) -> subprocess.Popen:
+    """A real second process holding ``folder``'s lock (returns once it holds it)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE,
+                              text=True, env=env)
+    line = holder.stdout.readline().strip()
+    holder.stdout.close()
+    assert line == "held"
+    return holder
+
+
+def test_a_folder_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path: Path) -> None:
+    from colorkeras.fileio import LOCK_NAME, FolderInUse, folder_lock
+
+    folder = tmp_path / "out"
+    holder = hold_lock(folder)
+    try:
+        message = f"{re.escape(str(folder))} is in use by another colorkeras process \\(pid {holder.pid}\\)"
+        with pytest.raises(FolderInUse, match=message):
+            with folder_lock(folder):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up of any kind
+        holder.wait()
+    with folder_lock(folder):  # the kernel released the dead holder's lock
+        with folder_lock(folder):  # the same process may take it again
+            pass
+        assert (folder / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+    assert _names(folder) == [LOCK_NAME]
+    # Released when the block ends: another process takes it.
+    again = hold_lock(folder)
+    again.kill()
+    again.wait()

@@ -263,6 +263,34 @@ def _train_command(prepared, run, epochs):
 
 
 @pytest.mark.slow
+def test_a_second_train_into_a_run_folder_in_use_is_refused(prepared_toy_city, tmp_path):
+    from colorkeras.fileio import FolderInUse, folder_lock
+
+    # Issue 22: two `train`s into one --out both started, each writing the other's files.
+    run = tmp_path / "run"
+    command = _train_command(prepared_toy_city, run, epochs=500)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    try:
+        deadline = time.time() + 240
+        while not (run / "config.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first training ended before the second started"
+        same = TrainConfig(model="baseline", epochs=1, batch_size=8, image_size=SIZE, learning_rate=1e-3)
+        with pytest.raises(FolderInUse, match=rf"is in use by another colorkeras process \(pid {first.pid}\)"):
+            train(prepared_toy_city, run, same, verbose=0)
+        second = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=240)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert second.stderr.endswith(f"colorkeras train: error: {run} is in use by another colorkeras "
+                                      f"process (pid {first.pid})\n"), second.stderr[-2000:]
+    finally:
+        first.kill()
+        first.wait()
+    with folder_lock(run):  # a killed training holds nothing
+        pass
+
+
+@pytest.mark.slow
 def test_resume_after_a_real_kill_finishes_the_same_epochs_with_the_optimizer_state(prepared_toy_city, tmp_path):
     run = tmp_path / "run"
     command = _train_command(prepared_toy_city, run, epochs=6)
