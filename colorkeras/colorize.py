@@ -25,14 +25,14 @@ import numpy as np
 from PIL import Image
 
 from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import write_text_atomic
+from colorkeras.fileio import update_json_object
 from colorkeras.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     ImageReadError,
     list_images,
     read_rgb,
-    save_rgb,
+    stage_rgb,
 )
 from colorkeras.predictor import Predictor, check_batch_size, small_photo_warning
 from colorkeras.upsample import check_method
@@ -223,9 +223,12 @@ class OutputManifest:
 
     An entry maps an output (relative to the folder) to the input it was made from
     (path and size/mtime stamp, so a moved input folder is still recognised) and the
-    output's own stamp when it was written. A file at an output path is colorize's to
-    replace only while it still carries that stamp: a file put there by the user, or
-    edited since, is theirs.
+    output's own stamp once it is in place (``output``). A file at an output path is
+    colorize's to replace only while it still carries that stamp: a file put there by the
+    user, or edited since, is theirs. An output about to be renamed into place is noted
+    first with the stamp of its complete temporary file (``pending``; a rename keeps size
+    and mtime), so a kill between the rename and the record still leaves it colorize's;
+    an entry whose file never got there (a failed or killed write) claims nothing.
     """
 
     def __init__(self, out_dir) -> None:
@@ -246,17 +249,23 @@ class OutputManifest:
     def _key(self, target: Path) -> str:
         return target.relative_to(self.out_dir).as_posix()
 
+    def owns(self, target: Path) -> bool:
+        """Whether the file at ``target`` is one colorize put there, unchanged since."""
+        entry = self.entries.get(self._key(target))
+        stamp = _stamp(target)
+        return (isinstance(entry, dict) and stamp is not None
+                and stamp in (entry.get("output"), entry.get("pending")))
+
     def conflict(self, source: Path, target: Path) -> str | None:
         """Why ``target`` may not be (re)written for ``source``; None when it may."""
         if not _occupied(target):
             return None
-        entry = self.entries.get(self._key(target))
-        # A null stamp is a write that was started: the path was free or ours then.
-        if entry is None or entry.get("output") not in (None, _stamp(target)):
+        if not self.owns(target):
             return (
                 f"its output {target} already exists and was not written by colorize; "
                 "left alone (move it away or choose another --out)"
             )
+        entry = self.entries[self._key(target)]
         same_path = entry.get("input") == str(source.resolve())
         stamp = _stamp(source.resolve())
         same_file = stamp is not None and entry.get("input_stamp") == stamp
@@ -267,26 +276,40 @@ class OutputManifest:
             )
         return None
 
-    def claim(self, pairs: list[tuple[Path, Path]]) -> None:
-        """Record outputs about to be written, before writing them (crash-safe)."""
-        for source, target in pairs:
+    def expect(self, items: list[tuple[Path, Path, list[int] | None]]) -> None:
+        """Record outputs about to be renamed into place: (input, output, stamp of the
+        complete temporary file). Saved before the renames (crash-safe both ways)."""
+        for source, target, stamp in items:
             resolved = source.resolve()
             self.entries[self._key(target)] = {
                 "input": str(resolved),
                 "input_stamp": _stamp(resolved),
-                "output": None,
+                # The file there now stays colorize's until the new one replaces it.
+                "output": _stamp(target) if self.owns(target) else None,
+                "pending": stamp,
             }
-        self.save()
+        self.save([self._key(target) for _, target, _ in items])
 
     def confirm(self, targets: list[Path]) -> None:
-        """Record the stamps of outputs now written."""
+        """Record the stamps of outputs now in place."""
         for target in targets:
-            self.entries[self._key(target)]["output"] = _stamp(target)
-        self.save()
+            entry = self.entries[self._key(target)]
+            entry["output"] = _stamp(target)
+            entry.pop("pending", None)
+        self.save([self._key(target) for target in targets])
 
-    def save(self) -> None:
-        document = {"about": "outputs written by colorkeras colorize", "outputs": self.entries}
-        write_text_atomic(self.path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+    def save(self, keys: list[str]) -> None:
+        """Write the entries ``keys`` into the record: read, changed and written under the
+        folder's lock, so entries another writer saved meanwhile are kept."""
+        changes = {key: self.entries[key] for key in keys}
+
+        def merge(document: dict) -> None:
+            outputs = document.get("outputs")
+            document["about"] = "outputs written by colorkeras colorize"
+            document["outputs"] = {**(outputs if isinstance(outputs, dict) else {}), **changes}
+
+        if changes:
+            update_json_object(self.path, merge)
 
 
 def large_photo_note(
@@ -427,17 +450,33 @@ def colorize_paths(
                 rgb = None  # the predictor keeps only L: hold no photo while the next is read
 
         for batch in predictor.colorize_many(photos()):
-            manifest.claim([item.key for item in batch])
-            written = []
-            for item in batch:
-                source, target = item.key
-                try:
-                    save_rgb(item.rgb(), target)
-                except OSError as error:
-                    report.skipped.append((source, f"cannot write {target}: {error}"))
-                else:
-                    written.append(target)
-                bar.update(1)
-            manifest.confirm(written)
-            report.written.extend(written)
+            # Each photo is written in full under a hidden name, then the record notes what
+            # is about to be put in place, then the files are renamed: an output path is
+            # colorize's only once a complete file of its own got there.
+            staged: list[tuple[Path, Path, Path]] = []
+            try:
+                for item in batch:
+                    source, target = item.key
+                    try:
+                        staged.append((source, target, stage_rgb(item.rgb(), target)))
+                    except OSError as error:
+                        report.skipped.append((source, f"cannot write {target}: {error}"))
+                        bar.update(1)
+                manifest.expect([(source, target, _stamp(tmp)) for source, target, tmp in staged])
+                written = []
+                while staged:
+                    source, target, tmp = staged.pop(0)
+                    try:
+                        os.replace(tmp, target)
+                    except OSError as error:
+                        tmp.unlink(missing_ok=True)
+                        report.skipped.append((source, f"cannot write {target}: {error}"))
+                    else:
+                        written.append(target)
+                    bar.update(1)
+                manifest.confirm(written)
+                report.written.extend(written)
+            finally:
+                for _, _, tmp in staged:
+                    tmp.unlink(missing_ok=True)
     return report

@@ -22,13 +22,32 @@ _TEMPORARY_NAME = re.compile(r"\..+\.[0-9]+\.[0-9a-f]{8}\.tmp(\.[^.]*)?", re.DOT
 _COPY_CHUNK = 1 << 20
 
 
-def write_atomic(path, write: Callable[[Path], None], fsync: bool = False) -> Path:
+def write_atomic(path, write: Callable[[Path], None], fsync: bool = False,
+                 before_replace: Callable[[Path], None] | None = None) -> Path:
     """Call ``write(temporary_path)``, then rename the result to ``path``.
 
     The temporary file sits beside the target with a hidden name that keeps the suffix
     (Keras and matplotlib choose the format by it; image-folder listings skip hidden
     names). ``fsync`` also forces the bytes to disk before the rename.
+    ``before_replace(temporary_path)`` runs on the complete file just before the rename
+    (to record what is about to be put in place).
     """
+    path = Path(path)
+    tmp = write_staged(path, write, fsync)
+    try:
+        if before_replace is not None:
+            before_replace(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_staged(path, write: Callable[[Path], None], fsync: bool = False) -> Path:
+    """The first half of :func:`write_atomic`: ``write(temporary_path)`` (and ``fsync``),
+    returning the complete temporary file beside ``path``; the caller puts it in place
+    with ``os.replace(temporary_path, path)``, or removes it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(_temporary_name(path))
@@ -37,11 +56,10 @@ def write_atomic(path, write: Callable[[Path], None], fsync: bool = False) -> Pa
         if fsync:
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+    return tmp
 
 
 def _temporary_name(path: Path) -> str:
@@ -129,6 +147,19 @@ def read_json_object(path) -> dict:
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def update_json_object(path, change: Callable[[dict], None]) -> dict:
+    """Read, change and write a JSON record holding an object, under its folder's lock
+    (`folder_lock`): ``change(document)`` edits the object as it is on disk now (a
+    missing or damaged file reads as {}), and the result is written atomically. Two
+    processes that update one record this way lose none of each other's entries."""
+    path = Path(path)
+    with folder_lock(path.parent):
+        document = read_json_object(path)
+        change(document)
+        write_text_atomic(path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+    return document
 
 
 def process_alive(pid: int) -> bool:

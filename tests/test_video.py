@@ -241,7 +241,8 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
     out_dir = tmp_path / "out"
     report = colorize_video_paths(model_path, [src, folder, tmp_path / "nope.mp4"], out_dir,
                                   "flow", None, False, progress=False)
-    assert sorted(p.name for p in out_dir.iterdir()) == [".colorkeras-colorize.json", "pan.mp4", "shots.mp4"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [".colorkeras-colorize.json", ".colorkeras.lock", "pan.mp4",
+                                                         "shots.mp4"]
     assert [r.frames for r in report.written] == [16, 12]
     assert report.skipped == [(tmp_path / "nope.mp4", "not found")]
     again = colorize_video_paths(model_path, [src], out_dir, "flow", None, False, progress=False)
@@ -250,6 +251,26 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
         colorize_video_paths(model_path, [src], src.parent, "flow", None, True, progress=False)
     with pytest.raises(InvalidArgument):
         colorize_video_paths(model_path, [src], out_dir, "sideways", None, True, progress=False)
+
+
+def test_a_failed_video_claims_no_output_path(pan, model_path, tmp_path, monkeypatch):
+    import colorkeras.video as video_module
+
+    # Issue 22: the record entry of a failed video claimed its output path for ever: a
+    # file the user put there later was replaced by --overwrite, or taken for done.
+    _, src = pan
+    out = tmp_path / "out"
+    real = video_module.as_predictor
+    with monkeypatch.context() as patch:
+        patch.setattr(video_module, "as_predictor", lambda path: _Counting(real(path), fail_at=4))
+        with pytest.raises(RuntimeError, match="interrupted"):
+            colorize_video_paths(model_path, [src], out, "off", None, False, progress=False)
+    (out / "pan.mp4").write_bytes(b"the user's own file")
+    for overwrite in (True, False):
+        report = colorize_video_paths(model_path, [src], out, "off", None, overwrite, progress=False)
+        assert (out / "pan.mp4").read_bytes() == b"the user's own file"
+        assert not report.written and not report.existing
+        assert "pan.mp4 already exists and was not written by colorize" in report.skipped[0][1]
 
 
 def test_warping_error_is_zero_for_colour_that_moves_with_the_scene():
