@@ -8,7 +8,8 @@ runs: files and folders in, one colour file out per photo, inputs never overwrit
 existing outputs skipped (so a rerun resumes), unreadable files reported while the rest
 are done. Every output it writes is recorded in a hidden manifest in the output folder
 (`MANIFEST_NAME`): ``overwrite`` replaces only files listed there, so a user's own file
-at an output path is never lost.
+at an output path is never lost. One colorize at a time writes into an output folder
+(`colorkeras.fileio.folder_lock`): a second one is refused.
 The outputs are planned before TensorFlow is imported or the model loaded, so a rerun
 with nothing left to do answers at once.
 """
@@ -25,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import update_json_object
+from colorkeras.fileio import folder_lock, update_json_object
 from colorkeras.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -385,6 +386,7 @@ def colorize_paths(
         ValueError: an output would replace an input, or a bad argument. Nothing is
             written in that case.
         ModelLoadError: the model file is missing, damaged, or refused by safe mode.
+        FolderInUse: another colorkeras process is writing into ``out_dir``.
     """
     check_batch_size(batch_size)  # before any work: a rerun with nothing to do checks it too
     check_method(chroma_upsampling)
@@ -392,91 +394,96 @@ def colorize_paths(
         raise InvalidArgument(f"max_pixels must be at least 1, got {max_pixels}")
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
     report = ColorizeReport(skipped=list(skipped))
-    manifest = OutputManifest(out_dir)
-    if manifest.unreadable:
-        report.warnings.append(
-            f"{manifest.path} is unreadable; every existing output is treated as not "
-            "written by colorize and left alone"
-        )
-    todo: list[tuple[Path, Path]] = []
-    for source, target in jobs:
-        conflict = manifest.conflict(source, target)
-        if conflict:
-            report.skipped.append((source, conflict))
-        elif _occupied(target) and not overwrite:
-            report.existing.append(source)
+    if not jobs:
+        return report
+    # One colorize at a time writes into an output folder: its record is read, kept and
+    # written by this run alone (a second run is refused, naming this one's pid).
+    with folder_lock(out_dir):
+        manifest = OutputManifest(out_dir)
+        if manifest.unreadable:
+            report.warnings.append(
+                f"{manifest.path} is unreadable; every existing output is treated as not "
+                "written by colorize and left alone"
+            )
+        todo: list[tuple[Path, Path]] = []
+        for source, target in jobs:
+            conflict = manifest.conflict(source, target)
+            if conflict:
+                report.skipped.append((source, conflict))
+            elif _occupied(target) and not overwrite:
+                report.existing.append(source)
+            else:
+                todo.append((source, target))
+        if not todo:
+            return report  # nothing to colorize: no TensorFlow start-up, no model load
+
+        if isinstance(model_or_path, (str, os.PathLike)):
+            predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling,
+                                       temperature=temperature)
         else:
-            todo.append((source, target))
-    if not todo:
-        return report  # nothing to colorize: no TensorFlow start-up, no model load
+            predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling,
+                                  temperature=temperature)
+        toy_warning = predictor.synthetic_warning()
+        if toy_warning:
+            report.warnings.append(toy_warning)
 
-    if isinstance(model_or_path, (str, os.PathLike)):
-        predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling,
-                                   temperature=temperature)
-    else:
-        predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling,
-                              temperature=temperature)
-    toy_warning = predictor.synthetic_warning()
-    if toy_warning:
-        report.warnings.append(toy_warning)
+        from tqdm.auto import tqdm
 
-    from tqdm.auto import tqdm
+        with tqdm(total=len(todo), desc="colorize", unit="photo", disable=not progress) as bar:
 
-    with tqdm(total=len(todo), desc="colorize", unit="photo", disable=not progress) as bar:
-
-        def photos():
-            """(source, target), photo for each readable input; notes and skips recorded."""
-            for source, target in todo:
-                note = large_photo_note(source, max_pixels)
-                if note:
-                    report.warnings.append(note)
-                    if progress:
-                        bar.write(f"note: {note}")  # now, not only at the end of a long wait
-                try:
-                    with warnings.catch_warnings():
-                        # Pillow's raw DecompressionBombWarning says less than the note
-                        # above; max_pixels is the limit that applies here.
-                        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                        rgb = read_rgb(source, max_pixels=max_pixels)
-                except ImageReadError as error:
-                    report.skipped.append((source, error.reason))
-                    bar.update(1)
-                    continue
-                height, width = rgb.shape[:2]
-                note = small_photo_warning(width, height, predictor.image_size)
-                if note:
-                    report.warnings.append(f"{source}: {note}")
-                yield (source, target), rgb
-                rgb = None  # the predictor keeps only L: hold no photo while the next is read
-
-        for batch in predictor.colorize_many(photos()):
-            # Each photo is written in full under a hidden name, then the record notes what
-            # is about to be put in place, then the files are renamed: an output path is
-            # colorize's only once a complete file of its own got there.
-            staged: list[tuple[Path, Path, Path]] = []
-            try:
-                for item in batch:
-                    source, target = item.key
+            def photos():
+                """(source, target), photo for each readable input; notes and skips recorded."""
+                for source, target in todo:
+                    note = large_photo_note(source, max_pixels)
+                    if note:
+                        report.warnings.append(note)
+                        if progress:
+                            bar.write(f"note: {note}")  # now, not only at the end of a long wait
                     try:
-                        staged.append((source, target, stage_rgb(item.rgb(), target)))
-                    except OSError as error:
-                        report.skipped.append((source, f"cannot write {target}: {error}"))
+                        with warnings.catch_warnings():
+                            # Pillow's raw DecompressionBombWarning says less than the note
+                            # above; max_pixels is the limit that applies here.
+                            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                            rgb = read_rgb(source, max_pixels=max_pixels)
+                    except ImageReadError as error:
+                        report.skipped.append((source, error.reason))
                         bar.update(1)
-                manifest.expect([(source, target, _stamp(tmp)) for source, target, tmp in staged])
-                written = []
-                while staged:
-                    source, target, tmp = staged.pop(0)
-                    try:
-                        os.replace(tmp, target)
-                    except OSError as error:
+                        continue
+                    height, width = rgb.shape[:2]
+                    note = small_photo_warning(width, height, predictor.image_size)
+                    if note:
+                        report.warnings.append(f"{source}: {note}")
+                    yield (source, target), rgb
+                    rgb = None  # the predictor keeps only L: hold no photo while the next is read
+
+            for batch in predictor.colorize_many(photos()):
+                # Each photo is written in full under a hidden name, then the record notes what
+                # is about to be put in place, then the files are renamed: an output path is
+                # colorize's only once a complete file of its own got there.
+                staged: list[tuple[Path, Path, Path]] = []
+                try:
+                    for item in batch:
+                        source, target = item.key
+                        try:
+                            staged.append((source, target, stage_rgb(item.rgb(), target)))
+                        except OSError as error:
+                            report.skipped.append((source, f"cannot write {target}: {error}"))
+                            bar.update(1)
+                    manifest.expect([(source, target, _stamp(tmp)) for source, target, tmp in staged])
+                    written = []
+                    while staged:
+                        source, target, tmp = staged.pop(0)
+                        try:
+                            os.replace(tmp, target)
+                        except OSError as error:
+                            tmp.unlink(missing_ok=True)
+                            report.skipped.append((source, f"cannot write {target}: {error}"))
+                        else:
+                            written.append(target)
+                        bar.update(1)
+                    manifest.confirm(written)
+                    report.written.extend(written)
+                finally:
+                    for _, _, tmp in staged:
                         tmp.unlink(missing_ok=True)
-                        report.skipped.append((source, f"cannot write {target}: {error}"))
-                    else:
-                        written.append(target)
-                    bar.update(1)
-                manifest.confirm(written)
-                report.written.extend(written)
-            finally:
-                for _, _, tmp in staged:
-                    tmp.unlink(missing_ok=True)
-    return report
+        return report

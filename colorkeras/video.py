@@ -38,7 +38,7 @@ import numpy as np
 
 from colorkeras import color
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.fileio import write_atomic
+from colorkeras.fileio import folder_lock, write_atomic
 from colorkeras.temporal import DEFAULT_WORK_SIDE, StepInfo, TemporalStabilizer
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"})
@@ -550,30 +550,33 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
     TemporalStabilizer(temporal, keyframe_every)  # check the options before any work
     jobs, skipped = plan_video_outputs(inputs, out_dir)
     report = VideoBatchReport(skipped=list(skipped))
-    # The photo path's record of what colorize wrote: --overwrite redoes only those
-    # outputs, and a file that someone else put at an output path is neither replaced
-    # nor taken for done.
-    manifest = OutputManifest(out_dir)
-    predictor = None
-    for source, target in jobs:
-        conflict = manifest.conflict(source, target)
-        if conflict:
-            report.skipped.append((source, conflict))
-            continue
-        if (target.exists() or target.is_symlink()) and not overwrite:
-            report.existing.append(source)
-            continue
-        if predictor is None:
-            predictor = as_predictor(model_path)
+    if not jobs:
+        return report
+    with folder_lock(out_dir):  # one colorize at a time writes into an output folder
+        # The photo path's record of what colorize wrote: --overwrite redoes only those
+        # outputs, and a file that someone else put at an output path is neither replaced
+        # nor taken for done.
+        manifest = OutputManifest(out_dir)
+        predictor = None
+        for source, target in jobs:
+            conflict = manifest.conflict(source, target)
+            if conflict:
+                report.skipped.append((source, conflict))
+                continue
+            if (target.exists() or target.is_symlink()) and not overwrite:
+                report.existing.append(source)
+                continue
+            if predictor is None:
+                predictor = as_predictor(model_path)
 
-        def expect(tmp: Path, source=source, target=target) -> None:
-            manifest.expect([(source, target, _stamp(tmp))])
+            def expect(tmp: Path, source=source, target=target) -> None:
+                manifest.expect([(source, target, _stamp(tmp))])
 
-        try:
-            report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
-                                                 progress, overwrite=overwrite, before_replace=expect))
-        except VideoError as error:
-            report.skipped.append((source, str(error)))
-            continue
-        manifest.confirm([target])
+            try:
+                report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
+                                                     progress, overwrite=overwrite, before_replace=expect))
+            except VideoError as error:
+                report.skipped.append((source, str(error)))
+                continue
+            manifest.confirm([target])
     return report
