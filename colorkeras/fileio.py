@@ -1,11 +1,13 @@
 """Atomic file writes: a reader never sees a half-written file, and an interrupted write
-leaves the previous version intact. And folder locks: one colorkeras process at a time
-writes into a run or output folder."""
+leaves the previous version intact. Folder locks: one colorkeras process at a time writes
+into a run or output folder. And the record of what a command wrote into a folder, so
+that it never replaces a file it did not write."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -255,3 +257,119 @@ def _acquire(folder: Path) -> int:
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, f"{os.getpid()}\n".encode("ascii"), 0)
     return descriptor
+
+
+# ------------------------------------------------------------------------------------
+# What a command wrote into a folder
+# ------------------------------------------------------------------------------------
+# The hidden record of `WrittenFiles`, one per folder (colorize keeps its own, with the
+# inputs: colorkeras.colorize.MANIFEST_NAME).
+RECORD_NAME = ".colorkeras-written.json"
+
+
+class NotWrittenByUs(ColorkerasError):
+    """A file where a command would write that it did not write (the user's, another
+    command's, or one edited since); replaced only with --overwrite."""
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_COPY_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class WrittenFiles:
+    """The files one colorkeras command wrote into ``folder``, and nothing else to replace.
+
+    The hidden ``RECORD_NAME`` record there maps each file name to the command that wrote
+    it and the SHA-256 of what it wrote. A file at one of those names is the command's to
+    replace while it still holds those bytes; any other file (the user's, another
+    command's, one edited since) is replaced only with ``overwrite``. A write is atomic
+    (`write_atomic`), and the record learns the new bytes' digest, read-modify-write under
+    the folder's lock, just before the rename, so a kill at any moment leaves no file of
+    the command's that it would take for someone else's. Use it inside
+    ``folder_lock(folder)`` (`writing_into` does both), so no other colorkeras process
+    writes there meanwhile.
+
+    Args:
+        folder: the output folder.
+        command: the command's name as the CLI spells it ("report"), for the record and
+            the messages.
+        overwrite: also replace files the command did not write (``--overwrite``).
+    """
+
+    def __init__(self, folder, command: str, overwrite: bool = False) -> None:
+        self.folder = Path(folder)
+        self.command = command
+        self.overwrite = overwrite
+        self.path = self.folder / RECORD_NAME
+
+    def _entries(self) -> dict:
+        files = read_json_object(self.path).get("files")
+        return files if isinstance(files, dict) else {}
+
+    def _ours(self, name: str, entries: dict) -> bool:
+        entry = entries.get(name)
+        path = self.folder / name
+        if not isinstance(entry, dict) or entry.get("command") != self.command:
+            return False
+        if path.is_symlink() or not path.is_file():
+            return False
+        return file_digest(path) in (entry.get("sha256") or [])
+
+    def check(self, names) -> None:
+        """Refuse, before anything is written, when a file among ``names`` is in the way
+        and the command did not write it (unless ``overwrite``).
+
+        Raises:
+            NotWrittenByUs: naming the file(s) and --overwrite.
+        """
+        if self.overwrite:
+            return
+        entries = self._entries()
+        foreign = [name for name in names
+                   if ((self.folder / name).exists() or (self.folder / name).is_symlink())
+                   and not self._ours(name, entries)]
+        if not foreign:
+            return
+        first = self.folder / foreign[0]
+        if len(foreign) == 1:
+            raise NotWrittenByUs(f"{first} exists and was not written by colorkeras {self.command}; "
+                                 "pass --overwrite to replace it, or choose another folder")
+        others = ", ".join(foreign[1:])
+        raise NotWrittenByUs(f"{first} and {len(foreign) - 1} other file(s) there ({others}) exist and were "
+                             f"not written by colorkeras {self.command}; pass --overwrite to replace them, "
+                             "or choose another folder")
+
+    def write(self, name: str, write: Callable[[Path], None], fsync: bool = False) -> Path:
+        """`write_atomic` of ``folder/name``, recorded as the command's (checked first)."""
+        self.check([name])
+
+        def record(tmp: Path) -> None:
+            digest = file_digest(tmp)
+
+            def change(document: dict) -> None:
+                files = document.get("files") if isinstance(document.get("files"), dict) else {}
+                # The file there now stays the command's until the new one replaces it.
+                kept = [file_digest(self.folder / name)] if self._ours(name, files) else []
+                files[name] = {"command": self.command, "sha256": [digest, *(d for d in kept if d != digest)]}
+                document["about"] = "files written by colorkeras commands (each never replaces another's)"
+                document["files"] = files
+
+            update_json_object(self.path, change)
+
+        return write_atomic(self.folder / name, write, fsync=fsync, before_replace=record)
+
+    def write_text(self, name: str, text: str) -> Path:
+        return self.write(name, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def writing_into(folder, command: str, overwrite: bool = False) -> Iterator[WrittenFiles]:
+    """``folder`` held (`folder_lock`, created if needed) while the block writes into it
+    through the `WrittenFiles` it gets."""
+    with folder_lock(folder):
+        yield WrittenFiles(folder, command, overwrite)

@@ -117,3 +117,43 @@ def test_a_folder_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_pat
     again = hold_lock(folder)
     again.kill()
     again.wait()
+
+
+def test_written_files_replace_only_their_own_and_survive_a_kill_between_record_and_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from colorkeras.fileio import RECORD_NAME, NotWrittenByUs, WrittenFiles, writing_into
+
+    (tmp_path / "theirs.md").write_text("mine")
+    with writing_into(tmp_path, "report") as files:
+        files.write_text("a.md", "one")
+        files.write_text("a.md", "two")  # its own, unchanged: replaced
+        with pytest.raises(NotWrittenByUs, match="theirs.md exists and was not written by colorkeras report"):
+            files.write_text("theirs.md", "x")
+        # Another command's file is not this one's either.
+        with pytest.raises(NotWrittenByUs, match="a.md exists and was not written by colorkeras quality"):
+            WrittenFiles(tmp_path, "quality").check(["a.md"])
+        WrittenFiles(tmp_path, "quality").write_text("b.md", "b")
+        assert sorted(json.loads((tmp_path / RECORD_NAME).read_text())["files"]) == ["a.md", "b.md"]
+
+        # Killed after the record learned the new bytes, before the rename: the old file
+        # is still the command's.
+        real = os.replace
+
+        def killed(source, target):
+            if Path(target).name == "a.md":
+                raise KeyboardInterrupt
+            return real(source, target)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "replace", killed)
+            with pytest.raises(KeyboardInterrupt):
+                files.write_text("a.md", "three")
+        assert (tmp_path / "a.md").read_text() == "two"
+        files.write_text("a.md", "four")
+        assert (tmp_path / "theirs.md").read_text() == "mine"
+        WrittenFiles(tmp_path, "report", overwrite=True).write_text("theirs.md", "replaced")
+    assert (tmp_path / "theirs.md").read_text() == "replaced"
+    assert _names(tmp_path) == sorted([".colorkeras.lock", RECORD_NAME, "a.md", "b.md", "theirs.md"])

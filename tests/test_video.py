@@ -331,6 +331,27 @@ def test_evaluate_video_cli_on_a_file_estimates_the_motion(model_path, pan, tmp_
     assert means["keyframes"]["model_frames"] == 4
 
 
+def test_evaluate_video_never_replaces_files_it_did_not_write(model_path, pan, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    # Issue 22: `evaluate-video --out` wrote over the user's summary.json and table.md.
+    _, path = pan
+    out = tmp_path / "ev"
+    (out / "pan").mkdir(parents=True)
+    (out / "pan" / "summary.json").write_text('{"mine": true}')
+    command = ["evaluate-video", str(model_path), str(path), "--out", str(out)]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err == (f"colorkeras evaluate-video: error: {out / 'pan' / 'summary.json'} exists and was not "
+                   "written by colorkeras evaluate-video; pass --overwrite to replace it, or choose another "
+                   "folder\n")
+    assert [p.name for p in (out / "pan").iterdir() if not p.name.startswith(".")] == ["summary.json"]
+    assert (out / "pan" / "summary.json").read_text() == '{"mine": true}'
+    assert main(command + ["--overwrite"]) == 0
+    assert __import__("json").loads((out / "pan" / "summary.json").read_text())["clip"] == "pan.mp4"
+    assert main(command) == 0  # its own files now
+
+
 def test_lightness_match_trusts_flat_areas_and_refuses_mismatched_lightness():
     from colorkeras.temporal import TemporalStabilizer, flow_confidence, lightness_match
 
