@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--keep-grayscale", action="store_true", help="keep sources without colour")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset prepared with other settings "
-                                                           "(never a folder that is not a prepared dataset)")
+                                                           "(never a folder that is not a prepared dataset, nor "
+                                                           "one holding files prepare did not write)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("sun397", help="fetch SUN397's 32 urban classes (streams the archive)")
