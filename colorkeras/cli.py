@@ -119,7 +119,8 @@ def _number(value, spec: str) -> str:
 def cmd_report(args) -> int:
     from colorkeras.report import write_report
 
-    written = write_report(args.run_dirs, args.out, split=args.split, data_root=args.data)
+    written = write_report(args.run_dirs, args.out, split=args.split, data_root=args.data,
+                           overwrite=args.overwrite)
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0
@@ -167,13 +168,15 @@ def cmd_colorize(args) -> int:
 
 
 def cmd_evaluate_video(args) -> int:
-    from colorkeras.video_evaluate import evaluate_clip, write_clip_evaluation
+    from colorkeras.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
 
     modes = ["off", "flow"] + (["keyframes"] if args.keyframe_every else [])
+    for clip in args.clips:  # every folder checked before the first clip's work
+        check_clip_folder(Path(args.out) / Path(clip).stem, args.overwrite)
     for clip in args.clips:
         evaluation = evaluate_clip(args.model, clip, modes, args.keyframe_every or 8)
         out = Path(args.out) / Path(clip).stem
-        written = write_clip_evaluation(evaluation, out)
+        written = write_clip_evaluation(evaluation, out, overwrite=args.overwrite)
         print(evaluation.table())
         print(f"per-frame measures and the flicker chart in {written['per_frame'].parent}\n")
     return 0
@@ -184,7 +187,7 @@ def cmd_quality(args) -> int:
 
     _announce_device()
     result = run_grid(args.train_source, args.ood, args.out, form=args.form, report=args.report,
-                      recipes=args.recipes)
+                      recipes=args.recipes, overwrite=args.overwrite)
     accurate, vivid = result["selection"]["accurate"], result["selection"]["vivid"]
     print(f"selected on validation: accurate {setting_name(accurate)}, "
           f"vivid {setting_name(vivid) if vivid else 'none (no setting above the grey floor)'}")
@@ -219,6 +222,11 @@ VIDEO_LIMIT = "36 MP (36,000,000 pixels, e.g. 8K UHD 7680x4320); larger videos a
 
 TEMPERATURE_HELP = ("decode temperature of a classification run: 1 the mean (accurate), smaller towards "
                     "the mode (vivid); default: the run's (0.38); regression runs ignore it")
+
+
+OVERWRITE_HELP = ("also replace files of the output's names that {command} did not write (without it they "
+                  "are refused; its own, recorded in the folder's hidden .colorkeras-written.json, are "
+                  "always replaced)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep each source's own test/ (and val/) folder as its split; --val is drawn from its "
                         "train/ only (video frames: no neighbouring frames across train and test)")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset prepared with other settings "
-                                                           "(never a folder that is not a prepared dataset)")
+                                                           "(never a folder that is not a prepared dataset, nor "
+                                                           "one holding files prepare did not write)")
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("sun397", help="fetch SUN397's 32 urban classes (streams the archive)")
@@ -331,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colour video files or frame folders (the truth); frames up to " + VIDEO_LIMIT)
     p.add_argument("--out", required=True, help="folder for per_frame.csv, summary.json, table.md, flicker.png")
     p.add_argument("--keyframe-every", type=int, metavar="K", help="also measure keyframe mode with this K")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="evaluate-video"))
     p.set_defaults(func=cmd_evaluate_video)
 
     p = sub.add_parser("quality", help="the quality ablation: train, evaluate and tabulate every recipe "
@@ -344,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="folder for table.md, table.csv, the figures and selection.json "
                                     "(default: OUT/report)")
     p.add_argument("--recipes", nargs="+", metavar="NAME", help="only these recipes (default: all)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="quality") + " (--report)")
     p.set_defaults(func=cmd_quality)
 
     p = sub.add_parser("report", help="tables and figures from evaluated runs")
@@ -351,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder (Markdown, HTML, CSV, figures)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which evaluated split")
     p.add_argument("--data", help="the prepared dataset, if it moved since evaluation (for figures)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="report"))
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("colorize", help="colorize photos at full resolution")

@@ -8,7 +8,8 @@ runs: files and folders in, one colour file out per photo, inputs never overwrit
 existing outputs skipped (so a rerun resumes), unreadable files reported while the rest
 are done. Every output it writes is recorded in a hidden manifest in the output folder
 (`MANIFEST_NAME`): ``overwrite`` replaces only files listed there, so a user's own file
-at an output path is never lost.
+at an output path is never lost. One colorize at a time writes into an output folder
+(`colorkeras.fileio.folder_lock`): a second one is refused.
 The outputs are planned before TensorFlow is imported or the model loaded, so a rerun
 with nothing left to do answers at once.
 """
@@ -25,14 +26,14 @@ import numpy as np
 from PIL import Image
 
 from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import write_text_atomic
+from colorkeras.fileio import folder_lock, update_json_object
 from colorkeras.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
     ImageReadError,
     read_rgb,
-    save_rgb,
     scan_images,
+    stage_rgb,
 )
 from colorkeras.predictor import Predictor, check_batch_size, small_photo_warning
 from colorkeras.upsample import check_method
@@ -233,9 +234,12 @@ class OutputManifest:
 
     An entry maps an output (relative to the folder) to the input it was made from
     (path and size/mtime stamp, so a moved input folder is still recognised) and the
-    output's own stamp when it was written. A file at an output path is colorize's to
-    replace only while it still carries that stamp: a file put there by the user, or
-    edited since, is theirs.
+    output's own stamp once it is in place (``output``). A file at an output path is
+    colorize's to replace only while it still carries that stamp: a file put there by the
+    user, or edited since, is theirs. An output about to be renamed into place is noted
+    first with the stamp of its complete temporary file (``pending``; a rename keeps size
+    and mtime), so a kill between the rename and the record still leaves it colorize's;
+    an entry whose file never got there (a failed or killed write) claims nothing.
     """
 
     def __init__(self, out_dir) -> None:
@@ -256,17 +260,23 @@ class OutputManifest:
     def _key(self, target: Path) -> str:
         return target.relative_to(self.out_dir).as_posix()
 
+    def owns(self, target: Path) -> bool:
+        """Whether the file at ``target`` is one colorize put there, unchanged since."""
+        entry = self.entries.get(self._key(target))
+        stamp = _stamp(target)
+        return (isinstance(entry, dict) and stamp is not None
+                and stamp in (entry.get("output"), entry.get("pending")))
+
     def conflict(self, source: Path, target: Path) -> str | None:
         """Why ``target`` may not be (re)written for ``source``; None when it may."""
         if not _occupied(target):
             return None
-        entry = self.entries.get(self._key(target))
-        # A null stamp is a write that was started: the path was free or ours then.
-        if entry is None or entry.get("output") not in (None, _stamp(target)):
+        if not self.owns(target):
             return (
                 f"its output {target} already exists and was not written by colorize; "
                 "left alone (move it away or choose another --out)"
             )
+        entry = self.entries[self._key(target)]
         same_path = entry.get("input") == str(source.resolve())
         stamp = _stamp(source.resolve())
         same_file = stamp is not None and entry.get("input_stamp") == stamp
@@ -277,26 +287,40 @@ class OutputManifest:
             )
         return None
 
-    def claim(self, pairs: list[tuple[Path, Path]]) -> None:
-        """Record outputs about to be written, before writing them (crash-safe)."""
-        for source, target in pairs:
+    def expect(self, items: list[tuple[Path, Path, list[int] | None]]) -> None:
+        """Record outputs about to be renamed into place: (input, output, stamp of the
+        complete temporary file). Saved before the renames (crash-safe both ways)."""
+        for source, target, stamp in items:
             resolved = source.resolve()
             self.entries[self._key(target)] = {
                 "input": str(resolved),
                 "input_stamp": _stamp(resolved),
-                "output": None,
+                # The file there now stays colorize's until the new one replaces it.
+                "output": _stamp(target) if self.owns(target) else None,
+                "pending": stamp,
             }
-        self.save()
+        self.save([self._key(target) for _, target, _ in items])
 
     def confirm(self, targets: list[Path]) -> None:
-        """Record the stamps of outputs now written."""
+        """Record the stamps of outputs now in place."""
         for target in targets:
-            self.entries[self._key(target)]["output"] = _stamp(target)
-        self.save()
+            entry = self.entries[self._key(target)]
+            entry["output"] = _stamp(target)
+            entry.pop("pending", None)
+        self.save([self._key(target) for target in targets])
 
-    def save(self) -> None:
-        document = {"about": "outputs written by colorkeras colorize", "outputs": self.entries}
-        write_text_atomic(self.path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+    def save(self, keys: list[str]) -> None:
+        """Write the entries ``keys`` into the record: read, changed and written under the
+        folder's lock, so entries another writer saved meanwhile are kept."""
+        changes = {key: self.entries[key] for key in keys}
+
+        def merge(document: dict) -> None:
+            outputs = document.get("outputs")
+            document["about"] = "outputs written by colorkeras colorize"
+            document["outputs"] = {**(outputs if isinstance(outputs, dict) else {}), **changes}
+
+        if changes:
+            update_json_object(self.path, merge)
 
 
 def large_photo_note(
@@ -372,6 +396,7 @@ def colorize_paths(
         ValueError: an output would replace an input, or a bad argument. Nothing is
             written in that case.
         ModelLoadError: the model file is missing, damaged, or refused by safe mode.
+        FolderInUse: another colorkeras process is writing into ``out_dir``.
     """
     check_batch_size(batch_size)  # before any work: a rerun with nothing to do checks it too
     check_method(chroma_upsampling)
@@ -379,75 +404,96 @@ def colorize_paths(
         raise InvalidArgument(f"max_pixels must be at least 1, got {max_pixels}")
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
     report = ColorizeReport(skipped=list(skipped))
-    manifest = OutputManifest(out_dir)
-    if manifest.unreadable:
-        report.warnings.append(
-            f"{manifest.path} is unreadable; every existing output is treated as not "
-            "written by colorize and left alone"
-        )
-    todo: list[tuple[Path, Path]] = []
-    for source, target in jobs:
-        conflict = manifest.conflict(source, target)
-        if conflict:
-            report.skipped.append((source, conflict))
-        elif _occupied(target) and not overwrite:
-            report.existing.append(source)
+    if not jobs:
+        return report
+    # One colorize at a time writes into an output folder: its record is read, kept and
+    # written by this run alone (a second run is refused, naming this one's pid).
+    with folder_lock(out_dir):
+        manifest = OutputManifest(out_dir)
+        if manifest.unreadable:
+            report.warnings.append(
+                f"{manifest.path} is unreadable; every existing output is treated as not "
+                "written by colorize and left alone"
+            )
+        todo: list[tuple[Path, Path]] = []
+        for source, target in jobs:
+            conflict = manifest.conflict(source, target)
+            if conflict:
+                report.skipped.append((source, conflict))
+            elif _occupied(target) and not overwrite:
+                report.existing.append(source)
+            else:
+                todo.append((source, target))
+        if not todo:
+            return report  # nothing to colorize: no TensorFlow start-up, no model load
+
+        if isinstance(model_or_path, (str, os.PathLike)):
+            predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling,
+                                       temperature=temperature)
         else:
-            todo.append((source, target))
-    if not todo:
-        return report  # nothing to colorize: no TensorFlow start-up, no model load
+            predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling,
+                                  temperature=temperature)
+        toy_warning = predictor.synthetic_warning()
+        if toy_warning:
+            report.warnings.append(toy_warning)
 
-    if isinstance(model_or_path, (str, os.PathLike)):
-        predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling,
-                                   temperature=temperature)
-    else:
-        predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling,
-                              temperature=temperature)
-    toy_warning = predictor.synthetic_warning()
-    if toy_warning:
-        report.warnings.append(toy_warning)
+        from tqdm.auto import tqdm
 
-    from tqdm.auto import tqdm
+        with tqdm(total=len(todo), desc="colorize", unit="photo", disable=not progress) as bar:
 
-    with tqdm(total=len(todo), desc="colorize", unit="photo", disable=not progress) as bar:
+            def photos():
+                """(source, target), photo for each readable input; notes and skips recorded."""
+                for source, target in todo:
+                    note = large_photo_note(source, max_pixels)
+                    if note:
+                        report.warnings.append(note)
+                        if progress:
+                            bar.write(f"note: {note}")  # now, not only at the end of a long wait
+                    try:
+                        with warnings.catch_warnings():
+                            # Pillow's raw DecompressionBombWarning says less than the note
+                            # above; max_pixels is the limit that applies here.
+                            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                            rgb = read_rgb(source, max_pixels=max_pixels)
+                    except ImageReadError as error:
+                        report.skipped.append((source, error.reason))
+                        bar.update(1)
+                        continue
+                    height, width = rgb.shape[:2]
+                    note = small_photo_warning(width, height, predictor.image_size)
+                    if note:
+                        report.warnings.append(f"{source}: {note}")
+                    yield (source, target), rgb
+                    rgb = None  # the predictor keeps only L: hold no photo while the next is read
 
-        def photos():
-            """(source, target), photo for each readable input; notes and skips recorded."""
-            for source, target in todo:
-                note = large_photo_note(source, max_pixels)
-                if note:
-                    report.warnings.append(note)
-                    if progress:
-                        bar.write(f"note: {note}")  # now, not only at the end of a long wait
+            for batch in predictor.colorize_many(photos()):
+                # Each photo is written in full under a hidden name, then the record notes what
+                # is about to be put in place, then the files are renamed: an output path is
+                # colorize's only once a complete file of its own got there.
+                staged: list[tuple[Path, Path, Path]] = []
                 try:
-                    with warnings.catch_warnings():
-                        # Pillow's raw DecompressionBombWarning says less than the note
-                        # above; max_pixels is the limit that applies here.
-                        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                        rgb = read_rgb(source, max_pixels=max_pixels)
-                except ImageReadError as error:
-                    report.skipped.append((source, error.reason))
-                    bar.update(1)
-                    continue
-                height, width = rgb.shape[:2]
-                note = small_photo_warning(width, height, predictor.image_size)
-                if note:
-                    report.warnings.append(f"{source}: {note}")
-                yield (source, target), rgb
-                rgb = None  # the predictor keeps only L: hold no photo while the next is read
-
-        for batch in predictor.colorize_many(photos()):
-            manifest.claim([item.key for item in batch])
-            written = []
-            for item in batch:
-                source, target = item.key
-                try:
-                    save_rgb(item.rgb(), target)
-                except OSError as error:
-                    report.skipped.append((source, f"cannot write {target}: {error}"))
-                else:
-                    written.append(target)
-                bar.update(1)
-            manifest.confirm(written)
-            report.written.extend(written)
-    return report
+                    for item in batch:
+                        source, target = item.key
+                        try:
+                            staged.append((source, target, stage_rgb(item.rgb(), target)))
+                        except OSError as error:
+                            report.skipped.append((source, f"cannot write {target}: {error}"))
+                            bar.update(1)
+                    manifest.expect([(source, target, _stamp(tmp)) for source, target, tmp in staged])
+                    written = []
+                    while staged:
+                        source, target, tmp = staged.pop(0)
+                        try:
+                            os.replace(tmp, target)
+                        except OSError as error:
+                            tmp.unlink(missing_ok=True)
+                            report.skipped.append((source, f"cannot write {target}: {error}"))
+                        else:
+                            written.append(target)
+                        bar.update(1)
+                    manifest.confirm(written)
+                    report.written.extend(written)
+                finally:
+                    for _, _, tmp in staged:
+                        tmp.unlink(missing_ok=True)
+        return report

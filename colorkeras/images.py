@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.fileio import write_atomic
+from colorkeras.fileio import write_atomic, write_staged
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
@@ -271,6 +271,18 @@ def save_rgb(rgb: np.ndarray, path: str | os.PathLike) -> None:
         ValueError: the array is not uint8 (height, width, 3), or the suffix is not in
             `IMAGE_EXTENSIONS`.
     """
+    write_atomic(path, _rgb_writer(rgb, path), fsync=True)
+
+
+def stage_rgb(rgb: np.ndarray, path: str | os.PathLike) -> pathlib.Path:
+    """`save_rgb`'s complete, synced file under its hidden temporary name beside ``path``,
+    not yet renamed into place (`colorkeras.fileio.write_staged`): the caller does
+    ``os.replace(temporary, path)`` or removes it."""
+    return write_staged(path, _rgb_writer(rgb, path), fsync=True)
+
+
+def _rgb_writer(rgb: np.ndarray, path):
+    """What writes ``rgb`` in the format of ``path``'s suffix (checked here)."""
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise InvalidArgument(
@@ -287,7 +299,7 @@ def save_rgb(rgb: np.ndarray, path: str | os.PathLike) -> None:
     Image.init()
     image_format = Image.EXTENSION[suffix]
     options = {"quality": _JPEG_QUALITY} if image_format in ("JPEG", "WEBP") else {}
-    write_atomic(target, lambda tmp: Image.fromarray(rgb).save(tmp, format=image_format, **options), fsync=True)
+    return lambda tmp: Image.fromarray(rgb).save(tmp, format=image_format, **options)
 
 
 def _readable_formats() -> tuple[str, ...]:

@@ -31,7 +31,7 @@ import numpy as np
 
 from colorkeras.config import TrainConfig
 from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import read_json_object, write_text_atomic
+from colorkeras.fileio import WrittenFiles, read_json_object, writing_into
 
 GREY = "grey floor"  # colorkeras.evaluate.GREY_FLOOR, without importing Keras here
 
@@ -212,7 +212,7 @@ def _row(recipe: str, temperature, dataset: str, means: dict, count: int) -> dic
 
 
 def run_grid(train_source, ood_source, out, form: str = "quick", report=None, recipes=None,
-             **config_overrides) -> dict:
+             overwrite: bool = False, **config_overrides) -> dict:
     """Train and evaluate the grid; write the report (default ``out/report``).
 
     Args:
@@ -221,6 +221,9 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
         out: where the prepared data and the runs go (resumable).
         form: "quick" (2 CPU cores), "full" (one GPU, 256 px) or "tiny" (tests).
         recipes: names to run (default: all, then the best combination).
+        overwrite: also replace files of the report's names (`QUALITY_FILES`) in
+            ``report`` that quality did not write; without it they are refused before
+            any work.
         config_overrides: TrainConfig fields for every recipe (tests: random extractors).
     Returns:
         {"rows": [...], "selection": {...}, "written": {...}}
@@ -242,6 +245,7 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
                               f"add {', '.join(dict.fromkeys(needed))}, or leave {COMBINED} out")
     out = Path(out)
     report = Path(report) if report is not None else out / "report"
+    WrittenFiles(report, "quality", overwrite).check(QUALITY_FILES)  # before hours of work
     data = prepare_data(train_source, ood_source, out, chosen_form)
     started = time.time()
     rows, folders, timings = [], {}, {}
@@ -288,7 +292,7 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
             "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
             "train_seconds": timings, "combined": combined.summary if combined else None,
             "recipes": {r.name: r.changes for r in RECIPES if r.name in wanted}}
-    written = write_quality_report(rows, selection, meta, folders, data, report)
+    written = write_quality_report(rows, selection, meta, folders, data, report, overwrite)
     return {"rows": rows, "selection": selection, "written": written}
 
 
@@ -403,20 +407,31 @@ def chart_figure(rows: list[dict], datasets: list[str]):
     return figure
 
 
-def write_quality_report(rows, selection, meta, folders, data: GridData, out) -> dict[str, Path]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+# Every file write_quality_report writes into its folder.
+QUALITY_FILES = ("table.csv", "selection.csv", "selection.json", "qualitative.png", "psnr_vs_colourfulness.png",
+                 "table.md")
+
+
+def write_quality_report(rows, selection, meta, folders, data: GridData, out, overwrite: bool = False) -> dict[str, Path]:
+    """`QUALITY_FILES` into ``out``; files of those names that quality did not write are
+    replaced only with ``overwrite`` (see `colorkeras.fileio.WrittenFiles`)."""
+    with writing_into(out, "quality", overwrite) as files:
+        files.check(QUALITY_FILES)
+        return _write_quality_report(rows, selection, meta, folders, data, files)
+
+
+def _write_quality_report(rows, selection, meta, folders, data: GridData, files: WrittenFiles) -> dict[str, Path]:
     written = {}
     tests = [label for label, _, split in data.sets if split == "test"]
     val = [label for label, _, split in data.sets if split == "val"]
-    written["table_csv"] = write_text_atomic(out / "table.csv", table_csv([r for r in rows if r["dataset"] in tests]))
-    written["selection_csv"] = write_text_atomic(out / "selection.csv", table_csv([r for r in rows if r["dataset"] in val]))
-    written["selection"] = write_text_atomic(out / "selection.json", json.dumps({**selection, "meta": meta}, indent=2) + "\n")
+    written["table_csv"] = files.write_text("table.csv", table_csv([r for r in rows if r["dataset"] in tests]))
+    written["selection_csv"] = files.write_text("selection.csv", table_csv([r for r in rows if r["dataset"] in val]))
+    written["selection"] = files.write_text("selection.json", json.dumps({**selection, "meta": meta}, indent=2) + "\n")
 
     from colorkeras.report import _save_figure
 
-    written["qualitative"] = _save_figure(qualitative_figure(rows, folders, data), out / "qualitative.png")
-    written["chart"] = _save_figure(chart_figure(rows, tests), out / "psnr_vs_colourfulness.png")
+    written["qualitative"] = _save_figure(qualitative_figure(rows, folders, data), files, "qualitative.png")
+    written["chart"] = _save_figure(chart_figure(rows, tests), files, "psnr_vs_colourfulness.png")
     form = meta["form"]
     lines = [f"# Quality ablation ({form['name']} form)", "",
              f"Size and hardware: {form['image_size']} px, {form['epochs']} epoch(s), batch {form['batch_size']}, "
@@ -436,5 +451,5 @@ def write_quality_report(rows, selection, meta, folders, data: GridData, out) ->
     lines += ["## Figures", "", "![same photos for every recipe](qualitative.png)", "",
               "![PSNR against colourfulness](psnr_vs_colourfulness.png)", "",
               "Training seconds per recipe (from each run's log.csv): " + ", ".join(f"{k} {v:g}" for k, v in meta["train_seconds"].items()), ""]
-    written["markdown"] = write_text_atomic(out / "table.md", "\n".join(lines))
+    written["markdown"] = files.write_text("table.md", "\n".join(lines))
     return written

@@ -13,6 +13,9 @@ OUT/gain_per_class.png  each model's PSNR gain and MSE reduction over the grey f
 OUT/learning_curve.png  each run's training and validation loss per epoch (from its log.csv)
 ```
 
+plus the hidden record of those files (``.colorkeras-written.json``): a file of these names
+that report did not write is replaced only with ``overwrite`` (`colorkeras.fileio.WrittenFiles`).
+
 The package's other matplotlib figures live here too (the notebooks show them): images
 per class, a grid of prepared samples, photos before and after colorizing; and a report
 can be shown inline in a notebook (``report_parts``) with our runs set against the
@@ -49,7 +52,7 @@ from colorkeras.evaluate import (
     PREDICTIONS_FILE,
     format_number,
 )
-from colorkeras.fileio import write_atomic, write_text_atomic
+from colorkeras.fileio import WrittenFiles, writing_into
 from colorkeras.metrics import METRIC_NAMES
 from colorkeras.run import Run, RunError
 
@@ -517,8 +520,8 @@ def default_sample_rows(data: ReportData, max_classes: int = SAMPLE_CLASSES) -> 
     return chosen
 
 
-def _save_figure(figure, path: Path) -> Path:
-    return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=FIGURE_DPI))
+def _save_figure(figure, files: WrittenFiles, name: str) -> Path:
+    return files.write(name, lambda tmp: figure.savefig(tmp, format="png", dpi=FIGURE_DPI))
 
 
 def comparison_panels(l_array, ab_array, row: int, predictions) -> list[np.ndarray]:
@@ -837,7 +840,13 @@ def _run_lines(data: ReportData, out_dir: Path) -> list[str]:
     return lines
 
 
-def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_root=None) -> dict[str, Path]:
+# Every file write_report may write into its folder (checked before the first is written).
+REPORT_FILES = ("overall.csv", "per_class.csv", "qualitative.png", "gain_per_class.png", "learning_curve.png",
+                "report.md", "report.html")
+
+
+def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_root=None,
+                 overwrite: bool = False) -> dict[str, Path]:
     """Write the report of one or several evaluated runs into ``out_dir``.
 
     Args:
@@ -850,6 +859,10 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         data_root: the prepared dataset: chooses the evaluation when a run was evaluated
             on several datasets, and is read for the qualitative grid (needed only when
             the dataset is no longer where the evaluation found it).
+        overwrite: also replace files of the report's names (`REPORT_FILES`) that
+            report did not write; without it they are refused, before anything is written
+            (its own earlier files, unchanged since, are always replaced). What it wrote is
+            recorded in the folder's hidden ``.colorkeras-written.json``.
 
     Returns:
         name -> written path: "markdown", "html", "overall_csv", "per_class_csv",
@@ -859,6 +872,8 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
     Raises:
         ReportError: runs that cannot be reported (see ``load_results``), or an output
             folder that cannot be written (a file, a full or read-only disk).
+        NotWrittenByUs: a file in the way that report did not write (without overwrite).
+        FolderInUse: another colorkeras process is writing into ``out_dir``.
     """
     dataset = None
     if data_root is not None:
@@ -882,7 +897,9 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         if bad or not sample_rows:
             raise InvalidArgument(f"sample_rows must be rows 0..{data.count - 1} of the {split} split, got {bad or 'none'}")
     try:
-        return _write_report(data, out_dir, split, sample_rows, data_root)
+        with writing_into(out_dir, "report", overwrite) as files:
+            files.check(REPORT_FILES)
+            return _write_report(data, files, split, sample_rows, data_root)
     except OSError as error:
         # Every read inside _write_report handles its own errors (a figure left out, with a
         # note), so what arrives here failed to write into out_dir.
@@ -893,17 +910,18 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
         ) from error
 
 
-def _write_report(data: ReportData, out_dir: Path, split: str, sample_rows: list[int], data_root) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _write_report(data: ReportData, files: WrittenFiles, split: str, sample_rows: list[int],
+                  data_root) -> dict[str, Path]:
+    out_dir = files.folder
     written: dict[str, Path] = {}
 
     # --- CSV
     overall = overall_rows(data)
     overall_columns = ["model", "source", "split", "n", *METRIC_NAMES]
-    written["overall_csv"] = write_text_atomic(out_dir / "overall.csv", _csv_text(overall_columns, overall))
+    written["overall_csv"] = files.write_text("overall.csv", _csv_text(overall_columns, overall))
     per_class = per_class_rows(data)
     per_class_columns = ["class", "model", "n", *METRIC_NAMES, "psnr_gain", "mse_reduction"]
-    written["per_class_csv"] = write_text_atomic(out_dir / "per_class.csv", _csv_text(per_class_columns, per_class))
+    written["per_class_csv"] = files.write_text("per_class.csv", _csv_text(per_class_columns, per_class))
 
     # --- Figures: inputs that cannot be read leave a figure out (with a note); a figure
     # that cannot be written is an error of the output (raised by write_report).
@@ -918,8 +936,8 @@ def _write_report(data: ReportData, out_dir: Path, split: str, sample_rows: list
         figure_notes.append(f"The qualitative grid was not drawn: its inputs (the prepared dataset "
                             f"{root} and the runs' {PREDICTIONS_FILE}) could not be read ({error}).")
     if grid is not None:
-        written["qualitative"] = _save_figure(grid, out_dir / "qualitative.png")
-    written["gain_per_class"] = _save_figure(_gain_figure(data), out_dir / "gain_per_class.png")
+        written["qualitative"] = _save_figure(grid, files, "qualitative.png")
+    written["gain_per_class"] = _save_figure(_gain_figure(data), files, "gain_per_class.png")
     logged = [series for series in data.models if (series.run_dir / "log.csv").is_file()]
     try:
         curves = learning_curve_figure([s.run_dir for s in logged], [s.label for s in logged]) if logged else None
@@ -927,7 +945,7 @@ def _write_report(data: ReportData, out_dir: Path, split: str, sample_rows: list
         curves = None
         figure_notes.append(f"The learning curves were not drawn: a log.csv could not be read ({error}).")
     if curves is not None:
-        written["learning_curve"] = _save_figure(curves, out_dir / "learning_curve.png")
+        written["learning_curve"] = _save_figure(curves, files, "learning_curve.png")
     unlogged = [series.label for series in data.models if all(series is not s for s in logged)]
     if unlogged:
         folders = "its run folder has" if len(unlogged) == 1 else "their run folders have"
@@ -979,8 +997,8 @@ def _write_report(data: ReportData, out_dir: Path, split: str, sample_rows: list
                   "marks the epoch saved as best.keras")
     doc.bullets(figure_notes)
 
-    written["markdown"] = write_text_atomic(out_dir / "report.md", doc.markdown())
-    written["html"] = write_text_atomic(out_dir / "report.html", doc.html(title))
+    written["markdown"] = files.write_text("report.md", doc.markdown())
+    written["html"] = files.write_text("report.html", doc.html(title))
     return written
 
 

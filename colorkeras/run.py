@@ -43,6 +43,12 @@ class RunError(ColorkerasError):
     """A run folder that does not hold what was asked of it."""
 
 
+def is_run_record(record) -> bool:
+    """Whether the content of a config.json is a run's, as training writes it (the model
+    family's name and the TrainConfig, beside the dataset and the backend), and not some
+    other program's file of that name. Every run since the first layout records both."""
+    return (isinstance(record, dict) and isinstance(record.get("model"), str)
+            and isinstance(record.get("config"), dict))
 
 
 def model_arguments(model) -> dict:

@@ -17,7 +17,9 @@ continues with the next epoch, until the configured number of epochs is done. A 
 cannot be loaded (a disk that corrupted it) is moved aside to ``state/damaged-epoch-NNNN``
 and the run goes on from the newest state that loads, else from best.keras's weights, else
 from scratch, saying so. ``config.json`` is written when the first epoch is about to start,
-so a start that fails its checks leaves no run behind.
+so a start that fails its checks leaves no run behind. While a training runs it holds the
+folder's lock (hidden ``.colorkeras.lock``, `colorkeras.fileio.folder_lock`): a second
+``train`` into the same folder is refused, and a killed one holds nothing.
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ import numpy as np
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.config import TrainConfig
-from colorkeras.fileio import write_atomic, write_text_atomic
+from colorkeras.fileio import folder_lock, write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.models import FAMILIES, build_model
 from colorkeras.models.stored_input import StoredTargetLoss, stored_input_graph
 from colorkeras.objectives import get_objective
-from colorkeras.run import Run, dataset_identity, model_arguments
+from colorkeras.run import Run, dataset_identity, is_run_record, model_arguments
 from colorkeras.runtime import resolve_precision
 
 
@@ -109,7 +111,7 @@ def latest_state(run_dir: Path) -> Path | None:
 
 def _remove_stale_partials(run_dir: Path) -> None:
     """A kill during a state save leaves ``state/.partial-*`` (tens of MB): nothing else
-    writes there while this run holds the folder, so they are ours and stale."""
+    writes there while this run holds the folder (its lock), so they are ours and stale."""
     for partial in (run_dir / "state").glob(PARTIAL_PREFIX + "*"):
         if partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)
@@ -389,7 +391,14 @@ def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> Non
     if run_dir.exists() and not run_dir.is_dir():
         raise TrainingError(f"--out {run_dir} is a file, not a folder; choose a folder for the run.")
     run = Run(run_dir)
-    if run.config_path.is_file():
+    if run.config_path.exists() or run.config_path.is_symlink():
+        # Only a config.json that training wrote makes the folder a run: another
+        # program's file of that name (or a damaged one) says the folder is someone's.
+        if not run.config_path.is_file() or not is_run_record(run.record):
+            raise TrainingError(
+                f"{run_dir} is not a colorkeras run folder (its config.json is not a run's record "
+                "of model and config); it is left alone: choose another --out."
+            )
         if _started(run) and not _same_run(run.record, config, identity):
             raise TrainingError(
                 f"{run_dir} holds another run (its config.json differs from this one's model, "
@@ -449,10 +458,20 @@ def train(
             "output_channels, such as unet")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_partials(run_dir)
     except OSError as error:
         raise TrainingError(f"cannot write the run folder {run_dir}: {error.strerror or error}") from error
+    # One process at a time trains into a run folder (a second one is refused, naming the
+    # first's pid); the lock dies with its process, so a killed run never blocks a resume.
+    with folder_lock(run_dir):
+        _check_run_folder(run_dir, config, identity)  # again: no other process changes it now
+        _remove_stale_partials(run_dir)
+        return _fit(run, dataset, identity, config, objective, distribute, keras_verbose, progress_callbacks)
 
+
+def _fit(run: Run, dataset, identity: dict, config: TrainConfig, objective, distribute: bool,
+         keras_verbose, progress_callbacks) -> TrainResult:
+    """The checked start of `train` (the run folder held): build, restore, fit."""
+    run_dir = run.root
     keras.utils.set_random_seed(config.seed)
     precision = resolve_precision(config.mixed_precision)
     # Training changes process-wide Keras settings; they are put back afterwards so that a

@@ -38,7 +38,7 @@ import numpy as np
 
 from colorkeras import color
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.fileio import process_alive, write_atomic
+from colorkeras.fileio import folder_lock, process_alive, write_atomic
 from colorkeras.temporal import DEFAULT_WORK_SIDE, StepInfo, TemporalStabilizer
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"})
@@ -391,7 +391,7 @@ class _FrameFolderSink:
         pass
 
 
-def _replace_folder_atomic(target: Path, write, overwrite: bool) -> None:
+def _replace_folder_atomic(target: Path, write, overwrite: bool, before_replace=None) -> None:
     """`write_atomic` for a folder of frames: written under a hidden name, renamed at the
     end; an old output folder is replaced only when it holds nothing but our frames."""
 
@@ -407,7 +407,7 @@ def _replace_folder_atomic(target: Path, write, overwrite: bool) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    write_atomic(target, write_folder)
+    write_atomic(target, write_folder, before_replace=before_replace)
 
 
 # ------------------------------------------------------------------------------------
@@ -442,7 +442,7 @@ def _same_file(a: Path, b: Path) -> bool:
 def colorize_video(predictor, src, out_path, temporal: str = "flow",
                    keyframe_every: int | None = None, progress: bool = True, *,
                    overwrite: bool = False, fps=None, work_side: int = DEFAULT_WORK_SIDE,
-                   **stabilizer_options) -> VideoReport:
+                   before_replace=None, **stabilizer_options) -> VideoReport:
     """Colorize one video (or frame folder) into ``out_path``.
 
     Args:
@@ -458,6 +458,8 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
         overwrite: replace an existing output (default: refuse).
         fps: frame rate of a frame folder (default 25); ignored for video files.
         work_side: longest side at which flow and blending run.
+        before_replace: called with the complete output (under its hidden temporary
+            name) just before it is renamed to ``out_path``.
 
     Raises:
         InvalidArgument: a bad option, an unknown output suffix, or ``out_path`` is the
@@ -518,9 +520,9 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
         if suffix:
             if out.is_dir():
                 raise VideoError(f"{out} is a folder; left alone")
-            write_atomic(out, write)
+            write_atomic(out, write, before_replace=before_replace)
         else:
-            _replace_folder_atomic(out, write, overwrite)
+            _replace_folder_atomic(out, write, overwrite, before_replace)
     finally:
         source.close()
     if report.frames == 0:
@@ -658,33 +660,40 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
         InvalidArgument: a bad option or an output that would be an input (nothing done).
         ModelLoadError: the model cannot be loaded.
     """
-    from colorkeras.colorize import OutputManifest
+    from colorkeras.colorize import OutputManifest, _stamp
 
     TemporalStabilizer(temporal, keyframe_every)  # check the options before any work
     jobs, skipped = plan_video_outputs(inputs, out_dir)
     report = VideoBatchReport(skipped=list(skipped))
-    # The photo path's record of what colorize wrote: --overwrite redoes only those
-    # outputs, never a file that someone else put at an output path.
-    manifest = OutputManifest(out_dir)
-    predictor = None
-    for source, target in jobs:
-        remove_stale_temporaries(target)
-        if (target.exists() or target.is_symlink()) and not overwrite:
-            report.existing.append(source)
-            continue
-        conflict = manifest.conflict(source, target)
-        if conflict:
-            report.skipped.append((source, conflict))
-            continue
-        if predictor is None:
-            predictor = as_predictor(model_path)
-        manifest.claim([(source, target)])
-        try:
-            report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
-                                                 progress, overwrite=overwrite))
-        except VideoError as error:
-            reason = str(error)  # said once: the report names the file
-            report.skipped.append((source, reason.removeprefix(f"{source}: ")))
-            continue
-        manifest.confirm([target])
+    if not jobs:
+        return report
+    with folder_lock(out_dir):  # one colorize at a time writes into an output folder
+        # The photo path's record of what colorize wrote: --overwrite redoes only those
+        # outputs, and a file that someone else put at an output path is neither replaced
+        # nor taken for done.
+        manifest = OutputManifest(out_dir)
+        predictor = None
+        for source, target in jobs:
+            remove_stale_temporaries(target)
+            conflict = manifest.conflict(source, target)
+            if conflict:
+                report.skipped.append((source, conflict))
+                continue
+            if (target.exists() or target.is_symlink()) and not overwrite:
+                report.existing.append(source)
+                continue
+            if predictor is None:
+                predictor = as_predictor(model_path)
+
+            def expect(tmp: Path, source=source, target=target) -> None:
+                manifest.expect([(source, target, _stamp(tmp))])
+
+            try:
+                report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
+                                                     progress, overwrite=overwrite, before_replace=expect))
+            except VideoError as error:
+                reason = str(error)  # said once: the report names the file
+                report.skipped.append((source, reason.removeprefix(f"{source}: ")))
+                continue
+            manifest.confirm([target])
     return report

@@ -29,7 +29,7 @@ import numpy as np
 
 from colorkeras import color
 from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import write_atomic, write_text_atomic
+from colorkeras.fileio import WrittenFiles, writing_into
 from colorkeras.temporal import (
     DEFAULT_WORK_SIDE,
     clip_quality,
@@ -187,10 +187,23 @@ def flicker_figure(evaluation: ClipEvaluation):
     return figure
 
 
-def write_clip_evaluation(evaluation: ClipEvaluation, out_dir) -> dict[str, Path]:
-    """per_frame.csv, summary.json, table.md and flicker.png in ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+# Every file write_clip_evaluation writes into its folder.
+CLIP_FILES = ("per_frame.csv", "summary.json", "table.md", "flicker.png")
+COMMAND = "evaluate-video"
+
+
+def check_clip_folder(out_dir, overwrite: bool = False) -> None:
+    """Refuse, before a clip is evaluated, a folder holding files of `CLIP_FILES`' names
+    that evaluate-video did not write (unless ``overwrite``); see `write_clip_evaluation`."""
+    WrittenFiles(out_dir, COMMAND, overwrite).check(CLIP_FILES)
+
+
+def write_clip_evaluation(evaluation: ClipEvaluation, out_dir, overwrite: bool = False) -> dict[str, Path]:
+    """per_frame.csv, summary.json, table.md and flicker.png in ``out_dir``.
+
+    Files of those names that evaluate-video did not write are replaced only with
+    ``overwrite`` (`colorkeras.fileio.WrittenFiles`, which records what it wrote).
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -201,9 +214,11 @@ def write_clip_evaluation(evaluation: ClipEvaluation, out_dir) -> dict[str, Path
                "mean": {mode: {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                                for k, v in means.items()} for mode, means in evaluation.summary().items()}}
     figure = flicker_figure(evaluation)
-    return {
-        "per_frame": write_text_atomic(out_dir / "per_frame.csv", buffer.getvalue()),
-        "summary": write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n"),
-        "table": write_text_atomic(out_dir / "table.md", evaluation.table() + "\n"),
-        "flicker": write_atomic(out_dir / "flicker.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120)),
-    }
+    with writing_into(out_dir, COMMAND, overwrite) as files:
+        files.check(CLIP_FILES)
+        return {
+            "per_frame": files.write_text("per_frame.csv", buffer.getvalue()),
+            "summary": files.write_text("summary.json", json.dumps(summary, indent=2) + "\n"),
+            "table": files.write_text("table.md", evaluation.table() + "\n"),
+            "flicker": files.write("flicker.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120)),
+        }

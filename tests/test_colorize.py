@@ -335,6 +335,129 @@ def test_a_damaged_manifest_makes_colorize_careful_not_careless(model_path, tmp_
     assert "is unreadable" in report.warnings[0]
 
 
+def _failing_save(self, *args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_failed_write_claims_no_output_path(model_path, tmp_path, monkeypatch):
+    # Issue 22: a write that failed left its record entry with "output": null, which made
+    # a file the user put at that path later colorize's: replaced by --overwrite, or taken
+    # for done without it.
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(Image.Image, "save", _failing_save)
+        failed = colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
+    assert not failed.written and "No space left on device" in failed.skipped[0][1]
+    _write(out / "a.png", _photo(40, 40, seed=7))
+    theirs = (out / "a.png").read_bytes()
+    for overwrite in (True, False):
+        report = colorize_paths(model_path, [tmp_path / "in"], out, overwrite=overwrite, progress=False)
+        assert (out / "a.png").read_bytes() == theirs
+        assert not report.written and not report.existing
+        assert "a.png already exists and was not written by colorize" in report.skipped[0][1]
+
+
+KILLED_MID_WRITE = """
+import sys, time
+from PIL import Image
+
+def hang(self, *args, **kwargs):
+    print("writing", flush=True)
+    time.sleep(600)
+
+Image.Image.save = hang
+from colorkeras.colorize import colorize_paths
+colorize_paths(sys.argv[1], [sys.argv[2]], sys.argv[3], progress=False)
+"""
+
+
+def test_a_colorize_killed_mid_write_claims_no_output_path(model_path, tmp_path):
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(model_path), str(tmp_path / "in"),
+                                str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout.readline().strip() == "writing"
+    finally:
+        process.kill()  # SIGKILL, in the middle of writing a.png
+        process.wait()
+        process.stdout.close()
+    _write(out / "a.png", _photo(40, 40, seed=7))
+    theirs = (out / "a.png").read_bytes()
+    report = colorize_paths(model_path, [tmp_path / "in"], out, overwrite=True, progress=False)
+    assert (out / "a.png").read_bytes() == theirs and not report.written
+    assert "not written by colorize" in report.skipped[0][1]
+
+
+def test_a_second_colorize_into_an_output_folder_in_use_is_refused(model_path, tmp_path, capsys):
+    from colorkeras.cli import main
+    from colorkeras.fileio import FolderInUse, folder_lock
+
+    # Issue 22: two colorize runs into one --out wrote over each other's record (12
+    # entries left for 112 outputs). The first here is stuck writing its first photo.
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    _write(tmp_path / "more" / "b.png", _photo(40, 40, seed=2))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(model_path), str(tmp_path / "in"),
+                              str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert first.stdout.readline().strip() == "writing"
+        with pytest.raises(FolderInUse, match=rf"out is in use by another colorkeras process \(pid {first.pid}\)"):
+            colorize_paths(model_path, [tmp_path / "more"], out, progress=False)
+        assert main(["colorize", str(model_path), str(tmp_path / "more"), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (f"colorkeras colorize: error: {out} is in use by another colorkeras "
+                                           f"process (pid {first.pid})\n")
+        assert not (out / "b.png").exists()
+    finally:
+        first.kill()
+        first.wait()
+        first.stdout.close()
+    report = colorize_paths(model_path, [tmp_path / "more"], out, progress=False)  # free once it died
+    assert report.written == [out / "b.png"]
+    with folder_lock(out):
+        pass
+
+
+def test_record_updates_keep_what_another_writer_saved_meanwhile(tmp_path):
+    from colorkeras.colorize import OutputManifest, _stamp
+
+    # Two writers that read the record before either saved: neither loses the other's entry.
+    out = tmp_path / "out"
+    _write(tmp_path / "a.png", _photo(8, 8))
+    _write(tmp_path / "b.png", _photo(8, 8, seed=1))
+    first, second = OutputManifest(out), OutputManifest(out)
+    for manifest, name in ((first, "a.png"), (second, "b.png")):
+        _write(out / name, _photo(8, 8, seed=5))
+        manifest.expect([(tmp_path / name, out / name, _stamp(out / name))])
+        manifest.confirm([out / name])
+    assert sorted(json.loads((out / MANIFEST_NAME).read_text())["outputs"]) == ["a.png", "b.png"]
+    assert OutputManifest(out).owns(out / "a.png") and OutputManifest(out).owns(out / "b.png")
+
+
+def test_an_output_renamed_into_place_just_before_a_kill_is_still_owned(model_path, tmp_path, monkeypatch):
+    # The other side: a file that colorize put in place is its own even when the run died
+    # before it could note so (the record holds what the complete file would be).
+    import colorkeras.colorize as colorize_module
+
+    _write(tmp_path / "in" / "a.png", _photo(40, 40))
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        def killed(self, targets):
+            raise KeyboardInterrupt  # as a kill right after the rename
+
+        patch.setattr(colorize_module.OutputManifest, "confirm", killed)
+        with pytest.raises(KeyboardInterrupt):
+            colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
+    assert (out / "a.png").is_file()
+    again = colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
+    assert again.existing == [tmp_path / "in" / "a.png"] and again.ok
+    redone = colorize_paths(model_path, [tmp_path / "in"], out, overwrite=True, progress=False)
+    assert redone.written == [out / "a.png"] and redone.ok
+
+
 # ------------------------------------------------------------------------------------
 # A rerun with nothing to do
 # ------------------------------------------------------------------------------------

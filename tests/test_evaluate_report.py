@@ -16,6 +16,7 @@ from skimage.color import lab2rgb
 from colorkeras.data.pipeline import PreparedDataset
 from colorkeras.data.prepare import PrepareSettings, prepare
 from colorkeras.data.synthetic import write_toy_city
+from colorkeras.fileio import LOCK_NAME, RECORD_NAME
 from colorkeras.evaluate import (
     CSV_COLUMNS,
     GREY_FLOOR,
@@ -313,7 +314,8 @@ def test_report_on_a_full_disk_blames_the_output_not_the_dataset(world, tmp_path
     assert result.returncode == 2, result.stderr[-3000:]
     assert f"the report could not be written to {out}: File too large" in result.stderr
     assert "dataset" not in result.stderr and "Traceback" not in result.stderr
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    # No temporary file is left: only the folder's lock and the record of what was written.
+    assert {p.name for p in out.iterdir() if p.name.startswith(".")} <= {LOCK_NAME, RECORD_NAME}
 
 
 def test_report_out_that_is_a_file_or_cannot_be_made_is_a_clear_error(world, tmp_path):
@@ -323,6 +325,34 @@ def test_report_out_that_is_a_file_or_cannot_be_made_is_a_clear_error(world, tmp
     with pytest.raises(ReportError, match=f"could not be written to {tmp_path / 'file' / 'out'}: Not a directory"):
         write_report([world["run_a"]], tmp_path / "file" / "out")
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_report_never_replaces_files_it_did_not_write(world, tmp_path, capsys):
+    from colorkeras.cli import main
+    from colorkeras.errors import ColorkerasError
+
+    # Issue 22: `report --out` wrote over the user's report.md and overall.csv.
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("my notes")
+    (out / "overall.csv").write_text("my,table\n")
+    with pytest.raises(ColorkerasError, match="not written by colorkeras report; pass --overwrite"):
+        write_report([world["run_a"]], out)
+    assert main(["report", str(world["run_a"]), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"colorkeras report: error: {out / 'overall.csv'} and 1 other file") and err.count("\n") == 1
+    assert "report.md" in err and "--overwrite" in err
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["overall.csv", "report.md"]
+    assert (out / "report.md").read_text() == "my notes" and (out / "overall.csv").read_text() == "my,table\n"
+    # --overwrite replaces them; from then on they are report's own, replaced by a rerun...
+    assert main(["report", str(world["run_a"]), "--out", str(out), "--overwrite"]) == 0
+    assert "my notes" not in (out / "report.md").read_text()
+    write_report([world["run_a"]], out)
+    # ...until someone edits one: then it is theirs again.
+    (out / "report.md").write_text("edited")
+    with pytest.raises(ColorkerasError, match=f"{re.escape(str(out / 'report.md'))} exists and was not written"):
+        write_report([world["run_a"]], out)
+    assert (out / "report.md").read_text() == "edited"
 
 
 # ------------------------------------------------------------------------------- figures

@@ -1,11 +1,14 @@
-"""Tests for colorkeras.fileio.copy_stream_atomic and is_temporary_name."""
+"""Tests for colorkeras.fileio: copy_stream_atomic, is_temporary_name, folder locks."""
 
 from __future__ import annotations
 
 import errno
 import io
 import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,89 @@ def test_temporary_names_are_recognised(tmp_path: Path) -> None:
     assert len(seen) == 5 and all(is_temporary_name(name) for name in seen)
     for name in ["sun_1.jpg", ".sun_1.jpg", ".sun397-sun_1.jpg.abcd1234.part", ".x.tmp.jpg"]:
         assert not is_temporary_name(name)
+
+
+# A process that takes a folder's lock, says so, and waits to be killed.
+HOLD_LOCK = """
+import sys, time
+from colorkeras.fileio import folder_lock
+with folder_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hold_lock(folder: Path) -> subprocess.Popen:
+    """A real second process holding ``folder``'s lock (returns once it holds it)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE,
+                              text=True, env=env)
+    line = holder.stdout.readline().strip()
+    holder.stdout.close()
+    assert line == "held"
+    return holder
+
+
+def test_a_folder_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path: Path) -> None:
+    from colorkeras.fileio import LOCK_NAME, FolderInUse, folder_lock
+
+    folder = tmp_path / "out"
+    holder = hold_lock(folder)
+    try:
+        message = f"{re.escape(str(folder))} is in use by another colorkeras process \\(pid {holder.pid}\\)"
+        with pytest.raises(FolderInUse, match=message):
+            with folder_lock(folder):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up of any kind
+        holder.wait()
+    with folder_lock(folder):  # the kernel released the dead holder's lock
+        with folder_lock(folder):  # the same process may take it again
+            pass
+        assert (folder / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+    assert _names(folder) == [LOCK_NAME]
+    # Released when the block ends: another process takes it.
+    again = hold_lock(folder)
+    again.kill()
+    again.wait()
+
+
+def test_written_files_replace_only_their_own_and_survive_a_kill_between_record_and_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from colorkeras.fileio import RECORD_NAME, NotWrittenByUs, WrittenFiles, writing_into
+
+    (tmp_path / "theirs.md").write_text("mine")
+    with writing_into(tmp_path, "report") as files:
+        files.write_text("a.md", "one")
+        files.write_text("a.md", "two")  # its own, unchanged: replaced
+        with pytest.raises(NotWrittenByUs, match="theirs.md exists and was not written by colorkeras report"):
+            files.write_text("theirs.md", "x")
+        # Another command's file is not this one's either.
+        with pytest.raises(NotWrittenByUs, match="a.md exists and was not written by colorkeras quality"):
+            WrittenFiles(tmp_path, "quality").check(["a.md"])
+        WrittenFiles(tmp_path, "quality").write_text("b.md", "b")
+        assert sorted(json.loads((tmp_path / RECORD_NAME).read_text())["files"]) == ["a.md", "b.md"]
+
+        # Killed after the record learned the new bytes, before the rename: the old file
+        # is still the command's.
+        real = os.replace
+
+        def killed(source, target):
+            if Path(target).name == "a.md":
+                raise KeyboardInterrupt
+            return real(source, target)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "replace", killed)
+            with pytest.raises(KeyboardInterrupt):
+                files.write_text("a.md", "three")
+        assert (tmp_path / "a.md").read_text() == "two"
+        files.write_text("a.md", "four")
+        assert (tmp_path / "theirs.md").read_text() == "mine"
+        WrittenFiles(tmp_path, "report", overwrite=True).write_text("theirs.md", "replaced")
+    assert (tmp_path / "theirs.md").read_text() == "replaced"
+    assert _names(tmp_path) == sorted([".colorkeras.lock", RECORD_NAME, "a.md", "b.md", "theirs.md"])

@@ -105,6 +105,32 @@ def test_overwrite_replaces_only_a_prepared_dataset(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_overwrite_refuses_a_dataset_holding_files_prepare_did_not_write(tmp_path):
+    # Issue 22: --overwrite deleted the user's files put inside a prepared dataset.
+    source = _two_classes(tmp_path / "src")
+    out = tmp_path / "out"
+    prepare(source, out, SMALL, workers=1, progress=False)
+    (out / "notes.txt").write_text("mine")
+    (out / "embeddings" / "mine").mkdir(parents=True)
+    (out / "embeddings" / "mine" / "features.npy").write_bytes(b"my features")
+    other = PrepareSettings(image_size=16, seed=3)
+    with pytest.raises(PrepareError, match=r"holds files prepare did not write: embeddings/mine/features\.npy, "
+                                           r"notes\.txt; they are never deleted"):
+        prepare(source, out, other, workers=1, overwrite=True, progress=False)
+    result = _cli(source, out, "--size", "16", "--seed", "3", "--workers", "1", "--overwrite")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("colorkeras prepare: error: ") and "notes.txt" in result.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "embeddings" / "mine" / "features.npy").read_bytes() == b"my features"
+    assert json.loads((out / "settings.json").read_text())["seed"] == 0
+    # Without them, a dataset holding only what prepare (and embed's cache) wrote is replaced.
+    (out / "notes.txt").unlink()
+    (out / "embeddings" / "mine" / "features.npy").rename(out / "embeddings" / "mine" / "train.npy")
+    (out / "embeddings" / "mine" / "val.progress.json").write_text('{"rows_done": 1}')
+    prepare(source, out, other, workers=1, overwrite=True, progress=False)
+    assert json.loads((out / "settings.json").read_text())["seed"] == 3 and not (out / "embeddings").exists()
+
+
 # ------------------------------------------------------------------------------------
 # 2. A full disk is a clear error, and leaves nothing behind
 # ------------------------------------------------------------------------------------
@@ -360,15 +386,47 @@ def test_leftovers_of_dead_runs_are_removed_and_a_dataset_moved_aside_is_restore
     (tmp_path / f".out.old-{dead}-0badf00d").mkdir()
     os.replace(out, tmp_path / f".out.old-{dead}-0badf00d" / "old")
     (tmp_path / f".out.partial-{dead}-12345678").mkdir()
-    (tmp_path / ".out.partial-k2j4_x9q").mkdir()  # an older version's name, without a pid
+    (tmp_path / ".out.partial-k2j4_x9q").mkdir()  # an older version's name: not prepare's now, kept
     in_use = tmp_path / f".out.partial-{os.getppid()}-abcdef01"  # a live owner
     in_use.mkdir()
     (tmp_path / ".other.partial-1-12345678").mkdir()  # another dataset's
     report = prepare(source, out, SMALL, workers=1, progress=False)
     assert report.already_done and "restored" in report.to_text()
     assert (out / "settings.json").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [
-        ".other.partial-1-12345678", in_use.name]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == sorted([
+        ".other.partial-1-12345678", ".out.partial-k2j4_x9q", in_use.name])
+
+
+def test_leftover_cleanup_leaves_what_prepare_did_not_leave(tmp_path):
+    # Issue 22: any sibling named .<OUT>.old-* or .<OUT>.partial-* whose suffix was not a
+    # live pid was deleted unread, a user's .myds.old-backup included.
+    source = _two_classes(tmp_path / "src")
+    out = tmp_path / "myds"
+    prepare(source, out, SMALL, workers=1, progress=False)
+    dead = 2**22 + 1
+    kept = {
+        ".myds.old-backup": "photo.jpg",  # not prepare's name at all
+        ".myds.partial-k2j4_x9q": "all_l.tmp",  # an older version's name: left alone too
+        f".myds.old-{dead}-notatokn": "old",  # a pid, but not prepare's token
+        f".myds.partial-{dead}-0badf00d": "thesis.docx",  # prepare's name, someone else's content
+        f".myds.old-{dead}-12345678": "photos",  # likewise: a trash folder holds only old/
+    }
+    for name, inside in kept.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / inside).write_bytes(b"precious")
+    (tmp_path / f".myds.old-{dead}-abcdef01" / "old").mkdir(parents=True)  # old/ that is not a dataset
+    (tmp_path / f".myds.old-{dead}-abcdef01" / "old" / "mine.txt").write_text("mine")
+    kept[f".myds.old-{dead}-abcdef01"] = "old/mine.txt"
+    # What prepare does leave behind is still cleaned: an empty work folder, a half-done one.
+    (tmp_path / f".myds.partial-{dead}-00000000").mkdir()
+    half = tmp_path / f".myds.partial-{dead}-11111111"
+    half.mkdir()
+    (half / "all_l.tmp").write_bytes(b"rows")
+    (half / "train_l.npy").write_bytes(b"rows")
+    prepare(source, out, SMALL, workers=1, progress=False)
+    for name, inside in kept.items():
+        assert (tmp_path / name / inside).is_file(), name
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == sorted(kept)
 
 
 # ------------------------------------------------------------------------------------

@@ -157,6 +157,32 @@ def test_the_grid_runs_end_to_end_and_resumes(tmp_path):
     assert [(r["recipe"], r["psnr"]) for r in again["rows"]] == [(r["recipe"], r["psnr"]) for r in rows]
 
 
+def test_the_grid_refuses_a_report_folder_holding_files_it_did_not_write_before_any_work(tmp_path, monkeypatch,
+                                                                                          capsys):
+    import colorkeras.quality as quality
+    from colorkeras.cli import main
+    from colorkeras.errors import ColorkerasError
+
+    # Issue 22: `quality --report` wrote over the user's table.md and selection.json, after
+    # the whole grid's work. The refusal comes first now.
+    def no_work(*args, **kwargs):
+        raise AssertionError("the grid started before the report folder was checked")
+
+    monkeypatch.setattr(quality, "prepare_data", no_work)
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "selection.json").write_text("{}")
+    with pytest.raises(ColorkerasError, match="selection.json exists and was not written by colorkeras quality"):
+        run_grid(tmp_path, tmp_path, tmp_path / "out", form="tiny", report=report)
+    assert main(["quality", str(tmp_path), "--ood", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--report", str(report), "--form", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("colorkeras quality: error: ") and err.count("\n") == 1 and "--overwrite" in err
+    assert (report / "selection.json").read_text() == "{}"
+    with pytest.raises(AssertionError, match="grid started"):  # --overwrite lets it go on
+        run_grid(tmp_path, tmp_path, tmp_path / "out", form="tiny", report=report, overwrite=True)
+
+
 def test_the_grid_refuses_unknown_forms_and_recipes(tmp_path):
     with pytest.raises(InvalidArgument, match="unknown form 'huge'"):
         run_grid(tmp_path, tmp_path, tmp_path / "out", form="huge")

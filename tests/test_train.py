@@ -83,6 +83,28 @@ def test_bad_input_gives_clear_errors_and_touches_nothing(prepared_toy_city, tmp
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("content", ['{"x": 1}', "{not json", "[1, 2]", '{"model": "baseline"}',
+                                     '{"model": 3, "config": {}}'])
+def test_a_folder_whose_config_json_is_not_a_runs_is_refused(prepared_toy_city, tmp_path, capsys, content):
+    from colorkeras.cli import main
+
+    # Issue 22: a config.json of some other program made the folder pass for a run that
+    # never finished an epoch, so train wrote its own config.json over it and its files in.
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    (folder / "config.json").write_text(content)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(TrainingError, match="not a colorkeras run folder"):
+        train(prepared_toy_city, folder, tiny_config(epochs=1), verbose=0)
+    code = main(["train", str(prepared_toy_city), "--model", "baseline", "--out", str(folder),
+                 "--image-size", str(SIZE), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("colorkeras train: error: ") and err.count("\n") == 1, err
+    assert f"{folder} is not a colorkeras run folder" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "notes.txt"]
+    assert (folder / "config.json").read_text() == content
+
+
 def test_a_folder_holding_another_run_is_refused(prepared_toy_city, tmp_path):
     run = tmp_path / "run"
     train(prepared_toy_city, run, tiny_config(epochs=1), verbose=0)
@@ -238,6 +260,34 @@ def _train_command(prepared, run, epochs):
     return [sys.executable, "-m", "colorkeras.cli", "train", str(prepared), "--model", "baseline",
             "--out", str(run), "--epochs", str(epochs), "--batch-size", "8",
             "--set", f"image_size={SIZE}", "--set", "learning_rate=0.001"]
+
+
+@pytest.mark.slow
+def test_a_second_train_into_a_run_folder_in_use_is_refused(prepared_toy_city, tmp_path):
+    from colorkeras.fileio import FolderInUse, folder_lock
+
+    # Issue 22: two `train`s into one --out both started, each writing the other's files.
+    run = tmp_path / "run"
+    command = _train_command(prepared_toy_city, run, epochs=500)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    try:
+        deadline = time.time() + 240
+        while not (run / "config.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first training ended before the second started"
+        same = TrainConfig(model="baseline", epochs=1, batch_size=8, image_size=SIZE, learning_rate=1e-3)
+        with pytest.raises(FolderInUse, match=rf"is in use by another colorkeras process \(pid {first.pid}\)"):
+            train(prepared_toy_city, run, same, verbose=0)
+        second = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=240)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert second.stderr.endswith(f"colorkeras train: error: {run} is in use by another colorkeras "
+                                      f"process (pid {first.pid})\n"), second.stderr[-2000:]
+    finally:
+        first.kill()
+        first.wait()
+    with folder_lock(run):  # a killed training holds nothing
+        pass
 
 
 @pytest.mark.slow

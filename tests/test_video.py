@@ -241,7 +241,8 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
     out_dir = tmp_path / "out"
     report = colorize_video_paths(model_path, [src, folder, tmp_path / "nope.mp4"], out_dir,
                                   "flow", None, False, progress=False)
-    assert sorted(p.name for p in out_dir.iterdir()) == [".colorkeras-colorize.json", "pan.mp4", "shots.mp4"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [".colorkeras-colorize.json", ".colorkeras.lock", "pan.mp4",
+                                                         "shots.mp4"]
     assert [r.frames for r in report.written] == [16, 12]
     assert report.skipped == [(tmp_path / "nope.mp4", "not found")]
     again = colorize_video_paths(model_path, [src], out_dir, "flow", None, False, progress=False)
@@ -250,6 +251,26 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
         colorize_video_paths(model_path, [src], src.parent, "flow", None, True, progress=False)
     with pytest.raises(InvalidArgument):
         colorize_video_paths(model_path, [src], out_dir, "sideways", None, True, progress=False)
+
+
+def test_a_failed_video_claims_no_output_path(pan, model_path, tmp_path, monkeypatch):
+    import colorkeras.video as video_module
+
+    # Issue 22: the record entry of a failed video claimed its output path for ever: a
+    # file the user put there later was replaced by --overwrite, or taken for done.
+    _, src = pan
+    out = tmp_path / "out"
+    real = video_module.as_predictor
+    with monkeypatch.context() as patch:
+        patch.setattr(video_module, "as_predictor", lambda path: _Counting(real(path), fail_at=4))
+        with pytest.raises(RuntimeError, match="interrupted"):
+            colorize_video_paths(model_path, [src], out, "off", None, False, progress=False)
+    (out / "pan.mp4").write_bytes(b"the user's own file")
+    for overwrite in (True, False):
+        report = colorize_video_paths(model_path, [src], out, "off", None, overwrite, progress=False)
+        assert (out / "pan.mp4").read_bytes() == b"the user's own file"
+        assert not report.written and not report.existing
+        assert "pan.mp4 already exists and was not written by colorize" in report.skipped[0][1]
 
 
 def test_warping_error_is_zero_for_colour_that_moves_with_the_scene():
@@ -308,6 +329,27 @@ def test_evaluate_video_cli_on_a_file_estimates_the_motion(model_path, pan, tmp_
     means = summary["mean"]
     assert means["flow"]["warping_error"] < means["off"]["warping_error"]
     assert means["keyframes"]["model_frames"] == 4
+
+
+def test_evaluate_video_never_replaces_files_it_did_not_write(model_path, pan, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    # Issue 22: `evaluate-video --out` wrote over the user's summary.json and table.md.
+    _, path = pan
+    out = tmp_path / "ev"
+    (out / "pan").mkdir(parents=True)
+    (out / "pan" / "summary.json").write_text('{"mine": true}')
+    command = ["evaluate-video", str(model_path), str(path), "--out", str(out)]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err == (f"colorkeras evaluate-video: error: {out / 'pan' / 'summary.json'} exists and was not "
+                   "written by colorkeras evaluate-video; pass --overwrite to replace it, or choose another "
+                   "folder\n")
+    assert [p.name for p in (out / "pan").iterdir() if not p.name.startswith(".")] == ["summary.json"]
+    assert (out / "pan" / "summary.json").read_text() == '{"mine": true}'
+    assert main(command + ["--overwrite"]) == 0
+    assert __import__("json").loads((out / "pan" / "summary.json").read_text())["clip"] == "pan.mp4"
+    assert main(command) == 0  # its own files now
 
 
 def test_lightness_match_trusts_flat_areas_and_refuses_mismatched_lightness():

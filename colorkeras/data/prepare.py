@@ -17,7 +17,11 @@ The folder is built under a temporary name beside the destination
 interrupted run never leaves a dataset that a later run would trust. ``settings.json`` is
 written last inside it, as a second completeness marker. A replaced dataset is first moved
 aside to ``.OUT.old-<pid>-<token>/old``; a later run removes such leftovers of runs that
-are no longer alive, and puts an old dataset back if it never got its replacement.
+are no longer alive, and puts an old dataset back if it never got its replacement. Only
+folders named exactly so (a pid and 8 hex digits) that hold nothing but what prepare
+leaves there count as leftovers: anything else beside OUT is left alone. ``--overwrite``
+replaces a prepared dataset only while it holds nothing but prepare's files (and embed's
+``embeddings/`` cache); a file of anyone else's in it is named, and never deleted.
 
 Arrays are written with ordinary sequential writes, never through a writable memory map:
 a full disk then fails one ``write`` with ENOSPC (a clear error) instead of killing the
@@ -29,11 +33,11 @@ from __future__ import annotations
 import csv
 import ctypes
 import errno
-import glob
 import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -47,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from colorkeras.fileio import free_bytes_if_short, process_alive
+from colorkeras.fileio import free_bytes_if_short, is_temporary_name, process_alive
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.synthetic import toy_city_folder
@@ -473,30 +477,82 @@ def read_settings(out_dir: Path) -> dict:
 # Work folders of this process that are in use now (never stale, whatever their pid says).
 _IN_USE: set[Path] = set()
 
+# What prepare writes into a dataset, and into its work folder on the way.
+DATASET_FILES = frozenset({"settings.json", "manifest.csv", "skipped.csv",
+                           *(f"{split}_{part}.npy" for split in SPLITS for part in ("l", "ab"))})
+_WORK_FILES = DATASET_FILES | {"all_l.tmp", "all_ab.tmp"}
+# What `colorkeras embed` (and train, through it) caches inside a dataset:
+# embeddings/<key>/<split>.npy, with <split>.partial.npy and <split>.progress.json on the way.
+_EMBEDDING_FILE = re.compile(r"(train|val|test)(\.npy|\.partial\.npy|\.progress\.json)")
+_TOKEN = re.compile(r"[0-9a-f]{8}")
+
 
 def _sibling(out_dir: Path, kind: str) -> Path:
-    """A fresh name for a work ("partial") or trash ("old") folder beside out_dir.
+    """A fresh name for a work ("partial") or trash ("old") folder beside out_dir:
+    ``.OUT.<kind>-<pid>-<8 hex>``.
 
     The pid in the name tells a later run whether the folder's owner is still alive.
     """
     return out_dir.with_name(f".{out_dir.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
+def _not_written_by_prepare(folder: Path, names=DATASET_FILES) -> list[str]:
+    """What in ``folder`` neither prepare nor embed's cache wrote (paths relative to it,
+    sorted); [] when everything there is theirs. Links are never theirs."""
+    foreign = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_symlink():
+            foreign.append(entry.name)
+        elif entry.name == "embeddings" and entry.is_dir():
+            for key in sorted(entry.iterdir()):
+                if key.is_symlink() or not key.is_dir():
+                    foreign.append(f"embeddings/{key.name}")
+                    continue
+                foreign += [f"embeddings/{key.name}/{item.name}" for item in sorted(key.iterdir())
+                            if item.is_symlink() or not item.is_file()
+                            or not (_EMBEDDING_FILE.fullmatch(item.name) or is_temporary_name(item.name))]
+        elif not (entry.name in names and entry.is_file()):
+            foreign.append(entry.name)
+    return foreign
+
+
+def _left_by_prepare(path: Path, kind: str) -> bool:
+    """Whether a work or trash folder holds only what prepare leaves there: a work folder
+    its work files (or nothing), a trash folder an ``old`` dataset of ours (or nothing)."""
+    try:
+        if kind == "partial":
+            return not _not_written_by_prepare(path, _WORK_FILES)
+        inside = list(path.iterdir())
+        if not inside:
+            return True
+        old = path / "old"
+        return (inside == [old] and old.is_dir() and not old.is_symlink()
+                and not _not_written_by_prepare(old))
+    except OSError:
+        return False
+
+
 def _stale_siblings(out_dir: Path) -> list[Path]:
-    """Work and trash folders beside out_dir left by runs that are no longer alive."""
+    """Work and trash folders beside out_dir left by runs that are no longer alive.
+
+    Only names of exactly the form prepare gives them (``_sibling``) whose content is
+    what prepare leaves there count: anything else is someone's, and left alone.
+    """
+    pattern = re.compile(rf"\.{re.escape(out_dir.name)}\.(?P<kind>partial|old)-(?P<pid>[0-9]+)-(?P<token>.*)",
+                         re.DOTALL)
     stale = []
-    for kind in ("partial", "old"):
-        for path in out_dir.parent.glob(f".{glob.escape(out_dir.name)}.{kind}-*"):
-            owner = path.name[len(f".{out_dir.name}.{kind}-"):].split("-")[0]
-            if path in _IN_USE or not path.is_dir() or path.is_symlink():
-                continue
-            # Names without a pid come from older versions (tempfile names): stale.
-            if owner.isdigit() and int(owner) != os.getpid() and process_alive(int(owner)):
-                continue
+    for path in sorted(out_dir.parent.iterdir()):
+        match = pattern.fullmatch(path.name)
+        if match is None or not _TOKEN.fullmatch(match["token"]):
+            continue
+        if path in _IN_USE or not path.is_dir() or path.is_symlink():
+            continue
+        owner = int(match["pid"])
+        if owner != os.getpid() and process_alive(owner):
+            continue
+        if _left_by_prepare(path, match["kind"]):
             stale.append(path)
     return stale
-
-
 
 
 def _clean_up_after_dead_runs(out_dir: Path) -> list[str]:
@@ -568,7 +624,8 @@ def prepare(
 
     ``source_dir`` may be a list of folders: they are prepared as one dataset, each class
     named after its source (`scan_many`). ``overwrite`` replaces a dataset prepared with
-    other settings or sources; a folder that is not a prepared dataset is never replaced.
+    other settings or sources; a folder that is not a prepared dataset, or a dataset that
+    holds files prepare did not write, is never replaced.
     """
     settings = settings or PrepareSettings()
     if workers is not None and workers < 1:
@@ -606,6 +663,13 @@ def prepare(
                 raise PrepareError(
                     f"{_shown(out_dir)} holds a prepared dataset with other settings or sources; "
                     "pass --overwrite to replace it, or choose another folder."
+                )
+            foreign = _not_written_by_prepare(out_dir)
+            if foreign:
+                listed = ", ".join(map(_shown, foreign[:5])) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+                raise PrepareError(
+                    f"{_shown(out_dir)} holds files prepare did not write: {listed}; they are never "
+                    "deleted, not even with --overwrite: move them out, or choose another folder."
                 )
         elif any(out_dir.iterdir()):
             raise PrepareError(
