@@ -208,8 +208,8 @@ def test_the_shipped_model_loads_through_the_predictor_and_has_a_card():
     assert (folder / "best.keras").stat().st_size <= 20 * 2**20
     predictor = Predictor.open(folder)
     assert predictor.model.family == "efficient" and predictor.objective.name == "confidence"
-    photo = np.full((120, 90, 3), 128, np.uint8)
-    photo[:60] = (80, 130, 210)
+    photo = np.full((150, 200, 3), 128, np.uint8)
+    photo[:75] = (80, 130, 210)
     out = predictor.colorize(photo)
     assert out.shape == photo.shape and out.dtype == np.uint8
     arguments = json.loads((folder / "config.json").read_text())["model_args"]
