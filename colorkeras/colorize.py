@@ -329,6 +329,22 @@ def large_photo_note(
     )
 
 
+def _toy_warning(model_or_path, jobs, progress: bool) -> str | None:
+    """The toy-city warning of a model given by path (None for other models), printed at
+    once when there is work to do and progress is shown."""
+    from colorkeras.predictor import toy_city_evidence, toy_city_warning
+
+    if not isinstance(model_or_path, (str, os.PathLike)) or not jobs:
+        return None
+    evidence = toy_city_evidence(model_or_path)
+    if not evidence:
+        return None
+    warning = toy_city_warning(evidence)
+    if progress:
+        print(f"warning: {warning}", flush=True)
+    return warning
+
+
 def colorize_paths(
     model_or_path,
     inputs: list,
@@ -379,6 +395,11 @@ def colorize_paths(
         raise InvalidArgument(f"max_pixels must be at least 1, got {max_pixels}")
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
     report = ColorizeReport(skipped=list(skipped))
+    # A toy-city model is said so from its run's records, before any output is written
+    # (and on a rerun with nothing to do), not only after loading it.
+    toy_warning = _toy_warning(model_or_path, jobs, progress)
+    if toy_warning:
+        report.warnings.append(toy_warning)
     manifest = OutputManifest(out_dir)
     if manifest.unreadable:
         report.warnings.append(
@@ -403,9 +424,11 @@ def colorize_paths(
     else:
         predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling,
                               temperature=temperature)
-    toy_warning = predictor.synthetic_warning()
-    if toy_warning:
-        report.warnings.append(toy_warning)
+    if toy_warning is None and predictor.synthetic_warning():
+        report.warnings.append(predictor.synthetic_warning())
+    if temperature is not None and predictor.temperature is None:
+        report.warnings.append(f"the model's objective ({predictor.objective.name}) is a regression: "
+                               "--temperature has no effect")
 
     from tqdm.auto import tqdm
 

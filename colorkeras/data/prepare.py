@@ -183,11 +183,13 @@ class SourceScan:
     left_out: list  # (relpath, reason)
 
 
-def _check_source(source_dir: Path) -> None:
+def check_source(source_dir: Path, label: str = "") -> None:
+    """A source folder exists, is a folder and can be listed and entered (PrepareError
+    otherwise); ``label`` goes before the path in the message (e.g. "--ood ")."""
     if not source_dir.exists():
-        raise PrepareError(f"{_shown(source_dir)}: source folder does not exist")
+        raise PrepareError(f"{label}{_shown(source_dir)}: source folder does not exist")
     if not source_dir.is_dir():
-        raise PrepareError(f"{_shown(source_dir)}: the source is not a folder")
+        raise PrepareError(f"{label}{_shown(source_dir)}: the source is not a folder")
     try:
         with os.scandir(source_dir):
             pass
@@ -196,7 +198,7 @@ def _check_source(source_dir: Path) -> None:
         os.stat(os.path.join(source_dir, "."))
     except OSError as error:
         raise PrepareError(
-            f"{_shown(source_dir)}: cannot read the source folder ({error.strerror or error}); "
+            f"{label}{_shown(source_dir)}: cannot read the source folder ({error.strerror or error}); "
             "it must be readable and enterable (permission r-x)"
         ) from error
 
@@ -579,7 +581,7 @@ def prepare(
         raise InvalidArgument("no source folder given")
     out_dir = Path(out_dir).resolve()
     for source in sources:
-        _check_source(source)
+        check_source(source)
         _check_apart(source, out_dir)
     source_dir = sources[0] if len(sources) == 1 else sources
     scan = scan_many(sources)
