@@ -32,8 +32,8 @@
 #    fixed seed. Training and evaluation read these arrays, never the photos.
 # 3. **Look at them:** images per class, and a few examples of input and target.
 #
-# The four notebooks share one working folder: run `01_data`, then `02_train`,
-# `03_evaluate` and `04_historical`.
+# The five notebooks share one working folder: run `01_data`, then `02_train`,
+# `03_evaluate`, `04_historical` and `05_video`.
 
 # %% [markdown]
 # ## Install (Colab only)
@@ -64,7 +64,7 @@ print(runtime.describe_accelerator())
 # %% [markdown]
 # ## Parameters
 #
-# This is the only cell to edit. Use the same folders in all four notebooks: they find
+# This is the only cell to edit. Use the same folders in all five notebooks: they find
 # each other's files through them.
 #
 # * `USE_DRIVE = True` keeps everything in *My Drive/colorkeras* on Google Drive (Colab

@@ -143,3 +143,16 @@ def test_bad_temperatures_and_keyframe_intervals_are_refused_when_parsed(tmp_pat
         result = run_cli("colorize", photo, "--out", tmp_path / "o", "--keyframe-every", value)
         assert result.returncode == 2 and "argument --keyframe-every" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_help_and_recipe_lines_say_what_they_mean(tmp_path, prepared_toy_city):
+    result = run_cli("report", "--help")
+    assert "needed when a run was evaluated on several datasets" in " ".join(result.stdout.split())
+    result = run_cli("train", "--help")
+    assert "'study' is the study's" not in result.stdout
+    # The default recipe's line says how it was chosen and how to choose another, not itself.
+    result = run_cli("train", prepared_toy_city, "--image-size", "64", "--out", tmp_path / "r")
+    assert "(the recommended recipe, chosen on validation in results/quality; --recipe NAME for another" \
+        in result.stdout
+    assert "--recipe study for the study's" not in result.stdout
+    assert "set image_size" not in result.stderr and "train with --image-size 32" in result.stderr

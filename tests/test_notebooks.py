@@ -1,6 +1,6 @@
 """The notebooks: pairs in sync, committed without outputs, and executed in smoke mode.
 
-The execution test runs all four notebooks in order in one shared working folder, as a
+The execution test runs all five notebooks in order in one shared working folder, as a
 student would in Colab, but on the toy city at 32 px for one epoch (COLORKERAS_SMOKE=1).
 02_train runs twice, the second time with MODEL = "vit_fusion" injected after its
 parameter cell (as papermill would), so the embedding cache and a multi-run report are
@@ -177,3 +177,11 @@ def test_notebooks_run_in_order_in_smoke_mode(tmp_path, monkeypatch):
         images = [o for cell in executed[name].cells for o in cell.get("outputs", ())
                   if "image/png" in o.get("data", {})]
         assert images, f"{name} showed no figure"
+
+
+def test_notebook_01_names_every_notebook():
+    text = (NOTEBOOK_DIR / "01_data.py").read_text()
+    count = {4: "four", 5: "five", 6: "six", 7: "seven"}[len(NOTEBOOKS)]
+    assert f"The {count} notebooks share one working folder" in text
+    assert f"all {count} notebooks" in text
+    assert all(f"`{name}`" in text for name in NOTEBOOKS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,7 +166,11 @@ def load_model(path) -> Colorizer:
         family.cls
 
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with warnings.catch_warnings():
+            # A nested model's compile config (the fusion extractor's) makes Keras warn that
+            # compile() was not called; colorkeras never compiles a model it loads.
+            warnings.filterwarnings("ignore", message=r"`compile\(\)` was not called as part of model loading")
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except _LOAD_ERRORS as error:
         raise ModelLoadError(_explain_load_failure(path, error)) from error
     return as_family(model)
