@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 from pathlib import Path
 
@@ -50,7 +51,16 @@ def _announce_device() -> None:
         print(line, flush=True)
 
 
+def _check_prepared(prepared):
+    """The prepared dataset a command reads, opened before TensorFlow starts (a misspelt
+    path fails at once). Raises DatasetError (one line)."""
+    from colorkeras.data.pipeline import PreparedDataset
+
+    return PreparedDataset.open(prepared)
+
+
 def cmd_embed(args) -> int:
+    _check_prepared(args.prepared)
     from colorkeras.embed import embed_dataset
 
     _announce_device()
@@ -62,8 +72,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from colorkeras.config import TrainConfig, parse_overrides
-    from colorkeras.train import train
+    from colorkeras.config import TrainConfig, data_size_problem, parse_overrides
 
     from colorkeras.errors import InvalidArgument
     from colorkeras.quality import RECOMMENDED, recipe_by_name
@@ -77,7 +86,9 @@ def cmd_train(args) -> int:
     else:
         recipe = recipe_by_name(args.recipe or RECOMMENDED)
         overrides = {**recipe.changes, **overrides}
-        note = "" if args.recipe else " (the default, chosen by results/quality; --recipe study for the study's)"
+        note = "" if args.recipe else (" (the recommended recipe, chosen on validation in results/quality; "
+                                       "--recipe NAME for another, --model NAME for the study's recipe "
+                                       "with another family)")
         print(f"recipe {recipe.name!r}: {recipe.summary}{note}", flush=True)
     for field in ("epochs", "batch_size", "image_size", "loss"):
         if getattr(args, field) is not None:
@@ -85,6 +96,13 @@ def cmd_train(args) -> int:
     if args.extractor_weights is not None:
         overrides["extractor_weights"] = None if args.extractor_weights == "random" else args.extractor_weights
     config = base(**overrides)
+    # Checked before TensorFlow starts: a misspelt path or a dataset too small fails at once.
+    dataset = _check_prepared(args.prepared)
+    problem = data_size_problem(args.prepared, dataset.image_size, config.image_size)
+    if problem:
+        raise InvalidArgument(problem)
+    from colorkeras.train import train
+
     _announce_device()
     if args.minutes is not None:
         from colorkeras.train import epochs_for_minutes
@@ -96,19 +114,23 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from colorkeras.evaluate import evaluate_run
+    from colorkeras.evaluate import GREY_FLOOR, check_inputs, evaluate_run, grey_floor_verdict
 
-    from colorkeras.evaluate import GREY_FLOOR
-
+    # Every run folder and the dataset, before TensorFlow starts or a model loads.
+    check_inputs(args.run_dirs, args.data, args.split)
     _announce_device()
     for run_dir in args.run_dirs:
         evaluation = evaluate_run(run_dir, args.data, split=args.split, batch_size=args.batch_size,
                                   lpips_scorer=None if args.no_lpips else "auto", temperature=args.temperature)
         model, grey = evaluation.means[evaluation.label], evaluation.means[GREY_FLOOR]
+        if args.temperature is not None and evaluation.record.get("temperature") is None:
+            objective = (evaluation.record.get("objective") or {}).get("name", "regression")
+            print(f"note: {run_dir} is a regression run (objective {objective}): --temperature has no effect")
         print(f"{run_dir}: {evaluation.label} PSNR {_number(model['psnr'], '.2f')} dB, MSE "
               f"{_number(model['mse'], '.4f')} (grey floor {_number(grey['psnr'], '.2f')} dB, "
-              f"{_number(grey['mse'], '.4f')}) on {evaluation.record['count']} "
-              f"{args.split} images of {evaluation.record['dataset_name']}; per-image metrics in {evaluation.folder}")
+              f"{_number(grey['mse'], '.4f')}): {grey_floor_verdict(model['psnr'], grey['psnr'])}, on "
+              f"{evaluation.record['count']} {args.split} images of {evaluation.record['dataset_name']}; "
+              f"per-image metrics in {evaluation.folder}")
     return 0
 
 
@@ -137,6 +159,16 @@ def cmd_colorize(args) -> int:
     items = list(args.inputs)
     if args.model is None and len(items) > 1 and looks_like_model(items[0]):
         args.model = items.pop(0)
+    # A path that is not there is a mistake (a typo), said before any work: nothing is written.
+    missing = [item for item in items if not Path(item).exists()]
+    if missing:
+        first_is_model = args.model is None and len(items) > 1 and missing[0] == items[0]
+        hint = " (neither a photo, a video nor a model: a run folder or a .keras file)" if first_is_model else ""
+        raise InvalidArgument(f"not found: {', '.join(missing)}{hint}")
+    if args.model is not None:
+        from colorkeras.models.registry import saved_model_path
+
+        saved_model_path(args.model)
     if args.model is None:
         if len(items) == 1 and looks_like_model(items[0]):
             raise InvalidArgument(f"{items[0]} is a model: name the photos or videos to colorize after it")
@@ -149,6 +181,14 @@ def cmd_colorize(args) -> int:
     videos = [item for item in args.inputs
               if is_video_input(item) or (args.frames and Path(item).is_dir())]
     photos = [item for item in args.inputs if item not in videos]
+    if videos:
+        photo_only = [f"--{name} {value}" for name, value in (("format", args.format), ("suffix", args.suffix),
+                                                              ("temperature", args.temperature),
+                                                              ("chroma", args.chroma))
+                      if value not in (None, "", "auto")]
+        if photo_only:
+            print(f"note: {', '.join(photo_only)} applies to photos only; videos keep their container "
+                  "(.mp4 .mov .mkv .webm; .avi -> .mkv; a .gif or frame folder -> .mp4)", flush=True)
     reports = []
     if photos:
         from colorkeras.colorize import colorize_paths
@@ -168,6 +208,14 @@ def cmd_colorize(args) -> int:
 
 
 def cmd_evaluate_video(args) -> int:
+    from colorkeras.errors import InvalidArgument
+    from colorkeras.models.registry import saved_model_path
+
+    # Before the model loads: a misspelt model or clip fails at once.
+    saved_model_path(args.model)
+    missing = [clip for clip in args.clips if not Path(clip).exists()]
+    if missing:
+        raise InvalidArgument(f"not found: {', '.join(missing)}")
     from colorkeras.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
 
     modes = ["off", "flow"] + (["keyframes"] if args.keyframe_every else [])
@@ -183,8 +231,9 @@ def cmd_evaluate_video(args) -> int:
 
 
 def cmd_quality(args) -> int:
-    from colorkeras.quality import run_grid, setting_name
+    from colorkeras.quality import check_sources, run_grid, setting_name
 
+    check_sources(args.train_source, args.ood)  # both, before any preparation
     _announce_device()
     result = run_grid(args.train_source, args.ood, args.out, form=args.form, report=args.report,
                       recipes=args.recipes, overwrite=args.overwrite)
@@ -220,8 +269,31 @@ class _DefaultsHelpFormatter(argparse.HelpFormatter):
 # colorkeras.video.MAX_VIDEO_PIXELS in words (the help loads no video code; a test keeps them equal).
 VIDEO_LIMIT = "36 MP (36,000,000 pixels, e.g. 8K UHD 7680x4320); larger videos are refused"
 
+def _temperature(text: str) -> float:
+    """--temperature: a finite number > 0 (0, negatives, nan and inf are refused here)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    """A whole number >= 1 (--keyframe-every)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 TEMPERATURE_HELP = ("decode temperature of a classification run: 1 the mean (accurate), smaller towards "
-                    "the mode (vivid); default: the run's (0.38); regression runs ignore it")
+                    "the mode (vivid); default: the run's (0.38); a finite number > 0; regression runs have "
+                    "none (a note says so)")
 
 
 OVERWRITE_HELP = ("also replace files of the output's names that {command} did not write (without it they "
@@ -306,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--recipe, the recommended recipe is trained")
     p.add_argument("--recipe", choices=RECIPE_NAMES,
                    help=f"a named recipe of the quality ablation (results/quality); default: {RECOMMENDED!r}, "
-                        "chosen there on validation; 'study' is the study's")
+                        "the recipe chosen there on validation")
     p.add_argument("--out", required=True, help="run folder (created; rerun the same command to resume)")
     p.add_argument("--smoke", action="store_true",
                    help="start from the CPU smoke recipe (64 px, 2 epochs, 128 images) instead of the study's")
@@ -330,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which split")
     p.add_argument("--batch-size", type=int, default=32, help="images per model call")
     p.add_argument("--no-lpips", action="store_true", help="leave the LPIPS column empty")
-    p.add_argument("--temperature", type=float, default=None, help=TEMPERATURE_HELP)
+    p.add_argument("--temperature", type=_temperature, default=None, help=TEMPERATURE_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-video", help="flicker and per-frame quality of video colorization on colour "
@@ -339,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("clips", nargs="+", metavar="CLIP",
                    help="colour video files or frame folders (the truth); frames up to " + VIDEO_LIMIT)
     p.add_argument("--out", required=True, help="folder for per_frame.csv, summary.json, table.md, flicker.png")
-    p.add_argument("--keyframe-every", type=int, metavar="K", help="also measure keyframe mode with this K")
+    p.add_argument("--keyframe-every", type=_at_least_one, metavar="K",
+                   help="also measure keyframe mode with this K (a whole number >= 1)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="evaluate-video"))
     p.set_defaults(func=cmd_evaluate_video)
 
@@ -361,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="evaluated run folders")
     p.add_argument("--out", required=True, help="report folder (Markdown, HTML, CSV, figures)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="which evaluated split")
-    p.add_argument("--data", help="the prepared dataset, if it moved since evaluation (for figures)")
+    p.add_argument("--data", help="the prepared dataset to report on: needed when a run was evaluated on "
+                                  "several datasets (it chooses the evaluation), and when the dataset moved "
+                                  "since evaluation (for the figures)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="report"))
     p.set_defaults(func=cmd_report)
 
@@ -383,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="photos: how the model-size colour reaches the photo's size: guided (a guided filter "
                         "steered by the photo's own lightness, so colour keeps to its edges), resize "
                         "(plain bilinear), or auto (guided for photos at least 3x the model's size)")
-    p.add_argument("--temperature", type=float, default=None, help=TEMPERATURE_HELP + " (photos)")
+    p.add_argument("--temperature", type=_temperature, default=None, help=TEMPERATURE_HELP + " (photos)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
     video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "
@@ -391,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--temporal", choices=("off", "flow"), default="flow",
                        help="off: each frame on its own; flow: carry colour along the optical flow, "
                             "reset at scene cuts (no flicker)")
-    video.add_argument("--keyframe-every", type=int, metavar="K",
+    video.add_argument("--keyframe-every", type=_at_least_one, metavar="K",
                        help="run the model only on every K-th frame, at scene cuts and where the flow "
                             "is unsure, and carry colour along the flow in between (several times faster)")
     video.add_argument("--frames", action="store_true",

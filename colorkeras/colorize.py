@@ -353,6 +353,22 @@ def large_photo_note(
     )
 
 
+def _toy_warning(model_or_path, jobs, progress: bool) -> str | None:
+    """The toy-city warning of a model given by path (None for other models), printed at
+    once when there is work to do and progress is shown."""
+    from colorkeras.predictor import toy_city_evidence, toy_city_warning
+
+    if not isinstance(model_or_path, (str, os.PathLike)) or not jobs:
+        return None
+    evidence = toy_city_evidence(model_or_path)
+    if not evidence:
+        return None
+    warning = toy_city_warning(evidence)
+    if progress:
+        print(f"warning: {warning}", flush=True)
+    return warning
+
+
 def colorize_paths(
     model_or_path,
     inputs: list,
@@ -406,6 +422,11 @@ def colorize_paths(
     report = ColorizeReport(skipped=list(skipped))
     if not jobs:
         return report
+    # A toy-city model is said so from its run's records, before any output is written
+    # (and on a rerun with nothing to do), not only after loading it.
+    toy_warning = _toy_warning(model_or_path, jobs, progress)
+    if toy_warning:
+        report.warnings.append(toy_warning)
     # One colorize at a time writes into an output folder: its record is read, kept and
     # written by this run alone (a second run is refused, naming this one's pid).
     with folder_lock(out_dir):
@@ -433,9 +454,11 @@ def colorize_paths(
         else:
             predictor = Predictor(model_or_path, batch_size=batch_size, chroma_upsampling=chroma_upsampling,
                                   temperature=temperature)
-        toy_warning = predictor.synthetic_warning()
-        if toy_warning:
-            report.warnings.append(toy_warning)
+        if toy_warning is None and predictor.synthetic_warning():
+            report.warnings.append(predictor.synthetic_warning())
+        if temperature is not None and predictor.temperature is None:
+            report.warnings.append(f"the model's objective ({predictor.objective.name}) is a regression: "
+                                   "--temperature has no effect")
 
         from tqdm.auto import tqdm
 

@@ -237,3 +237,12 @@ def _choice(name: str, value, allowed) -> None:
     # `in` alone would let 1 stand for True and 1.0 for 1: the type must match too.
     if not any(value == option and type(value) is type(option) for option in allowed):
         raise InvalidArgument(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, allowed))}")
+
+
+def data_size_problem(prepared, data_size: int, image_size: int) -> str | None:
+    """Why a dataset prepared at ``data_size`` px cannot train at ``image_size`` px (a
+    model trains at or below the stored size), or None. Said in the flags' own words."""
+    if data_size >= image_size:
+        return None
+    return (f"{prepared} was prepared at {data_size}px, smaller than the config's {image_size}px: "
+            f"prepare again with --size {image_size} (or more), or train with --image-size {data_size}.")

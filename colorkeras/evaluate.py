@@ -96,6 +96,21 @@ def _json_number(value: float):
     return value if math.isfinite(value) else None
 
 
+def grey_floor_verdict(model_psnr, grey_psnr) -> str:
+    """Where a model's mean PSNR stands against the grey floor's, in words: "12.6 dB below
+    the grey floor". None stands for a mean that is not finite (an inf PSNR: an image
+    without colour, where predicting none is exact)."""
+    if grey_psnr is None:
+        return ("these images have no colour, so the grey floor is exact (PSNR inf) and any colour "
+                "the model adds is error" if model_psnr is not None else "exact, as the grey floor is")
+    if model_psnr is None:
+        return "exact (PSNR inf)"
+    gap = float(model_psnr) - float(grey_psnr)
+    if abs(gap) < 0.05:
+        return "level with the grey floor (within 0.05 dB)"
+    return f"{abs(gap):.1f} dB {'above' if gap > 0 else 'below'} the grey floor"
+
+
 # ------------------------------------------------------------------------------------
 # Inputs
 # ------------------------------------------------------------------------------------
@@ -134,6 +149,30 @@ def _lpips_info(scorer: LpipsScorer | None) -> dict:
         "weights": "pretrained" if scorer.pretrained else "random",
         "description": scorer.description,
     }
+
+
+def _check_run(run_dir: Path) -> Run:
+    if not run_dir.is_dir():
+        raise EvaluationError(f"run folder {run_dir} does not exist")
+    run = Run(run_dir)
+    if not run.best_model_path.is_file():
+        raise EvaluationError(f"no {BEST_MODEL} in {run_dir} — train first (colorkeras train ...)")
+    return run
+
+
+def check_inputs(run_dirs, data, split: str = "test") -> None:
+    """What `evaluate_run` checks before it loads a model, for every run at once: each run
+    folder holds a best.keras, and ``data`` is a prepared dataset with images in ``split``.
+    Cheap (no Keras): the command line calls it first, so a misspelt path fails at once.
+
+    Raises:
+        EvaluationError: the first problem found.
+    """
+    for run_dir in run_dirs:
+        _check_run(Path(run_dir))
+    dataset = _open_dataset(data)
+    if dataset.count(split) == 0:
+        raise EvaluationError(f"{dataset.root}: split {split!r} has no images")
 
 
 # ------------------------------------------------------------------------------------
@@ -178,12 +217,8 @@ def evaluate_run(
     if isinstance(lpips_scorer, str) and lpips_scorer != "auto":
         raise InvalidArgument(f"lpips_scorer must be 'auto', None or an LpipsScorer, got {lpips_scorer!r}")
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise EvaluationError(f"run folder {run_dir} does not exist")
-    run = Run(run_dir)
+    run = _check_run(run_dir)
     model_path = run.best_model_path
-    if not model_path.is_file():
-        raise EvaluationError(f"no {BEST_MODEL} in {run_dir} — train first (colorkeras train ...)")
 
     dataset = _open_dataset(data)
     try:

@@ -171,9 +171,23 @@ class GridData:
     sets: list[tuple[str, Path, str]] = field(default_factory=list)
 
 
+def check_sources(train_source, ood_source) -> None:
+    """Both image folders exist and can be read, checked before anything is prepared
+    (a misspelt --ood must not wait for the training source's preparation).
+
+    Raises:
+        PrepareError: the first folder that cannot be used, named.
+    """
+    from colorkeras.data.prepare import check_source
+
+    for label, source in (("", train_source), ("--ood ", ood_source)):
+        check_source(Path(source).resolve(), label)
+
+
 def prepare_data(train_source, ood_source, out: Path, form: Form) -> GridData:
     from colorkeras.data.prepare import PrepareSettings, prepare
 
+    check_sources(train_source, ood_source)
     train_source, ood_source = Path(train_source), Path(ood_source)
     train_dir = out / "data" / f"{train_source.name}-{form.image_size}px"
     ood_dir = out / "data" / f"{ood_source.parent.name}-{ood_source.name}-{form.image_size}px"

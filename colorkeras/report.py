@@ -47,6 +47,7 @@ from colorkeras import color
 from colorkeras.evaluate import (
     EVALUATION_JSON,
     GREY_FLOOR,
+    grey_floor_verdict,
     Evaluation,
     PER_IMAGE_CSV,
     PREDICTIONS_FILE,
@@ -380,11 +381,43 @@ def _overall_table(data: ReportData) -> tuple[list[str], list[list[str]], list[s
                       f"{_cell('colorfulness_true', row['colorfulness_true'])}")
         body.append([row["model"], *cells, colour,
                      REPORTED_BY_STUDY if study else f"ours ({data.split}, {row['n']} images)"])
-    notes = _lpips_notes(data)
+    notes = _verdicts(data) + _lpips_notes(data)
     if data.sun397:
         notes.append(f"Rows marked '{REPORTED_BY_STUDY}' are the numbers published by {STUDY_CITATION} "
                      "for its own (unseeded) test split at 256x256; we did not compute them.")
     return header, body, notes
+
+
+def _verdicts(data: ReportData) -> list[str]:
+    """One line per model: where it stands against the grey floor, in PSNR and MSE."""
+    lines = []
+    grey_psnr, grey_mse = data.grey.mean("psnr"), data.grey.mean("mse")
+    for series in data.models:
+        psnr, mse = series.mean("psnr"), series.mean("mse")
+        where = grey_floor_verdict(*(value if math.isfinite(value) else None for value in (psnr, grey_psnr)))
+        if math.isfinite(psnr) and math.isfinite(grey_psnr):
+            where += f" in PSNR ({psnr:.2f} vs {grey_psnr:.2f} dB)"
+        beats = psnr > grey_psnr and mse < grey_mse
+        loses = psnr < grey_psnr and mse > grey_mse
+        verdict = ("it beats predicting no colour on these images" if beats else
+                   "it does worse than predicting no colour on these images" if loses else
+                   "mixed against predicting no colour (PSNR and MSE disagree)")
+        lines.append(f"Verdict, {series.label}: {where}, MSE {mse:.4f} vs {grey_mse:.4f}: {verdict}.")
+    return lines
+
+
+def _toy_notes(data: ReportData) -> list[str]:
+    """A warning for each model trained on the synthetic toy city (its numbers say nothing
+    about real photos)."""
+    from colorkeras.predictor import toy_city_evidence
+
+    notes = []
+    for series in data.models:
+        evidence = toy_city_evidence(series.run_dir)
+        if evidence:
+            notes.append(f"{series.label} is a toy: trained on the synthetic toy city ({evidence}), not on "
+                         "photographs; on real photos it gives wrong colours (often a blue cast).")
+    return notes
 
 
 def per_class_rows(data: ReportData) -> list[dict]:
@@ -960,6 +993,9 @@ def _write_report(data: ReportData, files: WrittenFiles, split: str, sample_rows
         doc.paragraph("These images are not SUN397 urban-32, so the study's published numbers are not "
                       "comparable and are not shown; compare the models with the grey floor instead.")
     doc.bullets(_run_lines(data, out_dir))
+    toy = _toy_notes(data)
+    if toy:
+        doc.paragraph("**Warning:** " + " ".join(toy))
     doc.paragraph(
         "Means over images (per image first; a class mean is over that class's images, the overall "
         "mean over all images). PSNR and SSIM on sRGB in [0, 1] after putting the predicted ab on the "
@@ -975,7 +1011,10 @@ def _write_report(data: ReportData, files: WrittenFiles, split: str, sample_rows
     lpips_notes = _lpips_notes(data)
 
     doc.heading(2, "Best and worst classes by MSE")
-    for series in data.models:
+    if len(data.classes) < 2:
+        doc.paragraph(f"One class ({', '.join(data.classes)}): there is no best or worst class to show; "
+                      "the overall table is its table.")
+    for series in (data.models if len(data.classes) >= 2 else []):
         doc.heading(3, series.label)
         doc.table(*_best_worst_table(data, series))
     if data.sun397:

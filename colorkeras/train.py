@@ -41,7 +41,7 @@ import keras
 import numpy as np
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.config import TrainConfig
+from colorkeras.config import TrainConfig, data_size_problem
 from colorkeras.fileio import folder_lock, write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.models import FAMILIES, build_model
@@ -440,12 +440,9 @@ def train(
         dataset = PreparedDataset.open(prepared)
     except DatasetError as error:
         raise TrainingError(str(error)) from error
-    if dataset.image_size < config.image_size:
-        raise TrainingError(
-            f"{prepared} was prepared at {dataset.image_size}px, smaller than the config's "
-            f"{config.image_size}px: prepare again with --size {config.image_size} (or more), or "
-            f"train with --image-size {dataset.image_size}."
-        )
+    problem = data_size_problem(prepared, dataset.image_size, config.image_size)
+    if problem:
+        raise TrainingError(problem)
     if dataset.count("train") == 0:
         raise TrainingError(f"{prepared} has no training images")
     identity = dataset_identity(dataset)

@@ -232,12 +232,9 @@ class _Source:
         self.audio = None
         self.container = None
         if path.is_dir():
-            from colorkeras.images import read_rgb
-
             self._files = frame_files(path)
-            self._read = read_rgb
             _check_frame_file(self._files[0])
-            first = read_rgb(self._files[0])
+            first = self._read(self._files[0])
             self.height, self.width = first.shape[:2]
             self.rate = Fraction(fps) if fps else DEFAULT_FOLDER_FPS
             self.time_base = 1 / self.rate
@@ -267,6 +264,17 @@ class _Source:
         self.rate = Fraction(rate)
         self.time_base = Fraction(self.video.time_base) if self.video.time_base else 1 / self.rate
         self.frames = int(self.video.frames or 0) or None
+
+    @staticmethod
+    def _read(file: Path) -> np.ndarray:
+        """One frame of a frame folder; a frame that cannot be read stops this video only
+        (a VideoError naming it: the batch reports the video skipped and goes on)."""
+        from colorkeras.images import ImageReadError, read_rgb
+
+        try:
+            return read_rgb(file)
+        except ImageReadError as error:
+            raise VideoError(f"frame {file.name} cannot be read: {error.reason}") from error
 
     def items(self) -> Iterator[tuple[str, object, int | None]]:
         """("video", uint8 RGB frame, pts) and ("audio", packet, None) in file order."""

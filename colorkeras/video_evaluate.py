@@ -40,6 +40,8 @@ from colorkeras.temporal import (
 
 GREY_FLOOR = "grey floor"
 MODES = ("off", "flow", "keyframes")
+# Colourfulness (Hasler & Süsstrunk, 0-255 RGB) below this in every frame: no colour.
+NO_COLOUR = 1.0
 COLUMNS = ("frame", "mode", "warping_error", "psnr", "ssim", "colorfulness_pred", "colorfulness_true")
 
 
@@ -64,21 +66,41 @@ class ClipEvaluation:
             means = {}
             for metric in COLUMNS[2:]:
                 values = self.values(mode, metric)
-                values = values[np.isfinite(values)]
+                # NaN is "not measured" (the first frame's flicker); an inf PSNR (an exact
+                # frame) is kept, so an exact grey floor means inf, not NaN.
+                values = values[~np.isnan(values)]
                 means[metric] = float(values.mean()) if len(values) else math.nan
             means["model_frames"] = self.model_frames.get(mode, 0)
             out[mode] = means
         return out
 
+    @property
+    def has_colour(self) -> bool:
+        """Whether the clip's truth has any colour (a grayscale clip cannot rank colorizers)."""
+        truth = self.values(GREY_FLOOR, "colorfulness_true")
+        return bool(len(truth)) and float(np.nanmax(truth)) >= NO_COLOUR
+
+    def note(self) -> str | None:
+        """What a reader must know to read the table: a clip without colour."""
+        if self.has_colour:
+            return None
+        return ("This clip has no colour (colourfulness under 1 in every frame): the grey floor is exact "
+                "(PSNR inf where the frame round-trips exactly), so it measures flicker only, not colour; "
+                "evaluate on a colour clip.")
+
     def table(self) -> str:
         """Markdown: one row per mode and the grey floor."""
-        lines = [f"Clip: {self.clip} · {self.frames} frames · keyframes every {self.keyframe_every}",
+        keyframes = f" · keyframes every {self.keyframe_every}" if "keyframes" in self.modes else ""
+        lines = [f"Clip: {self.clip} · {self.frames} frames{keyframes}",
                  "", "| Mode | warping error (ab) ↓ | PSNR (dB) ↑ | SSIM ↑ | Colourfulness pred / true | model runs |",
                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for mode, means in self.summary().items():
             lines.append(f"| {mode} | {means['warping_error']:.3f} | {means['psnr']:.2f} | {means['ssim']:.4f} | "
                          f"{means['colorfulness_pred']:.1f} / {means['colorfulness_true']:.1f} | "
                          f"{means['model_frames']} |")
+        note = self.note()
+        if note:
+            lines += ["", note]
         return "\n".join(lines)
 
 
@@ -210,7 +232,9 @@ def write_clip_evaluation(evaluation: ClipEvaluation, out_dir, overwrite: bool =
     for row in evaluation.rows:
         writer.writerow({key: ("" if isinstance(value, float) and math.isnan(value) else value)
                          for key, value in row.items()})
-    summary = {"clip": evaluation.clip, "frames": evaluation.frames, "keyframe_every": evaluation.keyframe_every,
+    summary = {"clip": evaluation.clip, "frames": evaluation.frames,
+               "keyframe_every": evaluation.keyframe_every if "keyframes" in evaluation.modes else None,
+               "has_colour": evaluation.has_colour, "note": evaluation.note(),
                "mean": {mode: {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                                for k, v in means.items()} for mode, means in evaluation.summary().items()}}
     figure = flicker_figure(evaluation)

@@ -32,15 +32,42 @@
 # %% [markdown]
 # ## Install (Colab only)
 #
-# In Colab this installs `colorkeras` from its repository; elsewhere it does nothing.
-# If Colab shows a **Restart session** button afterwards, click it and run the notebook
-# again from the top.
+# In Colab this installs `colorkeras`; anywhere else it does nothing (install the
+# package yourself first: `pip install -e .` in a copy of the project). It installs the
+# package file you brought, if there is one: run `python -m build` in a copy of the project
+# and upload `dist/colorkeras-*.whl` to this session, or keep it in *My Drive/colorkeras*
+# and mount Drive. Without one it installs from the project's repository, once the project
+# has a public address. If Colab shows a **Restart session** button afterwards, click it and
+# run the notebook again from the top.
 
 # %%
 import sys
 
 if "google.colab" in sys.modules:
-    # %pip install --quiet "colorkeras @ git+https://github.com/colorkeras/colorkeras"
+    from pathlib import Path
+
+    REPOSITORY = "https://github.com/colorkeras/colorkeras"  # both set by scripts/set_repository.py
+    REPOSITORY_IS_PUBLIC = False  # False: the address above is a placeholder, nothing to clone there yet
+    EXTRAS = ""
+    # A package you carry: `python -m build` in a copy of the project writes
+    # dist/colorkeras-VERSION-py3-none-any.whl (and a .tar.gz). Upload either to this session
+    # (Files pane, Upload) or keep it in My Drive/colorkeras (Files pane, Mount Drive).
+    here = Path.cwd()
+    places = [here, here / "drive" / "MyDrive", here / "drive" / "MyDrive" / "colorkeras"]
+    carried = sorted((path for place in places for pattern in ("colorkeras-*.whl", "colorkeras-*.tar.gz")
+                      for path in place.glob(pattern)), key=lambda path: path.stat().st_mtime)
+    if carried:  # the newest one you put there
+        package = f"colorkeras{EXTRAS} @ {carried[-1].as_uri()}"
+    elif REPOSITORY_IS_PUBLIC:
+        package = f"colorkeras{EXTRAS} @ git+{REPOSITORY}"
+    else:
+        raise SystemExit(
+            "No colorkeras package here, and the repository address is still a placeholder. On your "
+            "computer, in a copy of the project, run `python -m build`; then upload "
+            "dist/colorkeras-*.whl to this session (Files pane, Upload) or put it in My Drive/colorkeras "
+            "(Files pane, Mount Drive), and run this cell again.")
+    print(f"installing {package}")
+    # %pip install --quiet "{package}"
     print("colorkeras is installed.")
 
 # %% [markdown]

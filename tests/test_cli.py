@@ -67,3 +67,92 @@ def test_train_takes_a_recipe_or_a_model_not_both(tmp_path, prepared_toy_city):
     result = run_cli("train", prepared_toy_city, "--recipe", "study", "--set", "depth=3", "--out", tmp_path / "r")
     assert result.returncode == 2 and "does not take depth" in result.stderr, result.stderr
     assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------------------------
+# Mistakes are said at once, as one line with exit code 2 (issue 22, items 11-13)
+# ------------------------------------------------------------------------------------
+def _photo(path, size=(24, 24)):
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_colorize_with_a_missing_input_is_an_error_and_writes_nothing(tmp_path):
+    photo = _photo(tmp_path / "in" / "p.png")
+    for args in ([photo, tmp_path / "missing.png"], [tmp_path / "typo_run", photo]):
+        result = run_cli("colorize", *args, "--out", tmp_path / "out")
+        assert result.returncode == 2, result.stdout + result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("colorkeras colorize: error: not found: "), line
+        assert not (tmp_path / "out").exists()
+    # The first item of several is the model's place: the message says it could be either.
+    assert "neither a photo, a video nor a model" in result.stderr
+
+
+def run_counting_keras(*args):
+    """The CLI in a fresh interpreter; stdout ends with whether Keras or TensorFlow was imported."""
+    code = ("import sys; from colorkeras.cli import main; rc = main(sys.argv[1:]); "
+            "print('imported:', 'keras' in sys.modules or 'tensorflow' in sys.modules); sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+
+
+def test_mistakes_that_need_no_model_fail_before_keras_starts(tmp_path, prepared_toy_city):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.keras").write_bytes(b"never loaded")
+    clip = _photo(tmp_path / "frames" / "0001.png")
+    src = _photo(tmp_path / "src" / "park" / "a.png").parent.parent
+    cases = [
+        (["evaluate", tmp_path / "runz", "--data", prepared_toy_city], "run folder"),
+        (["evaluate", run, tmp_path / "other_run", "--data", prepared_toy_city], "other_run does not exist"),
+        (["evaluate", run, "--data", tmp_path / "nodata"], "not a prepared dataset"),
+        (["train", tmp_path / "nodata", "--out", tmp_path / "r"], "not a prepared dataset"),
+        (["train", prepared_toy_city, "--image-size", "64", "--out", tmp_path / "r"],
+         "train with --image-size 32"),
+        (["embed", tmp_path / "nodata", "--extractor", "vit_b16"], "not a prepared dataset"),
+        (["evaluate-video", tmp_path / "model.keras", clip.parent, "--out", tmp_path / "ev"], "no saved model"),
+        (["evaluate-video", run, tmp_path / "clip.mp4", "--out", tmp_path / "ev"], "not found"),
+        (["colorize", "--model", tmp_path / "model.keras", clip, "--out", tmp_path / "o"], "no saved model"),
+        (["quality", src, "--ood", tmp_path / "elsewhere", "--out", tmp_path / "q"],
+         "--ood " + str(tmp_path / "elsewhere") + ": source folder does not exist"),
+    ]
+    for args, message in cases:
+        result = run_counting_keras(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert result.stderr.startswith(f"colorkeras {args[0]}: error: "), result.stderr
+        assert "imported: False" in result.stdout, (args, result.stdout)
+    assert not (tmp_path / "q").exists() and not (tmp_path / "r").exists()
+
+
+def test_bad_temperatures_and_keyframe_intervals_are_refused_when_parsed(tmp_path):
+    photo = _photo(tmp_path / "p.png")
+    for value in ("0", "-1", "nan", "inf", "warm"):
+        for command in (["evaluate", tmp_path / "run", "--data", tmp_path / "d"],
+                        ["colorize", photo, "--out", tmp_path / "o"]):
+            result = run_cli(*command, "--temperature", value)
+            assert result.returncode == 2, (command, value)
+            assert "argument --temperature: expected" in result.stderr, result.stderr
+    for value in ("0", "-3", "1.5"):
+        result = run_cli("evaluate-video", tmp_path / "m.keras", photo, "--out", tmp_path / "e",
+                         "--keyframe-every", value)
+        assert result.returncode == 2 and "argument --keyframe-every: expected a whole number >= 1" in result.stderr
+        result = run_cli("colorize", photo, "--out", tmp_path / "o", "--keyframe-every", value)
+        assert result.returncode == 2 and "argument --keyframe-every" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_and_recipe_lines_say_what_they_mean(tmp_path, prepared_toy_city):
+    result = run_cli("report", "--help")
+    assert "needed when a run was evaluated on several datasets" in " ".join(result.stdout.split())
+    result = run_cli("train", "--help")
+    assert "'study' is the study's" not in result.stdout
+    # The default recipe's line says how it was chosen and how to choose another, not itself.
+    result = run_cli("train", prepared_toy_city, "--image-size", "64", "--out", tmp_path / "r")
+    assert "(the recommended recipe, chosen on validation in results/quality; --recipe NAME for another" \
+        in result.stdout
+    assert "--recipe study for the study's" not in result.stdout
+    assert "set image_size" not in result.stderr and "train with --image-size 32" in result.stderr

@@ -587,3 +587,31 @@ def test_toy_city_evidence_reads_the_run_records(toy_run, tmp_path):
     assert "config.json says its dataset is synthetic" in toy_city_evidence(toy_run)
     (toy_run / "config.json").write_text("{broken")
     assert toy_city_evidence(toy_run / "best.keras") is None
+
+
+def test_the_toy_warning_comes_before_any_output_and_on_a_rerun(toy_run, tmp_path, capsys, monkeypatch):
+    from colorkeras import colorize
+
+    _write(tmp_path / "photos" / "p.png", _photo(40, 40))
+    printed_before_writing = []
+    original = colorize.save_rgb
+
+    def save(rgb, target):
+        printed_before_writing.append(capsys.readouterr().out)
+        return original(rgb, target)
+
+    monkeypatch.setattr(colorize, "save_rgb", save)
+    report = colorize_paths(toy_run, [tmp_path / "photos"], tmp_path / "out", progress=True)
+    assert len(report.written) == 1
+    assert "warning: this model was trained on the synthetic toy city" in printed_before_writing[0]
+    again = colorize_paths(toy_run, [tmp_path / "photos"], tmp_path / "out", progress=False)
+    assert not again.written and len(again.existing) == 1
+    assert [w for w in again.warnings if "synthetic toy city" in w]  # a rerun says it too
+
+
+def test_a_temperature_given_to_a_regression_model_is_noted(model_path, tmp_path):
+    _write(tmp_path / "photos" / "p.png", _photo(40, 40))
+    report = colorize_paths(model_path, [tmp_path / "photos"], tmp_path / "out", progress=False, temperature=0.5)
+    assert "the model's objective (mse) is a regression: --temperature has no effect" in report.warnings
+    plain = colorize_paths(model_path, [tmp_path / "photos"], tmp_path / "out2", progress=False)
+    assert not [w for w in plain.warnings if "temperature" in w]

@@ -22,6 +22,7 @@ from colorkeras.evaluate import (
     GREY_FLOOR,
     EvaluationError,
     evaluate_run,
+    grey_floor_verdict,
     is_sun397_urban32,
     urban32_class_names,
 )
@@ -161,10 +162,11 @@ def test_missing_model_is_a_clear_error(world, tmp_path):
         evaluate_run(tmp_path / "nowhere", world["data"], progress=False)
 
 
-def test_dataset_of_another_image_size_is_a_clear_error(world, tmp_path):
+def test_a_model_of_another_size_is_evaluated_at_the_data_size(world, tmp_path):
+    # Through the full-resolution path of colorize, as users see it (not an error any more).
     run = _save_model(tmp_path / "run64", 64, seed=0)
-    with pytest.raises(EvaluationError, match="takes 64x64 images .* holds 32x32"):
-        evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+    evaluation = evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+    assert evaluation.record["model_size"] == 64 and evaluation.record["image_size"] == SIZE
 
 
 def test_damaged_model_is_a_clear_error(world, tmp_path):
@@ -425,3 +427,51 @@ def test_a_run_evaluated_by_earlier_code_still_reports(world, tmp_path):
     shutil.copytree(world["eval_a"], run / "eval" / "test")
     written = write_report([run], tmp_path / "r")
     assert "| baseline |" in written["markdown"].read_text()
+
+
+# ------------------------------------------------------------------------------- verdicts (issue 22, item 14)
+def test_evaluate_says_where_the_model_stands_and_that_regression_has_no_temperature(world, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    run = _copy_run(world, tmp_path)
+    assert main(["evaluate", str(run), "--data", str(world["data"]), "--no-lpips", "--temperature", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: {run} is a regression run (objective mse): --temperature has no effect" in printed
+    record = json.loads(next(run.rglob("evaluation.json")).read_text())
+    model, grey = record["mean"]["baseline"]["psnr"], record["mean"][GREY_FLOOR]["psnr"]
+    gap = grey_floor_verdict(model, grey)
+    assert f"(grey floor {grey:.2f} dB, " in printed and f"): {gap}, on 8 test images" in printed
+
+
+def test_grey_floor_verdict_in_words():
+    assert grey_floor_verdict(21.87, 34.51) == "12.6 dB below the grey floor"
+    assert grey_floor_verdict(25.99, 25.36) == "0.6 dB above the grey floor"
+    assert grey_floor_verdict(25.00, 25.01).startswith("level with the grey floor")
+    assert "no colour" in grey_floor_verdict(30.0, None)  # an inf grey floor: images without colour
+
+
+def test_report_gives_a_verdict_and_names_a_toy_model(world, tmp_path):
+    run = _copy_run(world, tmp_path)
+    dataset = {"root": str(world["data"].resolve()), "image_size": SIZE}
+    (run / "config.json").write_text(json.dumps({"model": "baseline", "dataset": dataset}))
+    evaluation = evaluate_run(run, world["data"], lpips_scorer=None, progress=False)
+    markdown = write_report([run], tmp_path / "out")["markdown"].read_text()
+    model, grey = evaluation.means["baseline"]["psnr"], evaluation.means[GREY_FLOOR]["psnr"]
+    assert f"Verdict, baseline: {grey_floor_verdict(model, grey)} in PSNR ({model:.2f} vs {grey:.2f} dB)" in markdown
+    assert "baseline is a toy: trained on the synthetic toy city" in markdown
+    # A model trained on photographs is not called a toy.
+    assert "is a toy" not in write_report([world["run_b"]], tmp_path / "out_b")["markdown"].read_text()
+
+
+def test_a_report_of_one_class_shows_no_best_and_worst(world, tmp_path):
+    shutil.copytree(world["root"] / "city" / "park", tmp_path / "one" / "park")
+    prepare(tmp_path / "one", tmp_path / "prepared", PrepareSettings(image_size=SIZE, val_fraction=0.0,
+                                                                     test_fraction=0.67),
+            workers=1, progress=False)
+    run = _copy_run(world, tmp_path)
+    evaluate_run(run, tmp_path / "prepared", lpips_scorer=None, progress=False)
+    markdown = write_report([run], tmp_path / "out")["markdown"].read_text()
+    assert "· 1 class ·" in markdown and "1 classes" not in markdown
+    section = markdown.split("## Best and worst classes by MSE")[1].split("\n## ")[0]
+    assert "One class (park): there is no best or worst class to show" in section
+    assert "| best |" not in section and "| worst |" not in section

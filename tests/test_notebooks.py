@@ -1,6 +1,6 @@
 """The notebooks: pairs in sync, committed without outputs, and executed in smoke mode.
 
-The execution test runs all four notebooks in order in one shared working folder, as a
+The execution test runs all five notebooks in order in one shared working folder, as a
 student would in Colab, but on the toy city at 32 px for one epoch (COLORKERAS_SMOKE=1).
 02_train runs twice, the second time with MODEL = "vit_fusion" injected after its
 parameter cell (as papermill would), so the embedding cache and a multi-run report are
@@ -10,6 +10,7 @@ exercised too.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -177,3 +178,81 @@ def test_notebooks_run_in_order_in_smoke_mode(tmp_path, monkeypatch):
         images = [o for cell in executed[name].cells for o in cell.get("outputs", ())
                   if "image/png" in o.get("data", {})]
         assert images, f"{name} showed no figure"
+
+
+def test_notebook_01_names_every_notebook():
+    text = (NOTEBOOK_DIR / "01_data.py").read_text()
+    count = {4: "four", 5: "five", 6: "six", 7: "seven"}[len(NOTEBOOKS)]
+    assert f"The {count} notebooks share one working folder" in text
+    assert f"all {count} notebooks" in text
+    assert all(f"`{name}`" in text for name in NOTEBOOKS)
+
+
+# ------------------------------------------------------------------------------------
+# The install cell (issue 22, item 17): a package file the user carries, or the repository
+# once it is public; with neither, what to do instead of a failed clone
+# ------------------------------------------------------------------------------------
+def _install_cell(name: str) -> str:
+    notebook = jupytext.read(NOTEBOOK_DIR / f"{name}.py")
+    return next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+def _run_install_cell(source: str, cwd: Path, monkeypatch) -> list[str]:
+    """The cell as Colab runs it, in ``cwd``; its %pip line records what it would install."""
+    installs: list[str] = []
+    pip_line = re.compile(r'^(\s*)%pip install --quiet "\{package\}"$', re.M)
+    assert len(pip_line.findall(source)) == 1
+    source = pip_line.sub(r"\1installs.append(package)", source)
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    monkeypatch.chdir(cwd)
+    exec(compile(source, "install-cell", "exec"), {"installs": installs})
+    return installs
+
+
+def _wheel(folder: Path, version: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"colorkeras-{version}-py3-none-any.whl"
+    path.write_bytes(b"a wheel")
+    return path
+
+
+def test_install_cells_are_one_cell_and_agree_with_pyproject():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("set_repository", ROOT / "scripts" / "set_repository.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    cells = {name: _install_cell(name) for name in NOTEBOOKS}
+    plain = {re.sub(r'^(\s*EXTRAS = )"[^"]*"$', r'\1""', cell, flags=re.M).replace(", with LPIPS.", ".")
+             for cell in cells.values()}
+    assert len(plain) == 1, "the five install cells differ beyond their extras"
+    assert 'EXTRAS = "[lpips]"' in cells["03_evaluate"]
+    for name in NOTEBOOKS:
+        assert tool.public_flags((NOTEBOOK_DIR / f"{name}.py").read_text()) == {tool.repository_is_public()}
+    # set_repository.py marks the address public in both places.
+    text = tool.mark_public(cells["01_data"] + "\nrepository-public = false\n")
+    assert "REPOSITORY_IS_PUBLIC = True" in text and "repository-public = true" in text
+
+
+@pytest.mark.parametrize("name", ["01_data", "03_evaluate"])
+def test_the_install_cell_installs_a_carried_package_or_says_what_to_do(name, tmp_path, monkeypatch):
+    source = _install_cell(name)
+    extras = "[lpips]" if name == "03_evaluate" else ""
+    assert "REPOSITORY_IS_PUBLIC = False" in source  # the address is a placeholder today
+    # Nothing carried: no clone of the placeholder, but the way to build and bring a package.
+    with pytest.raises(SystemExit, match=r"run `python -m build`; then upload dist/colorkeras-\*\.whl"):
+        _run_install_cell(source, tmp_path, monkeypatch)
+    # A wheel kept on Drive, in My Drive/colorkeras.
+    on_drive = _wheel(tmp_path / "drive" / "MyDrive" / "colorkeras", "0.1.0")
+    assert _run_install_cell(source, tmp_path, monkeypatch) == [f"colorkeras{extras} @ {on_drive.as_uri()}"]
+    # A newer one uploaded to the session wins; a source archive counts too.
+    archive = tmp_path / "colorkeras-0.2.0.tar.gz"
+    archive.write_bytes(b"a source archive")
+    os.utime(on_drive, (1_000_000, 1_000_000))
+    assert _run_install_cell(source, tmp_path, monkeypatch) == [f"colorkeras{extras} @ {archive.as_uri()}"]
+    # Once the address is public, a session without a package file clones it.
+    public = source.replace("REPOSITORY_IS_PUBLIC = False", "REPOSITORY_IS_PUBLIC = True")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    [repository] = re.findall(r'^\s*REPOSITORY = "([^"]+)"', source, re.M)
+    assert _run_install_cell(public, empty, monkeypatch) == [f"colorkeras{extras} @ git+{repository}"]

@@ -265,17 +265,53 @@ def test_linked_class_folders_never_count_an_image_twice_nor_leave_the_source(tm
     (source / "above").symlink_to(tmp_path)
     (source / "outside").symlink_to(tmp_path / "elsewhere")
     (source / "park_again").symlink_to(source / "park")
+    (source / "alias").symlink_to(source / "park")  # sorts before park: it must not take park's photos
     (source / "street" / "twin.png").symlink_to(source / "park" / "photo_001.png")
+    (source / "park" / "a_twin.png").symlink_to(source / "street" / "photo_002.png")
     report = prepare(source, tmp_path / "out", SMALL, workers=1, progress=False)
     rows = _manifest(tmp_path / "out")
     assert len(rows) == 8 and sum(report.prepared.values()) == 8
     assert len({row["sha256"] for row in rows}) == 8
+    # A linked class folder is a second path to its class, not a class of its own.
+    assert {row["class"] for row in rows} == {"park", "street"}
+    assert sorted(row["relpath"] for row in rows if row["class"] == "park") == [
+        f"park/photo_{i:03d}.png" for i in range(4)]
+    assert json.loads((tmp_path / "out" / "settings.json").read_text())["classes"] == ["park", "street"]
     skipped = _skipped(tmp_path / "out")
     assert "not followed" in skipped["everything"] and "not followed" in skipped["above"]
     assert "outside the source" in skipped["outside"]
-    assert skipped["park_again/photo_000.png"] == "same file as park/photo_000.png (listed once)"
+    for link in ("alias", "park_again"):
+        assert skipped[link] == ("symbolic link to the class folder park: a second path to the same "
+                                 "folder, whose images are listed once, under park")
     assert skipped["street/twin.png"] == "same file as park/photo_001.png (listed once)"
-    assert "same file" in report.to_text()
+    # A linked file is listed under the folder it really lies in, whichever name sorts first.
+    assert skipped["park/a_twin.png"] == "same file as street/photo_002.png (listed once)"
+    assert "same file" in report.to_text() and not report.empty_classes
+
+
+def test_exact_copies_of_a_photo_are_prepared_once_and_listed(tmp_path):
+    source = _two_classes(tmp_path / "src")
+    shutil.copy(source / "park" / "photo_001.png", source / "street" / "copy_of_park.png")
+    shutil.copy(source / "park" / "photo_001.png", source / "park" / "photo_001_copy.png")
+    shutil.copy(source / "street" / "photo_003.png", source / "park" / "z_from_street.png")
+    settings = PrepareSettings(image_size=16, val_fraction=0.25, test_fraction=0.25)
+    report = prepare(source, tmp_path / "out", settings, workers=1, progress=False)
+    rows = _manifest(tmp_path / "out")
+    assert len(rows) == 8 and len({row["sha256"] for row in rows}) == 8  # no photo twice, in any split
+    # The first by relpath is kept, whatever its folder.
+    assert {row["relpath"] for row in rows} == {*(f"park/photo_{i:03d}.png" for i in range(4)),
+                                                "park/z_from_street.png",
+                                                *(f"street/photo_{i:03d}.png" for i in range(3))}
+    skipped = _skipped(tmp_path / "out")
+    assert skipped["street/copy_of_park.png"] == "same content as park/photo_001.png"
+    assert skipped["park/photo_001_copy.png"] == "same content as park/photo_001.png"
+    assert skipped["street/photo_003.png"] == "same content as park/z_from_street.png"
+    document = json.loads((tmp_path / "out" / "settings.json").read_text())
+    assert document["skipped"] == 3 and sum(document["counts"].values()) == 8
+    assert "same content as park/photo_001.png" in report.to_text()
+    # The arrays hold the kept photos only, row for row with the manifest.
+    for split in ("train", "val", "test"):
+        assert len(np.load(tmp_path / "out" / f"{split}_l.npy")) == sum(r["split"] == split for r in rows)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ baseline saved and loaded as a .keras file, real optical flow."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from fractions import Fraction
 
@@ -511,3 +513,58 @@ def test_stale_frame_folder_temporaries_go_only_when_they_hold_nothing_but_our_f
     (mixed / "notes.txt").write_text("mine")
     assert remove_stale_temporaries(out) == [ours]
     assert not ours.exists() and (mixed / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------------------------------------------
+# Messages and checks (issue 22, item 13)
+# ------------------------------------------------------------------------------------
+def test_a_corrupt_frame_skips_its_folder_and_the_other_inputs_go_on(model_path, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    frames = clips.pan_clip(6, 48, 32).frames
+    for name in ("good", "bad"):
+        (tmp_path / name).mkdir()
+        for i, frame in enumerate(frames):
+            Image.fromarray(frame).save(tmp_path / name / f"{i:03d}.png")
+    (tmp_path / "bad" / "003.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (tmp_path / "bad2").mkdir()
+    (tmp_path / "bad2" / "000.png").write_bytes(b"not a frame at all")
+    code = main(["colorize", str(model_path), str(tmp_path / "bad"), str(tmp_path / "bad2"), str(tmp_path / "good"),
+                 "--frames", "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert code == 1  # inputs were skipped, as for photos
+    assert len(_probe(tmp_path / "out" / "good.mp4")["frames"]) == 6
+    assert f"skipped {tmp_path / 'bad'}: frame 003.png cannot be read" in printed
+    assert f"skipped {tmp_path / 'bad2'}: frame 000.png cannot be read" in printed
+    assert not (tmp_path / "out" / "bad.mp4").exists() and not (tmp_path / "out" / "bad2.mp4").exists()
+
+
+def test_photo_only_options_given_with_videos_are_named(model_path, pan, tmp_path, capsys):
+    from colorkeras.cli import main
+
+    _, clip_path = pan
+    assert main(["colorize", str(model_path), str(clip_path), "--out", str(tmp_path / "out"),
+                 "--format", "png", "--keyframe-every", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: --format png applies to photos only; videos keep their container" in printed
+    assert (tmp_path / "out" / "pan.mp4").is_file()
+
+
+def test_a_grayscale_clip_has_an_exact_grey_floor_and_says_it_has_no_colour(predictor, tmp_path):
+    from colorkeras.video_evaluate import GREY_FLOOR, evaluate_clip, write_clip_evaluation
+
+    grey = color.rgb_to_l(clips.pan_clip(4, 48, 32).frames)
+    frames = np.repeat(np.round(grey * 2.55).clip(0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    (tmp_path / "grey").mkdir()
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / "grey" / f"{i}.png")
+    evaluation = evaluate_clip(predictor, tmp_path / "grey", ("off", "flow"))
+    summary = evaluation.summary()
+    assert not math.isnan(summary[GREY_FLOOR]["psnr"]) and summary[GREY_FLOOR]["psnr"] > 40
+    assert not evaluation.has_colour
+    table = evaluation.table()
+    assert "keyframes every" not in table  # keyframe mode was not measured
+    assert "This clip has no colour" in table and "| grey floor |" in table and "nan" not in table
+    summary_json = json.loads(write_clip_evaluation(evaluation, tmp_path / "ev")["summary"].read_text())
+    assert summary_json["has_colour"] is False and "no colour" in summary_json["note"]
+    assert summary_json["keyframe_every"] is None

@@ -187,11 +187,13 @@ class SourceScan:
     left_out: list  # (relpath, reason)
 
 
-def _check_source(source_dir: Path) -> None:
+def check_source(source_dir: Path, label: str = "") -> None:
+    """A source folder exists, is a folder and can be listed and entered (PrepareError
+    otherwise); ``label`` goes before the path in the message (e.g. "--ood ")."""
     if not source_dir.exists():
-        raise PrepareError(f"{_shown(source_dir)}: source folder does not exist")
+        raise PrepareError(f"{label}{_shown(source_dir)}: source folder does not exist")
     if not source_dir.is_dir():
-        raise PrepareError(f"{_shown(source_dir)}: the source is not a folder")
+        raise PrepareError(f"{label}{_shown(source_dir)}: the source is not a folder")
     try:
         with os.scandir(source_dir):
             pass
@@ -200,7 +202,7 @@ def _check_source(source_dir: Path) -> None:
         os.stat(os.path.join(source_dir, "."))
     except OSError as error:
         raise PrepareError(
-            f"{_shown(source_dir)}: cannot read the source folder ({error.strerror or error}); "
+            f"{label}{_shown(source_dir)}: cannot read the source folder ({error.strerror or error}); "
             "it must be readable and enterable (permission r-x)"
         ) from error
 
@@ -270,10 +272,28 @@ def find_class_folders(source_dir: Path) -> tuple[dict[str, list[Path]], list]:
         folders = [c for split in top for c in _subfolders(split, source_dir, left_out)]
     else:
         folders = top
+    folders = _drop_second_paths(folders, source_dir, left_out)
     classes: dict[str, list[Path]] = {}
     for folder in folders:
         classes.setdefault(_shown(folder.name), []).append(folder)
     return classes, left_out
+
+
+def _drop_second_paths(folders: list[Path], source_dir: Path, left_out: list) -> list[Path]:
+    """A linked class folder that leads to another class folder (``alias -> park``) is a
+    second path to that folder, not a class of its own: it is listed in left_out and its
+    images stay under the real folder's class name."""
+    real = {folder.resolve(): folder for folder in folders if not folder.is_symlink()}
+    kept = []
+    for folder in folders:
+        target = real.get(folder.resolve()) if folder.is_symlink() else None
+        if target is not None:
+            left_out.append((_relative(folder, source_dir), f"symbolic link to the class folder "
+                             f"{_relative(target, source_dir)}: a second path to the same folder, whose "
+                             f"images are listed once, under {_shown(target.name)}"))
+        else:
+            kept.append(folder)
+    return kept
 
 
 _OWN_SPLITS = {"test": "test", "testing": "test", "val": "val", "valid": "val", "validation": "val"}
@@ -324,17 +344,19 @@ def scan_sources(source_dir: Path) -> SourceScan:
         if not found_any and not unlisted:
             empty.append(name)
     images.sort(key=lambda image: (image.relpath, image.class_name))
-    # Links (a linked class folder, a linked file) can show one file under two names;
-    # read it once, under the first name, or it could land in train and test at once.
-    first_name: dict[str, str] = {}
-    unique = []
+    # Links (a linked folder, a linked file) can show one file under two names; read it
+    # once, or it could land in train and test at once: under its own path where that is
+    # listed (its class is the folder it really lies in), else under the first name.
+    by_real: dict[str, list[SourceImage]] = {}
     for image in images:
-        real = os.path.realpath(image.path)
-        if real in first_name:
-            left_out.append((image.relpath, f"same file as {first_name[real]} (listed once)"))
-        else:
-            first_name[real] = image.relpath
-            unique.append(image)
+        by_real.setdefault(os.path.realpath(image.path), []).append(image)
+    unique = []
+    for real, names in by_real.items():
+        chosen = next((image for image in names if os.path.abspath(image.path) == real), names[0])
+        unique.append(chosen)
+        left_out += [(image.relpath, f"same file as {chosen.relpath} (listed once)")
+                     for image in names if image is not chosen]
+    unique.sort(key=lambda image: (image.relpath, image.class_name))
     return SourceScan(unique, sorted(empty), sorted(left_out))
 
 
@@ -636,7 +658,7 @@ def prepare(
         raise InvalidArgument("no source folder given")
     out_dir = Path(out_dir).resolve()
     for source in sources:
-        _check_source(source)
+        check_source(source)
         _check_apart(source, out_dir)
     source_dir = sources[0] if len(sources) == 1 else sources
     scan = scan_many(sources)
@@ -763,6 +785,7 @@ def _prepare_into(work_dir, source_dir, scan, settings, wanted, workers, progres
     all_l = np.memmap(work_dir / "all_l.tmp", np.uint8, "r", shape=(len(kept), size, size))
     all_ab = np.memmap(work_dir / "all_ab.tmp", np.uint8, "r", shape=(len(kept), size, size, 2))
     row_of = {index: row for row, index in enumerate(kept)}
+    kept = _drop_duplicates(kept, info, images, reasons)
     splits = assign_splits([images[i].class_name for i in kept], settings, [images[i].own_split for i in kept])
     rows = []
     counts = {}
@@ -805,6 +828,23 @@ def _prepare_into(work_dir, source_dir, scan, settings, wanted, workers, progres
     }
     (work_dir / "settings.json").write_text(json.dumps(settings_doc, indent=2, sort_keys=True) + "\n")
     return PrepareReport(work_dir, counts, skipped, [], thin_classes=thin)
+
+
+def _drop_duplicates(kept: list[int], info: list, images: list, reasons: dict[int, str]) -> list[int]:
+    """Exact copies of a photo (the same sha256) are read once: the first by relpath is
+    kept, each other one is recorded in ``reasons`` ("same content as <relpath>"), so no
+    photo lands in two splits (train and test) or twice in one."""
+    first: dict[str, int] = {}
+    unique = []
+    for index in sorted(kept, key=lambda i: images[i].relpath):
+        sha256 = info[index][0]
+        if sha256 in first:
+            reasons[index] = f"same content as {images[first[sha256]].relpath}"
+        else:
+            first[sha256] = index
+            unique.append(index)
+    chosen = set(unique)
+    return [index for index in kept if index in chosen]
 
 
 def _write_npy(path: Path, source: np.ndarray, rows: list[int], chunk: int = 256) -> None:

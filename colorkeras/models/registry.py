@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,21 @@ def build_model(
         extractor_size=extractor_size, **extra)
 
 
+def saved_model_path(path) -> Path:
+    """The ``.keras`` file a model path names (a run folder's best.keras), checked to
+    exist without importing Keras.
+
+    Raises:
+        ModelLoadError: no file there.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.keras"
+    if not path.is_file():
+        raise ModelLoadError(f"no saved model at {path}")
+    return path
+
+
 def load_model(path) -> Colorizer:
     """Load a saved colorizer (a ``.keras`` file, or a run folder's best.keras) in safe mode.
 
@@ -138,6 +154,7 @@ def load_model(path) -> Colorizer:
             model, a model that safe mode refuses, or a model that is no colorizer; the
             message names the file and what to do.
     """
+    path = saved_model_path(path)  # before Keras' start-up: a misspelt path fails at once
     import keras
 
     try:
@@ -148,13 +165,12 @@ def load_model(path) -> Colorizer:
     for family in FAMILIES.values():  # registers every family's classes and layers
         family.cls
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.keras"
-    if not path.is_file():
-        raise ModelLoadError(f"no saved model at {path}")
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with warnings.catch_warnings():
+            # A nested model's compile config (the fusion extractor's) makes Keras warn that
+            # compile() was not called; colorkeras never compiles a model it loads.
+            warnings.filterwarnings("ignore", message=r"`compile\(\)` was not called as part of model loading")
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except _LOAD_ERRORS as error:
         raise ModelLoadError(_explain_load_failure(path, error)) from error
     return as_family(model)
