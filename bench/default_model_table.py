@@ -133,6 +133,33 @@ def _historical(run: Path, source: Path, out: Path, temperature: float) -> None:
 
     report = colorize_paths(run, [source], out, fmt="jpg", temperature=temperature)
     print(report.to_text())
+    _pairs(source, out, out.parent / "historical_pairs.jpg")
+
+
+def _pairs(source: Path, colorized: Path, target: Path, height: int = 300) -> None:
+    """Each photo beside its colour copy (the original grey | colorkeras), two pairs a row."""
+    from PIL import Image
+
+    tiles = []
+    for original in sorted(source.iterdir()):
+        done = colorized / f"{original.stem}.jpg"
+        if not done.is_file():
+            continue
+        pair = [Image.open(path).convert("RGB") for path in (original, done)]
+        pair = [image.resize((round(image.width * height / image.height), height), Image.LANCZOS) for image in pair]
+        tile = Image.new("RGB", (pair[0].width * 2 + 6, height), "white")
+        tile.paste(pair[0], (0, 0))
+        tile.paste(pair[1], (pair[0].width + 6, 0))
+        tiles.append(tile)
+    rows = [tiles[i:i + 2] for i in range(0, len(tiles), 2)]
+    width = max(sum(tile.width for tile in row) + 12 * (len(row) - 1) for row in rows)
+    sheet = Image.new("RGB", (width, len(rows) * (height + 12)), "white")
+    for index, row in enumerate(rows):
+        left = 0
+        for tile in row:
+            sheet.paste(tile, (left, index * (height + 12)))
+            left += tile.width + 12
+    sheet.save(target, quality=88)
 
 
 def _time_12mp(run: Path, temperature: float) -> dict:
