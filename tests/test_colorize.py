@@ -594,13 +594,13 @@ def test_the_toy_warning_comes_before_any_output_and_on_a_rerun(toy_run, tmp_pat
 
     _write(tmp_path / "photos" / "p.png", _photo(40, 40))
     printed_before_writing = []
-    original = colorize.save_rgb
+    original = colorize.stage_rgb
 
     def save(rgb, target):
         printed_before_writing.append(capsys.readouterr().out)
         return original(rgb, target)
 
-    monkeypatch.setattr(colorize, "save_rgb", save)
+    monkeypatch.setattr(colorize, "stage_rgb", save)
     report = colorize_paths(toy_run, [tmp_path / "photos"], tmp_path / "out", progress=True)
     assert len(report.written) == 1
     assert "warning: this model was trained on the synthetic toy city" in printed_before_writing[0]

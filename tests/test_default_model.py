@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import zlib
 
 import numpy as np
 import pytest
@@ -24,16 +25,16 @@ def _photo(path, seed, size=40):
     image = np.zeros((size, size, 3), np.uint8)
     image[: size // 2] = (70, 120, 220)  # sky
     image[size // 2 :] = rng.integers(90, 200, 3)  # a coloured facade
+    image[-1, :4, 0] = [seed % 256, seed // 256 % 256, 7, 7]  # no two photos alike (prepare drops copies)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
 
 
 def _source(root, name, classes, train=6, test=3):
     for cls in classes:
-        for i in range(train):
-            _photo(root / name / "train" / cls / f"{i}.png", hash((name, cls, i)) % 1000)
-        for i in range(test):
-            _photo(root / name / "test" / cls / f"t{i}.png", hash((name, cls, "t", i)) % 1000)
+        for i in range(train + test):
+            split, stem = ("train", f"{i}") if i < train else ("test", f"t{i - train}")
+            _photo(root / name / split / cls / f"{stem}.png", zlib.crc32(f"{name}/{cls}/{i}".encode()) % 60000)
     return root / name
 
 
