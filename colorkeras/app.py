@@ -225,7 +225,9 @@ class PhotoBatch:
         """Markdown for the page."""
         again = len(self.results) - self.new
         kept = f" ({again} unchanged since the last run)" if again else ""
-        lines = [f"Colorized {len(self.results)} of {total} photo(s){kept} in {self.seconds:.1f} s."]
+        names = ", ".join(result.name for result in self.results[:5]) + (", ..." if len(self.results) > 5 else "")
+        lines = [f"Colorized {len(self.results)} of {total} photo(s){kept} in {self.seconds:.1f} s"
+                 + (f": {names}." if names else ".")]
         lines += [f"- {message}" for message in self.messages]
         lines += [f"- {result.name}: {result.note}" for result in self.results if result.note]
         return "\n".join(lines)
@@ -604,7 +606,7 @@ class ColorizeApp:
                               concurrency_id="model", preprocess=False)
             photo_in.upload(photos, **photo_args)
             again.click(photos, **photo_args)
-            pick.change(pick_photo, [pick, results], [slider], queue=False)
+            pick.input(pick_photo, [pick, results], [slider], queue=False)
             mode.change(lambda value: gr.update(visible=value == "keyframes"), [mode], [every], queue=False)
             film_in.upload(hold_film, [film_in], None, queue=False, preprocess=False)
             go.click(film, [film_in, model, mode, every, temperature], [film_out, film_file, film_msg],
