@@ -251,6 +251,31 @@ def cmd_demo(args) -> int:
     return run_demo(args.out, quick=args.quick)
 
 
+def cmd_app(args) -> int:
+    from colorkeras.app import serve
+
+    serve(args.model, args.host, args.port, share=args.share, max_pixels=int(args.max_megapixels * 1e6),
+          max_clip_seconds=args.max_seconds)
+    return 0
+
+
+def add_app(sub) -> None:
+    """The `app` subcommand: the Gradio page (colorkeras/app.py)."""
+    from colorkeras.app import APP_MAX_PIXELS, MAX_CLIP_SECONDS
+
+    p = sub.add_parser("app", help="a page to colorize photos and films in the browser (Gradio; Colab too)")
+    p.add_argument("--model", action="append", metavar="RUN_OR_MODEL",
+                   help="a run folder or .keras file to offer (repeat for several; the first is preselected); "
+                        "the shipped default is offered too where installed")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
+    p.add_argument("--share", action="store_true", help="also a public gradio.live link (needs the internet)")
+    p.add_argument("--max-megapixels", type=float, default=APP_MAX_PIXELS / 1e6,
+                   help="photos above this are refused before decoding")
+    p.add_argument("--max-seconds", type=float, default=MAX_CLIP_SECONDS, help="films above this are refused")
+    p.set_defaults(func=cmd_app)
+
+
 # ------------------------------------------------------------------------------------
 # Parser
 # ------------------------------------------------------------------------------------
@@ -472,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--frames", action="store_true",
                        help="treat each folder INPUT as the numbered frames of one video (25 fps)")
     p.set_defaults(func=cmd_colorize)
+    add_app(sub)
     return parser
 
 

@@ -304,6 +304,54 @@ class _Source:
             self.container.close()
 
 
+@dataclass
+class VideoInfo:
+    """What `probe_video` read from a video file without decoding a frame."""
+
+    width: int
+    height: int
+    fps: Fraction
+    frames: int | None  # as the header states (None: it does not say)
+    seconds: float | None  # the length (None: not known)
+    audio: bool
+
+
+def probe_video(path) -> VideoInfo:
+    """The frame size, frame rate, frame count and length of a video file, from its header
+    and, where the header states no length (a browser's WebM recording), from the time
+    stamps of its packets; no frame is decoded.
+
+    Raises:
+        VideoError: as `colorize_video` would: not a video, no video stream, frames over
+            MAX_VIDEO_PIXELS.
+    """
+    import av
+
+    source = _Source(Path(path))
+    try:
+        seconds = None
+        video = source.video
+        if video.duration is not None and video.time_base:
+            seconds = float(video.duration * video.time_base)
+        elif source.container.duration:
+            seconds = source.container.duration / av.time_base
+        elif source.frames:
+            seconds = float(source.frames / source.rate)
+        else:
+            last = None
+            try:
+                for packet in source.container.demux(video):
+                    if packet.pts is not None and packet.time_base:
+                        last = max(last or 0.0, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+            except av.FFmpegError as error:
+                raise VideoError(f"{path}: damaged video data ({error})") from error
+            seconds = last
+        return VideoInfo(source.width, source.height, source.rate, source.frames, seconds,
+                         source.audio is not None)
+    finally:
+        source.close()
+
+
 # ------------------------------------------------------------------------------------
 # Writing
 # ------------------------------------------------------------------------------------

@@ -149,6 +149,25 @@ from colorkeras.report import before_after_figure
 before_after_figure(notebook.before_after_pairs([params.photos_dir], params.colorized_dir))
 
 # %% [markdown]
+# ## Or: the app, in this notebook
+#
+# The same model behind a page: drop more photos on it, slide between before and after, set the vividness, download each result or all of them as a zip; its Films tab takes a short film. In Colab the page opens in this cell's output
+# (elsewhere, at the address printed). It serves until `app.close()` or the end of the
+# session, and keeps its files in a temporary folder that it removes. In smoke mode the
+# page is only built, not served.
+
+# %%
+from colorkeras.app import ColorizeApp
+
+app = ColorizeApp([params.run_dir()])  # this run, and the model that ships with colorkeras
+if SMOKE:
+    app.build()
+    app.close()
+    print("smoke mode: the page was built; no server started")
+else:
+    app.launch(block=False)
+
+# %% [markdown]
 # ## Done
 #
 # The colour copies are in the output folder printed above. In Colab, download them from

@@ -154,6 +154,25 @@ print(evaluation.table())
 flicker_figure(evaluation)
 
 # %% [markdown]
+# ## Or: the app, in this notebook
+#
+# The same model behind a page: drop a short film on its Films tab, choose the temporal mode, watch the progress, then play and download the result with its audio; its Photos tab takes photos. In Colab the page opens in this cell's output
+# (elsewhere, at the address printed). It serves until `app.close()` or the end of the
+# session, and keeps its files in a temporary folder that it removes. In smoke mode the
+# page is only built, not served.
+
+# %%
+from colorkeras.app import ColorizeApp
+
+app = ColorizeApp([params.run_dir()])  # this run, and the model that ships with colorkeras
+if SMOKE:
+    app.build()
+    app.close()
+    print("smoke mode: the page was built; no server started")
+else:
+    app.launch(block=False)
+
+# %% [markdown]
 # ## Done
 #
 # The colour versions are in the `videos` folder of the working folder. In Colab, download
