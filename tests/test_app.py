@@ -181,12 +181,13 @@ def test_the_workspace_keeps_a_session_s_latest_results_and_nothing_after_it_clo
 
 
 def test_models_are_loaded_once_and_a_toy_run_is_labelled_with_its_knob(tinted_model, toy_run, photos, tmp_path):
-    from colorkeras.app import ColorizeApp
+    from colorkeras.app import SHIPPED_LABEL, ColorizeApp
 
     app = ColorizeApp([toy_run, tinted_model], temp_parent=tmp_path)
     try:
-        toy, tinted = list(app.models)
+        toy, tinted, *shipped = list(app.models)
         assert toy == "toy_efficient" and app.default_label == toy
+        assert shipped == [SHIPPED_LABEL]  # the model that ships comes after those given
         info = app.model_info(toy)
         assert info.family == "efficient" and info.objective == "confidence" and info.temperature == 1.0
         assert "synthetic toy city" in info.toy_warning and "**Toy model.**" in info.note()
