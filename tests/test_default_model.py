@@ -125,6 +125,25 @@ def test_confidence_decodes_tanh_at_t1_and_round_trips_its_record():
 
 
 @pytest.mark.backend
+def test_confidence_loss_on_stored_batches_is_its_loss_on_normalised_ab(prepared_toy_city):
+    import keras
+
+    from colorkeras import color
+    from colorkeras.data.pipeline import make_py_dataset
+    from colorkeras.models.stored_input import StoredTargetLoss
+
+    l_stored, ab_stored = make_py_dataset(prepared_toy_city, "train", batch_size=8, seed=2)[0]
+    _, ab_host = color.stored_to_normalized(l_stored, ab_stored)
+    objective = get_objective("confidence")
+    rng = np.random.default_rng(0)
+    output = np.concatenate([np.arctanh(np.clip(ab_host + rng.normal(0, 0.1, ab_host.shape), -0.99, 0.99)),
+                             rng.normal(-4, 0.5, ab_host.shape[:-1] + (1,))], -1).astype(np.float32)
+    expected = float(keras.ops.convert_to_numpy(keras.ops.mean(objective.loss(ab_host, output))))
+    got = float(keras.ops.convert_to_numpy(StoredTargetLoss(objective)(ab_stored, output)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+@pytest.mark.backend
 def test_confidence_loss_learns_the_error_it_will_make():
     """The variance head learns E[error^2]: on a batch where the ab head is held at 0 and
     the truth is +-0.4 at random, exp(log-variance) goes to 0.16."""

@@ -27,8 +27,10 @@ def tiny_config(**overrides) -> TrainConfig:
 
 @pytest.mark.backend
 # Objectives whose model output is ab itself; classification (fitted bins, logits out) goes
-# through the same StoredTargetLoss in tests/test_objectives.py's end-to-end training test.
-@pytest.mark.parametrize("objective", sorted(name for name in OBJECTIVES if not OBJECTIVES[name].needs_fit))
+# through the same StoredTargetLoss in tests/test_objectives.py's end-to-end training test,
+# confidence (ab and a log-variance out) in tests/test_default_model.py.
+@pytest.mark.parametrize("objective", sorted(name for name in OBJECTIVES if not OBJECTIVES[name].needs_fit
+                                              and OBJECTIVES[name].output_channels == 2))
 def test_a_stored_batch_normalises_on_the_device_as_on_the_host(prepared_toy_city, objective):
     l_stored, ab_stored = make_py_dataset(prepared_toy_city, "train", batch_size=8, seed=2)[0]
     assert l_stored.dtype == ab_stored.dtype == np.uint8
