@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-
-import numpy as np
 
 CANDIDATES = {
     "unet (recipe 'unet': 24 filters, depth 4, no attention)": ("unet", {"attention": False}, "mse"),
@@ -39,11 +36,8 @@ def main() -> None:
     from colorkeras.models.flops import forward_flops
     from colorkeras.models.registry import build_model
     from colorkeras.objectives import get_objective
-    from colorkeras.train import compile_for_training
+    from colorkeras.train import training_rate
 
-    rng = np.random.default_rng(0)
-    l_u8 = rng.integers(0, 256, (args.batch, args.size, args.size, 1), dtype=np.uint8)
-    ab_u8 = rng.integers(100, 156, (args.batch, args.size, args.size, 2), dtype=np.uint8)
     rows = []
     for label, (family, options, loss) in CANDIDATES.items():
         if args.only and args.only not in label:
@@ -55,14 +49,7 @@ def main() -> None:
         model = build_model(family, args.size, output_channels=objective.output_channels, **options)
         config = TrainConfig(model=family, image_size=args.size, batch_size=args.batch, learning_rate=1e-3,
                              loss=loss, **options)
-        trainable = compile_for_training(model, config, objective)
-        for _ in range(2):
-            trainable.train_on_batch(l_u8, ab_u8)
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            trainable.train_on_batch(l_u8, ab_u8)
-        seconds = time.perf_counter() - start
-        rate = args.steps * args.batch / seconds
+        rate = training_rate(config, args.steps, model)
         rows.append({"candidate": label, "gflop_256": round(gflop_256, 3), "params": model.count_params(),
                      "train_images_per_s": round(rate, 1)})
         print(f"{label:55s} {gflop_256:6.2f} GFLOP@256  {model.count_params():9,d} params  "

@@ -668,9 +668,24 @@ def epochs_for_minutes(prepared, run_dir, config: TrainConfig, minutes: float, s
         dataset = PreparedDataset.open(prepared)
     except DatasetError as error:
         raise TrainingError(str(error)) from error
+    rate = training_rate(config, steps)
+    per_epoch = (min(dataset.count("train"), config.max_train_images or dataset.count("train"))
+                 + dataset.count("val") / 3) / rate
+    epochs = max(1, int(minutes * 60 * 0.95 / per_epoch))
+    print(f"measured {rate:.1f} training images/s at {config.image_size}px: {epochs} epochs of about "
+          f"{per_epoch:.0f} s fit in {minutes:g} minutes", flush=True)
+    return epochs
+
+
+def training_rate(config: TrainConfig, steps: int = 8, model=None) -> float:
+    """Training images per second of ``config``'s compiled step here (uint8 batches
+    normalised in the step, Adam, the objective's loss), timed on ``steps`` random batches
+    after two warm-up steps. ``model``: a built model to time (default: built from the
+    config, random weights)."""
     objective = get_objective(config.loss)
-    model = build_model(config.model, config.image_size, weights=None, input_channels=config.input_channels,
-                        output_channels=objective.output_channels, **config.architecture())
+    if model is None:
+        model = build_model(config.model, config.image_size, weights=None, input_channels=config.input_channels,
+                            output_channels=objective.output_channels, **config.architecture())
     trainable = compile_for_training(model, config, objective)
     rng = np.random.default_rng(0)
     shape = (config.batch_size, config.image_size, config.image_size)
@@ -681,10 +696,4 @@ def epochs_for_minutes(prepared, run_dir, config: TrainConfig, minutes: float, s
     start = time.perf_counter()
     for _ in range(steps):
         trainable.train_on_batch(l_u8, ab_u8)
-    rate = steps * config.batch_size / (time.perf_counter() - start)
-    per_epoch = (min(dataset.count("train"), config.max_train_images or dataset.count("train"))
-                 + dataset.count("val") / 3) / rate
-    epochs = max(1, int(minutes * 60 * 0.95 / per_epoch))
-    print(f"measured {rate:.1f} training images/s at {config.image_size}px: {epochs} epochs of about "
-          f"{per_epoch:.0f} s fit in {minutes:g} minutes", flush=True)
-    return epochs
+    return steps * config.batch_size / (time.perf_counter() - start)
