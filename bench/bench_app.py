@@ -190,7 +190,7 @@ class Colorize:
 
     def __init__(self, model: str | None, warm: Path, out: Path):
         from colorkeras.models.shipped import default_model_dir
-        from colorkeras.predictor import Predictor
+        from colorkeras.inference.predictor import Predictor
 
         self.predictor = Predictor.open(model or default_model_dir(), batch_size=1)
         self.out = out

@@ -32,11 +32,11 @@ def main() -> None:
 
     import keras
 
-    from colorkeras.config import TrainConfig
+    from colorkeras.training.config import TrainConfig
     from colorkeras.models.flops import forward_flops
     from colorkeras.models.registry import build_model
-    from colorkeras.objectives import get_objective
-    from colorkeras.train import training_rate
+    from colorkeras.training.objectives import get_objective
+    from colorkeras.training.train import training_rate
 
     rows = []
     for label, (family, options, loss) in CANDIDATES.items():

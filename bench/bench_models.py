@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from machine import machine_line  # noqa: E402 - bench/machine.py, beside this script
 
 MODELS = ("baseline", "inception_fusion", "vit_fusion")
-LEARNING_RATE = 1e-4  # the study's Adam learning rate (colorkeras.config)
+LEARNING_RATE = 1e-4  # the study's Adam learning rate (colorkeras.training.config)
 
 
 def parse_args(argv=None):

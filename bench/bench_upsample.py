@@ -3,7 +3,7 @@
 Where a colour truth exists at high resolution, a perfect model at S px (256) would
 predict the ab of the photo resized to S x S (as `colorkeras.images.resize_square` and
 data preparation make it). That ab is brought back to the photo's size with
-`colorkeras.upsample.upsample_ab` (``"resize"`` and ``"guided"``) and compared with the
+`colorkeras.inference.upsample.upsample_ab` (``"resize"`` and ``"guided"``) and compared with the
 photo's own ab: the mean absolute ab error (per channel, in ab units) over every pixel
 and in the edge band (`edge_band`: pixels within EDGE_BAND_PX of an L edge).
 
@@ -82,7 +82,7 @@ def camvid(split: str, limit: int | None):
 
 def evaluate(photos, settings: dict[str, dict]):
     """Per setting: (band error, all error, seconds per photo); the count of photos."""
-    from colorkeras.upsample import upsample_ab
+    from colorkeras.inference.upsample import upsample_ab
 
     sums = {name: np.zeros(3) for name in settings}
     count = 0
@@ -121,7 +121,7 @@ def measure() -> None:
         sets.append(("camvid-street test 480x360", lambda: camvid("test", None)))
     else:
         print(f"camvid-street test: {CAMVID / 'test'} is absent; its row is skipped")
-    from colorkeras.upsample import DEFAULT_EPS, DEFAULT_RADIUS
+    from colorkeras.inference.upsample import DEFAULT_EPS, DEFAULT_RADIUS
 
     print(f"model size {MODEL_SIZE}; guided radius {DEFAULT_RADIUS}, eps {DEFAULT_EPS:g}; edge band: "
           f"Sobel |grad L| > {EDGE_THRESHOLD:g}/px, dilated {EDGE_BAND_PX} px")
@@ -158,8 +158,8 @@ def large(method: str) -> None:
 
     from colorkeras.data.synthetic import render_scene
     from colorkeras.models.registry import build_model
-    from colorkeras.predictor import Predictor
-    from colorkeras.upsample import upsample_ab
+    from colorkeras.inference.predictor import Predictor
+    from colorkeras.inference.upsample import upsample_ab
 
     keras.utils.set_random_seed(0)
     predictor = Predictor(build_model("baseline", MODEL_SIZE), chroma_upsampling=method)

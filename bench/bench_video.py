@@ -1,7 +1,7 @@
 """Benchmark video colorization on this machine's CPU: fps per stage and per mode.
 
 A generated clip (a camera panning over the toy city, colorkeras.data.clips, with an AAC
-tone) is colorized by `colorkeras.video.colorize_video` with a random-weight baseline in
+tone) is colorized by `colorkeras.inference.video.colorize_video` with a random-weight baseline in
 three modes: every frame on its own (temporal="off"), flow-stabilised (temporal="flow"),
 and keyframes (flow, the model on every k-th frame). Per mode it prints the wall fps and
 each stage's rate (frames / seconds spent in it): decode, model (input preparation and
@@ -57,9 +57,9 @@ def main(argv=None) -> None:
 
     from colorkeras.data import clips
     from colorkeras.models.registry import build_model
-    from colorkeras.predictor import Predictor
-    from colorkeras.temporal import DEFAULT_PRESET, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
-    from colorkeras.video import colorize_video
+    from colorkeras.inference.predictor import Predictor
+    from colorkeras.inference.temporal import DEFAULT_PRESET, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
+    from colorkeras.inference.video import colorize_video
 
     print(f"bench_video {datetime.now():%Y-%m-%d %H:%M}; {machine_line()}")
     print(f"keras {keras.__version__} ({keras.backend.backend()}), av {av.__version__}, opencv {cv2.__version__}")
@@ -116,8 +116,8 @@ def memory_child(args) -> None:
     import keras
 
     from colorkeras.models.registry import build_model
-    from colorkeras.predictor import Predictor
-    from colorkeras.video import colorize_video
+    from colorkeras.inference.predictor import Predictor
+    from colorkeras.inference.video import colorize_video
 
     keras.utils.set_random_seed(0)
     predictor = Predictor(build_model("baseline", args.size))

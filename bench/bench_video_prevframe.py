@@ -14,7 +14,7 @@ Both are then run on other clips (seed B: other scenes and camera moves, one wit
 with the flow computed as the video path computes it (DIS on L, forward-backward trust):
 
 * per-frame, off: every frame alone;
-* per-frame, flow: the shipped stabiliser (`colorkeras.temporal.TemporalStabilizer`);
+* per-frame, flow: the shipped stabiliser (`colorkeras.inference.temporal.TemporalStabilizer`);
 * recurrent: its own previous output, carried by DIS flow, as its third input;
 * recurrent + flow: the recurrent model's output stabilised as well;
 
@@ -70,7 +70,7 @@ def lab_frames(clip):
 
 def training_pairs(clip_list, rng):
     """(L_norm, previous ab carried and corrupted, trust, target ab_norm) per frame t >= 1."""
-    from colorkeras.temporal import warp_backward
+    from colorkeras.inference.temporal import warp_backward
 
     ls, prevs, trusts, targets = [], [], [], []
     for clip in clip_list:
@@ -118,7 +118,7 @@ def small_unet(channels: int, name: str):
 
 def run_clip(clip, per_frame, recurrent, stabilise: bool, model_kind: str):
     """ab per frame (un-normalised) for one way of running the models."""
-    from colorkeras.temporal import TemporalStabilizer, flow_confidence, lightness_u8, warp_backward
+    from colorkeras.inference.temporal import TemporalStabilizer, flow_confidence, lightness_u8, warp_backward
 
     lightness, _ = lab_frames(clip)
     stabilizer = TemporalStabilizer("flow") if stabilise else None
@@ -156,7 +156,7 @@ def run_clip(clip, per_frame, recurrent, stabilise: bool, model_kind: str):
 
 
 def measure(clip, outputs):
-    from colorkeras.temporal import clip_quality, temporal_warping_error
+    from colorkeras.inference.temporal import clip_quality, temporal_warping_error
     from colorkeras import color
 
     warp = temporal_warping_error(outputs, clip.flows, clip.masks)

@@ -3,7 +3,7 @@
 Clips with known truth and true flow (`colorkeras.data.clips`) at 640x360: the toy city
 under a panning and a zooming camera, and camera moves over real street photos
 (``../shared/data/camvid-street/test``, 480x360 JPEGs; skipped with a line if absent).
-`colorkeras.video_evaluate.evaluate_clip` colorizes each clip per mode (off: every frame
+`colorkeras.evaluation.video_evaluate.evaluate_clip` colorizes each clip per mode (off: every frame
 alone; flow: stabilised; keyframes: the model every k-th frame) and measures, with the
 true flow, the temporal warping error (mean ab change along the motion, ab units) and the
 mean PSNR against the truth.
@@ -61,10 +61,10 @@ def random_model(size: int = 32):
 
 
 def trained_model(work: Path):
-    from colorkeras.config import TrainConfig
+    from colorkeras.training.config import TrainConfig
     from colorkeras.data.prepare import PrepareSettings, prepare
     from colorkeras.data.synthetic import write_toy_city
-    from colorkeras.train import train
+    from colorkeras.training.train import train
 
     from colorkeras.demo import DEMO_IMAGES_PER_CLASS, DEMO_SOURCE_SIZE
 
@@ -115,8 +115,8 @@ def flow_fps(clip, preset: str, work_side: int, repeats: int = 8) -> float:
     import cv2
 
     from colorkeras import color
-    from colorkeras.temporal import TemporalStabilizer
-    from colorkeras.video import _work_shape
+    from colorkeras.inference.temporal import TemporalStabilizer
+    from colorkeras.inference.video import _work_shape
 
     height, width = clip.frames.shape[1:3]
     work_h, work_w = _work_shape(height, width, work_side)
@@ -129,7 +129,7 @@ def flow_fps(clip, preset: str, work_side: int, repeats: int = 8) -> float:
 
 
 def evaluate(model, clip, modes, keyframe_every, **options):
-    from colorkeras.video_evaluate import evaluate_clip
+    from colorkeras.evaluation.video_evaluate import evaluate_clip
 
     summary = evaluate_clip(model, clip, modes, keyframe_every, **options).summary()
     return {mode: (summary[mode]["warping_error"], summary[mode]["psnr"], summary[mode]["model_frames"])
@@ -168,8 +168,8 @@ def main(argv=None) -> None:
     from colorkeras.runtime import quiet_tensorflow_startup
 
     quiet_tensorflow_startup()
-    from colorkeras.predictor import Predictor
-    from colorkeras.temporal import DEFAULT_PRESET, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
+    from colorkeras.inference.predictor import Predictor
+    from colorkeras.inference.temporal import DEFAULT_PRESET, DEFAULT_STRENGTH, DEFAULT_WORK_SIDE
 
     print(f"bench_video_quality {datetime.now():%Y-%m-%d %H:%M}; {machine_line()}")
     with tempfile.TemporaryDirectory() as work:

@@ -37,7 +37,7 @@ def _means(record: dict, label: str) -> dict:
 
 
 def _evaluate(run: Path, data: Path, split: str, temperature: float) -> dict:
-    from colorkeras.evaluate import evaluate_run
+    from colorkeras.evaluation.evaluate import evaluate_run
 
     evaluation = evaluate_run(run, data, split, lpips_scorer=None, progress=False, temperature=temperature)
     record = evaluation.record
@@ -129,7 +129,7 @@ def main() -> None:
 
 def _historical(run: Path, source: Path, out: Path, temperature: float) -> None:
     """Each historical photo colorized at its own size (JPEG, for the repository)."""
-    from colorkeras.colorize import colorize_paths
+    from colorkeras.inference.colorize import colorize_paths
 
     report = colorize_paths(run, [source], out, fmt="jpg", temperature=temperature)
     print(report.to_text())
@@ -164,7 +164,7 @@ def _pairs(source: Path, colorized: Path, target: Path, height: int = 300) -> No
 
 def _time_12mp(run: Path, temperature: float) -> dict:
     """Seconds to colorize one 12 MP photo in memory (4000x3000), after a warm-up call."""
-    from colorkeras.predictor import Predictor
+    from colorkeras.inference.predictor import Predictor
 
     predictor = Predictor.open(run, temperature=temperature)
     rng = np.random.default_rng(0)

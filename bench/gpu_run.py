@@ -16,7 +16,7 @@ Writes OUT/gpu_run.json (the card's name, then one record per batch size) and pr
 table last.
 
 Optional part 2 (--epochs N): prepare --data, train the study's recipe for N epochs
-through `colorkeras.train.train`, evaluate, and pack the run folder into OUT.
+through `colorkeras.training.train.train`, evaluate, and pack the run folder into OUT.
 
 Usage (on the GPU host, from the repository root):
     KERAS_BACKEND=jax PYTHONPATH=. python bench/gpu_run.py --data intel-urban.zip --out $OUT
@@ -107,10 +107,10 @@ def training_model(size: int, batch: int, precision: str):
     """(config, compiled uint8-input training graph) exactly as `colorkeras train` builds them."""
     import keras
 
-    from colorkeras.config import TrainConfig
+    from colorkeras.training.config import TrainConfig
     from colorkeras.models import build_model
-    from colorkeras.objectives import get_objective
-    from colorkeras.train import compile_for_training
+    from colorkeras.training.objectives import get_objective
+    from colorkeras.training.train import compile_for_training
 
     config = TrainConfig(image_size=size, batch_size=batch, mixed_precision=precision)
     previous = keras.mixed_precision.dtype_policy()
@@ -186,7 +186,7 @@ def step_clock(warmup: int):
 def keras_fit_rate(prepared: Path, size: int, batch: int, steps: int, precision: str, warmup: int = 5) -> float:
     """Keras `fit` from the prepared dataset through `colorkeras train`'s readers."""
     from colorkeras.data.pipeline import PreparedDataset
-    from colorkeras.train import _make_inputs
+    from colorkeras.training.train import _make_inputs
 
     config, model = training_model(size, batch, precision)
     dataset = PreparedDataset.open(prepared)
@@ -349,10 +349,10 @@ def table(result: dict) -> str:
 # The real run
 # ------------------------------------------------------------------------------------
 def real_run(args) -> dict:
-    from colorkeras.config import TrainConfig
+    from colorkeras.training.config import TrainConfig
     from colorkeras.data.prepare import PrepareSettings, prepare
-    from colorkeras.evaluate import evaluate_run
-    from colorkeras.train import train
+    from colorkeras.evaluation.evaluate import evaluate_run
+    from colorkeras.training.train import train
 
     work = Path(args.work)
     source = unpacked(Path(args.data), work)

@@ -2,9 +2,9 @@
 
 ``colorkeras app`` (or `launch` in a notebook cell, Colab included) serves a Gradio page.
 It is a thin face on the package, with no colour code of its own: photos are read by
-`colorkeras.images.read_rgb`, colorized by `colorkeras.predictor.Predictor` and written by
+`colorkeras.images.read_rgb`, colorized by `colorkeras.inference.predictor.Predictor` and written by
 `colorkeras.images.save_rgb`, as ``colorkeras colorize`` does; films go through
-`colorkeras.video.colorize_video`. `ColorizeApp` holds the models, each loaded once, and
+`colorkeras.inference.video.colorize_video`. `ColorizeApp` holds the models, each loaded once, and
 does the work in plain Python (`colorize_photos`, `colorize_film`), so it can be used and
 tested without a browser; `ColorizeApp.build` puts the page around it.
 
@@ -33,12 +33,12 @@ import numpy as np
 from colorkeras.errors import ColorkerasError, InvalidArgument
 
 # A 24 MP camera photo and a 600 dpi scan of a 6x9 inch print pass; each megapixel costs
-# about 0.4 s and 30 MB on a 2-core CPU (colorkeras.colorize), so one photo at the limit
+# about 0.4 s and 30 MB on a 2-core CPU (colorkeras.inference.colorize), so one photo at the limit
 # holds the queue for about 20 s. `colorkeras colorize` takes up to 120 MP.
 APP_MAX_PIXELS = 50_000_000
 # Films: a short clip (flow mode runs at about 3 frames/s at 640x360 on 2 cores, so 30 s
 # of 25 fps film holds the queue for about 4 minutes). Frames up to
-# colorkeras.video.MAX_VIDEO_PIXELS, as in `colorkeras colorize`.
+# colorkeras.inference.video.MAX_VIDEO_PIXELS, as in `colorkeras colorize`.
 MAX_CLIP_SECONDS = 30.0
 # Gradio refuses larger uploads before they reach the app.
 MAX_UPLOAD = "500mb"
@@ -237,7 +237,7 @@ class PhotoBatch:
 class FilmResult:
     output: Path | None
     messages: list[str] = field(default_factory=list)
-    report: object = None  # the colorkeras.video.VideoReport, when colorized
+    report: object = None  # the colorkeras.inference.video.VideoReport, when colorized
 
     def summary(self) -> str:
         lines = []
@@ -321,7 +321,7 @@ class ColorizeApp:
 
     def _base(self, label: str):
         """The label's predictor, loaded once (and run once, so the first photo is not slow)."""
-        from colorkeras.predictor import Predictor
+        from colorkeras.inference.predictor import Predictor
 
         if label not in self.models:
             raise InvalidArgument(f"unknown model {label!r}; choose one of {', '.join(self.models)}")
@@ -340,7 +340,7 @@ class ColorizeApp:
 
     def predictor(self, label: str, temperature: float | None = None, chroma_upsampling: str = "auto"):
         """A `Predictor` on the label's loaded model with these knobs (nothing is loaded again)."""
-        from colorkeras.predictor import Predictor
+        from colorkeras.inference.predictor import Predictor
 
         base = self._base(label)
         return Predictor(base.model, base.objective, 1, source_run=base.source_run,
@@ -413,7 +413,7 @@ class ColorizeApp:
     def _colorize_photo(self, predictor, source: Path, name: str, paths) -> "PhotoResult | str":
         """One photo read, colorized and written (the result), or why not (a message)."""
         from colorkeras.images import ImageReadError, read_rgb, save_rgb
-        from colorkeras.predictor import small_photo_warning
+        from colorkeras.inference.predictor import small_photo_warning
 
         begin = time.perf_counter()
         size = _header_size(source)
@@ -448,7 +448,7 @@ class ColorizeApp:
         """Colorize an uploaded film into a new output folder of the session (.mp4, its
         audio copied where MP4 holds it). A film that cannot be colorized (not a video,
         no frames, over the length or frame-size limit, damaged) gets a message."""
-        from colorkeras.video import VideoError, colorize_video, probe_video
+        from colorkeras.inference.video import VideoError, colorize_video, probe_video
 
         self.workspace.use_uploads(session, "film", [file] if file else [])
         if not file:

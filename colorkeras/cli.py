@@ -61,7 +61,7 @@ def _check_prepared(prepared):
 
 def cmd_embed(args) -> int:
     _check_prepared(args.prepared)
-    from colorkeras.embed import embed_dataset
+    from colorkeras.training.embed import embed_dataset
 
     _announce_device()
     weights = None if args.weights == "random" else args.weights
@@ -72,10 +72,10 @@ def cmd_embed(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from colorkeras.config import TrainConfig, data_size_problem, parse_overrides
+    from colorkeras.training.config import TrainConfig, data_size_problem, parse_overrides
 
     from colorkeras.errors import InvalidArgument
-    from colorkeras.quality import RECOMMENDED, recipe_by_name
+    from colorkeras.evaluation.quality import RECOMMENDED, recipe_by_name
 
     base = TrainConfig.smoke if args.smoke else TrainConfig
     overrides = parse_overrides(args.set or [])
@@ -101,11 +101,11 @@ def cmd_train(args) -> int:
     problem = data_size_problem(args.prepared, dataset.image_size, config.image_size)
     if problem:
         raise InvalidArgument(problem)
-    from colorkeras.train import train
+    from colorkeras.training.train import train
 
     _announce_device()
     if args.minutes is not None:
-        from colorkeras.train import epochs_for_minutes
+        from colorkeras.training.train import epochs_for_minutes
 
         config = config.replace(epochs=epochs_for_minutes(args.prepared, args.out, config, args.minutes))
     result = train(args.prepared, args.out, config, distribute=args.distribute)
@@ -114,7 +114,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from colorkeras.evaluate import GREY_FLOOR, check_inputs, evaluate_run, grey_floor_verdict
+    from colorkeras.evaluation.evaluate import GREY_FLOOR, check_inputs, evaluate_run, grey_floor_verdict
 
     # Every run folder and the dataset, before TensorFlow starts or a model loads.
     check_inputs(args.run_dirs, args.data, args.split)
@@ -139,7 +139,7 @@ def _number(value, spec: str) -> str:
 
 
 def cmd_report(args) -> int:
-    from colorkeras.report import write_report
+    from colorkeras.evaluation.report import write_report
 
     written = write_report(args.run_dirs, args.out, split=args.split, data_root=args.data,
                            overwrite=args.overwrite)
@@ -151,7 +151,7 @@ def cmd_report(args) -> int:
 def cmd_colorize(args) -> int:
     from colorkeras.errors import InvalidArgument
     from colorkeras.models.shipped import default_model_dir, looks_like_model
-    from colorkeras.video import is_video_input
+    from colorkeras.inference.video import is_video_input
 
     # `colorize [MODEL] INPUT...`: a first item that is a model (a .keras file or a run
     # folder) names it; otherwise (or with --model) every item is an input, and without a
@@ -191,14 +191,14 @@ def cmd_colorize(args) -> int:
                   "(.mp4 .mov .mkv .webm; .avi -> .mkv; a .gif or frame folder -> .mp4)", flush=True)
     reports = []
     if photos:
-        from colorkeras.colorize import colorize_paths
+        from colorkeras.inference.colorize import colorize_paths
 
         reports.append(colorize_paths(args.model, photos, args.out, overwrite=args.overwrite, fmt=args.format,
                                       suffix=args.suffix, batch_size=args.batch_size,
                                       chroma_upsampling=args.chroma,
                                       temperature=args.temperature))
     if videos:
-        from colorkeras.video import colorize_video_paths
+        from colorkeras.inference.video import colorize_video_paths
 
         reports.append(colorize_video_paths(args.model, videos, args.out, temporal=args.temporal,
                                             keyframe_every=args.keyframe_every, overwrite=args.overwrite))
@@ -216,7 +216,7 @@ def cmd_evaluate_video(args) -> int:
     missing = [clip for clip in args.clips if not Path(clip).exists()]
     if missing:
         raise InvalidArgument(f"not found: {', '.join(missing)}")
-    from colorkeras.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
+    from colorkeras.evaluation.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
 
     modes = ["off", "flow"] + (["keyframes"] if args.keyframe_every else [])
     for clip in args.clips:  # every folder checked before the first clip's work
@@ -231,7 +231,7 @@ def cmd_evaluate_video(args) -> int:
 
 
 def cmd_quality(args) -> int:
-    from colorkeras.quality import check_sources, run_grid, setting_name
+    from colorkeras.evaluation.quality import check_sources, run_grid, setting_name
 
     check_sources(args.train_source, args.ood)  # both, before any preparation
     _announce_device()
@@ -291,7 +291,7 @@ class _DefaultsHelpFormatter(argparse.HelpFormatter):
         return text
 
 
-# colorkeras.video.MAX_VIDEO_PIXELS in words (the help loads no video code; a test keeps them equal).
+# colorkeras.inference.video.MAX_VIDEO_PIXELS in words (the help loads no video code; a test keeps them equal).
 VIDEO_LIMIT = "36 MP (36,000,000 pixels, e.g. 8K UHD 7680x4320); larger videos are refused"
 
 def _temperature(text: str) -> float:
@@ -390,10 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tiny: a small random ViT, for tests only")
     p.set_defaults(func=cmd_embed)
 
-    from colorkeras.config import TrainConfig
+    from colorkeras.training.config import TrainConfig
     from colorkeras.models.registry import MODEL_NAMES
-    from colorkeras.objectives import OBJECTIVE_NAMES
-    from colorkeras.quality import RECIPE_NAMES, RECOMMENDED
+    from colorkeras.training.objectives import OBJECTIVE_NAMES
+    from colorkeras.evaluation.quality import RECIPE_NAMES, RECOMMENDED
 
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
     study = TrainConfig()

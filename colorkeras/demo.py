@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from colorkeras.config import TrainConfig
+from colorkeras.training.config import TrainConfig
 
 # Sized for about two minutes of training on 2 CPU cores: 320 training images at 32 px
 # for 8 epochs (about 0.9 GFLOP per image and step) is enough for the baseline to beat
@@ -25,7 +25,7 @@ def grey_floor_check(data) -> tuple[bool, list[dict]]:
     class, with one row per class (and "all") of those means.
 
     Args:
-        data: the report's view (``colorkeras.report.load_results``) of one evaluation.
+        data: the report's view (``colorkeras.evaluation.report.load_results``) of one evaluation.
     """
     model, grey = data.models[0], data.grey
     rows = []
@@ -43,10 +43,10 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
     and on every scene class."""
     from colorkeras.data.prepare import PrepareSettings, prepare
     from colorkeras.data.synthetic import write_toy_city
-    from colorkeras.evaluate import evaluate_run
-    from colorkeras.quality import RECOMMENDED, recipe_by_name
-    from colorkeras.report import format_overall_table, load_results, write_report
-    from colorkeras.train import train
+    from colorkeras.evaluation.evaluate import evaluate_run
+    from colorkeras.evaluation.quality import RECOMMENDED, recipe_by_name
+    from colorkeras.evaluation.report import format_overall_table, load_results, write_report
+    from colorkeras.training.train import train
 
     out = Path(out_dir)
     config = TrainConfig.demo(**({"epochs": 3} if quick else {}))

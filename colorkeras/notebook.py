@@ -2,7 +2,7 @@
 Colab's Drive and file picker, and the few steps a notebook takes in one line.
 
 The notebooks only orchestrate: each cell calls the package. Figures and the report come
-from ``colorkeras.report``, the accelerator check from ``colorkeras.runtime``; what is
+from ``colorkeras.evaluation.report``, the accelerator check from ``colorkeras.runtime``; what is
 left here is what no other module has a use for (where the working folder is, what smoke
 mode changes, how photos get in), so that it is tested.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from colorkeras.errors import InvalidArgument
-from colorkeras.config import TrainConfig
+from colorkeras.training.config import TrainConfig
 from colorkeras.runtime import in_colab
 
 SMOKE_ENV = "COLORKERAS_SMOKE"
@@ -123,7 +123,7 @@ class NotebookParams:
         data_root: image folders and prepared datasets.
         run_root: one run folder per model.
         model: "baseline", "inception_fusion" or "vit_fusion" (with the study's recipe).
-        recipe: None, or a recipe of the quality ablation (``colorkeras.quality``, e.g.
+        recipe: None, or a recipe of the quality ablation (``colorkeras.evaluation.quality``, e.g.
             "unet+attention"): it then sets the model and objective, and names the run.
         epochs: training epochs.
         image_size: side of the prepared images and of the model input.
@@ -177,7 +177,7 @@ class NotebookParams:
     def train_config(self) -> TrainConfig:
         """The study's schedule with the model (or the recipe's model and objective); in smoke
         mode its CPU-sized variant with random extractor weights."""
-        from colorkeras.quality import recipe_by_name
+        from colorkeras.evaluation.quality import recipe_by_name
 
         chosen = recipe_by_name(self.recipe).changes if self.recipe else {"model": self.model}
         if self.smoke:
@@ -193,7 +193,7 @@ class NotebookParams:
     def recipe_line(self) -> str:
         if not self.recipe:
             return f"{self.model} (the study's recipe)"
-        from colorkeras.quality import recipe_by_name
+        from colorkeras.evaluation.quality import recipe_by_name
 
         return f"recipe {self.recipe}: {recipe_by_name(self.recipe).summary}"
 
@@ -235,7 +235,7 @@ def resolve_params(
     if model not in MODEL_NAMES:
         raise InvalidArgument(f"MODEL = {model!r}: choose one of {', '.join(MODEL_NAMES)}")
     if recipe:
-        from colorkeras.quality import RECIPE_NAMES
+        from colorkeras.evaluation.quality import RECIPE_NAMES
 
         if recipe not in RECIPE_NAMES:
             raise InvalidArgument(f"RECIPE = {recipe!r}: choose None or one of {', '.join(RECIPE_NAMES)}")
@@ -323,7 +323,7 @@ def cache_embeddings(params: NotebookParams, *, batch_size: int = 32, progress: 
         print("Random extractor weights (smoke mode): training caches the outputs of the "
               "model's own extractor.")
         return None
-    from colorkeras.embed import embed_dataset
+    from colorkeras.training.embed import embed_dataset
 
     key = embed_dataset(params.prepared_dir, extractor, config.extractor_weights,
                         batch_size=batch_size, extractor_size=config.extractor_size, progress=progress)
@@ -348,8 +348,8 @@ def evaluate_runs(params: NotebookParams, names=None, *, split: str = "test",
     LPIPS is computed in full mode (its AlexNet weights are downloaded once) and skipped
     in smoke mode, which must not download anything.
     """
-    from colorkeras.evaluate import evaluate_run
-    from colorkeras.run import find_runs
+    from colorkeras.evaluation.evaluate import evaluate_run
+    from colorkeras.training.run import find_runs
 
     runs = find_runs(params.run_root) if names is None else [params.run_dir(name) for name in names]
     if not runs:
@@ -357,7 +357,7 @@ def evaluate_runs(params: NotebookParams, names=None, *, split: str = "test",
                                 "train one with 02_train first.")
     scorer = None
     if not params.smoke:
-        from colorkeras.metrics import LpipsScorer
+        from colorkeras.evaluation.metrics import LpipsScorer
 
         scorer = LpipsScorer(pretrained=True)
         if not scorer.available:
@@ -371,7 +371,7 @@ def show_report(markdown_path) -> None:
     """Display a Markdown report with its figures in the notebook."""
     from IPython.display import display
 
-    from colorkeras.report import report_parts
+    from colorkeras.evaluation.report import report_parts
 
     display(*report_parts(markdown_path))
 
@@ -457,7 +457,7 @@ def before_after_pairs(inputs, out_dir, *, suffix: str = "", fmt: str | None = N
     Give the same ``inputs``, ``suffix`` and ``fmt`` as to ``colorize_paths``; show them
     with ``report.before_after_figure``.
     """
-    from colorkeras.colorize import plan_outputs
+    from colorkeras.inference.colorize import plan_outputs
 
     jobs, _ = plan_outputs(list(inputs), out_dir, suffix=suffix, fmt=fmt)
     return [(source, target) for source, target in jobs if target.is_file()]

@@ -158,7 +158,7 @@ print(prepared.to_text())
 # noisier mean.
 
 # %%
-from colorkeras import report
+from colorkeras.evaluation import report
 
 report.class_count_figure(params.prepared_dir)
 

@@ -109,7 +109,7 @@ WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./col
 DATA_ROOT = None  # None: WORKDIR/data
 RUN_ROOT = None  # None: WORKDIR/runs
 MODEL = "baseline"  # "baseline", "inception_fusion" or "vit_fusion"
-RECIPE = None  # None: MODEL with the study's recipe; or e.g. "unet+attention" (colorkeras.quality.RECIPE_NAMES)
+RECIPE = None  # None: MODEL with the study's recipe; or e.g. "unet+attention" (colorkeras.evaluation.quality.RECIPE_NAMES)
 EPOCHS = 50  # the study trained 50 epochs
 IMAGE_SIZE = 256  # must match the prepared data (01_data)
 
@@ -123,7 +123,7 @@ print(params.to_text())
 # %% [markdown]
 # ## The recipe
 #
-# The whole training configuration, as code (`colorkeras.config.TrainConfig`). It is
+# The whole training configuration, as code (`colorkeras.training.config.TrainConfig`). It is
 # saved in the run folder as `config.json`, so a run always says how it was made.
 
 # %%
@@ -157,7 +157,7 @@ notebook.cache_embeddings(params)
 # new `RUN_ROOT` (or delete the old run folder), and training says so if you forget.
 
 # %%
-from colorkeras.train import train
+from colorkeras.training.train import train
 
 result = train(params.prepared_dir, params.run_dir(), config)
 print(result.to_text())
@@ -172,7 +172,7 @@ print(result.to_text())
 # TensorBoard logs there too.)
 
 # %%
-from colorkeras import report
+from colorkeras.evaluation import report
 
 report.learning_curve_figure(params.run_dir())
 

@@ -136,7 +136,7 @@ print("Evaluated:", ", ".join(run.name for run in runs))
 # grey floor per class.
 
 # %%
-from colorkeras import report
+from colorkeras.evaluation import report
 
 written = report.write_report(runs, params.report_dir)
 notebook.show_report(written["markdown"])

@@ -131,7 +131,7 @@ photos = notebook.collect_photos(params, upload=UPLOAD)
 # after adding photos, running the cell again only does the new ones.
 
 # %%
-from colorkeras.colorize import colorize_paths
+from colorkeras.inference.colorize import colorize_paths
 
 report = colorize_paths(params.colorizer(), [params.photos_dir], params.colorized_dir)  # no run: the shipped model
 print(report.to_text())
@@ -144,7 +144,7 @@ print(report.to_text())
 # cars and signs are rarer in its training images and tend to stay muted.
 
 # %%
-from colorkeras.report import before_after_figure
+from colorkeras.evaluation.report import before_after_figure
 
 before_after_figure(notebook.before_after_pairs([params.photos_dir], params.colorized_dir))
 

@@ -119,7 +119,7 @@ print(f"film: {film}")
 # with the same size, frame rate, frame count and sound.
 
 # %%
-from colorkeras.video import colorize_video
+from colorkeras.inference.video import colorize_video
 
 model = params.colorizer()  # the trained run, else the model that ships with colorkeras
 outputs = {}
@@ -146,7 +146,7 @@ notebook.side_by_side_videos([film, outputs["off"], outputs["flow"], outputs["ke
 # SSIM against the truth mean something only for a colour clip (the smoke film has one).
 
 # %%
-from colorkeras.video_evaluate import evaluate_clip, flicker_figure
+from colorkeras.evaluation.video_evaluate import evaluate_clip, flicker_figure
 
 truth = film.with_name(f"{film.stem}_colour.mp4") if SMOKE else film
 evaluation = evaluate_clip(model, truth, ("off", "flow", "keyframes"), KEYFRAME_EVERY)

@@ -48,8 +48,8 @@ def tinted_model(tmp_path_factory):
 def toy_run(prepared_toy_city, tmp_path_factory):
     """A run of the efficient family with the confidence objective (a temperature knob),
     trained for one epoch on the toy city: a toy."""
-    from colorkeras.config import TrainConfig
-    from colorkeras.train import train
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.train import train
 
     run = tmp_path_factory.mktemp("runs") / "toy_efficient"
     config = TrainConfig(model="efficient", loss="confidence", image_size=16, epochs=1, batch_size=8,
@@ -124,7 +124,7 @@ def _chroma(rgb: np.ndarray) -> float:
 # ------------------------------------------------------------------------------------
 def test_photos_are_what_colorize_writes_at_full_size_and_bad_ones_get_a_message(app, photos, tinted_model,
                                                                                  tmp_path):
-    from colorkeras.colorize import colorize_paths
+    from colorkeras.inference.colorize import colorize_paths
 
     uploads = [photos / name for name in ("street.png", "notes.jpg", "cut.jpg", "huge.png", "scan.tif",
                                           "web.webp", "square.jpg", "street.png")]

@@ -1,4 +1,4 @@
-"""Tests for colorkeras.colorize: a real (random-weight) model, real image files."""
+"""Tests for colorkeras.inference.colorize: a real (random-weight) model, real image files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from colorkeras import color
-from colorkeras.colorize import (
+from colorkeras.inference.colorize import (
     MANIFEST_NAME,
     ColorizeReport,
     colorize_array,
@@ -23,7 +23,7 @@ from colorkeras.colorize import (
     plan_outputs,
 )
 from colorkeras.images import read_rgb
-from colorkeras.predictor import toy_city_evidence
+from colorkeras.inference.predictor import toy_city_evidence
 
 MODEL_SIZE = 32
 # Random weights predict ab of about 0.06; this bias on the last conv makes the model
@@ -367,7 +367,7 @@ def hang(self, *args, **kwargs):
     time.sleep(600)
 
 Image.Image.save = hang
-from colorkeras.colorize import colorize_paths
+from colorkeras.inference.colorize import colorize_paths
 colorize_paths(sys.argv[1], [sys.argv[2]], sys.argv[3], progress=False)
 """
 
@@ -422,7 +422,7 @@ def test_a_second_colorize_into_an_output_folder_in_use_is_refused(model_path, t
 
 
 def test_record_updates_keep_what_another_writer_saved_meanwhile(tmp_path):
-    from colorkeras.colorize import OutputManifest, _stamp
+    from colorkeras.inference.colorize import OutputManifest, _stamp
 
     # Two writers that read the record before either saved: neither loses the other's entry.
     out = tmp_path / "out"
@@ -440,7 +440,7 @@ def test_record_updates_keep_what_another_writer_saved_meanwhile(tmp_path):
 def test_an_output_renamed_into_place_just_before_a_kill_is_still_owned(model_path, tmp_path, monkeypatch):
     # The other side: a file that colorize put in place is its own even when the run died
     # before it could note so (the record holds what the complete file would be).
-    import colorkeras.colorize as colorize_module
+    import colorkeras.inference.colorize as colorize_module
 
     _write(tmp_path / "in" / "a.png", _photo(40, 40))
     out = tmp_path / "out"
@@ -470,7 +470,7 @@ def test_all_done_rerun_neither_loads_the_model_nor_imports_tensorflow(model_pat
     # In a fresh interpreter, so nothing this test session imported counts.
     script = (
         "import sys, time\n"
-        "from colorkeras.colorize import colorize_paths\n"
+        "from colorkeras.inference.colorize import colorize_paths\n"
         "start = time.perf_counter()\n"
         f"report = colorize_paths({str(corrupt)!r}, [{str(tmp_path / 'in')!r}], {str(out)!r}, progress=False)\n"
         "print(report.to_text())\n"
@@ -505,7 +505,7 @@ def test_large_photo_note_gives_the_cost_before_decoding(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     assert large_photo_note(tmp_path / "broken.png", large_pixels=1) is None  # reported when read
     # The estimate scales with the photo: a 10000x10000 header would say 100 MP.
-    from colorkeras import colorize
+    from colorkeras.inference import colorize
 
     assert 100 * colorize._SECONDS_PER_MEGAPIXEL > 10 and 100e6 * colorize._BYTES_PER_PIXEL > 1e9
 
@@ -515,7 +515,7 @@ def test_photos_over_the_pixel_limit_are_skipped_with_a_reason(model_path, tmp_p
     _write(tmp_path / "in" / "ok.png", _photo(30, 30))
     # Pillow warns above its own MAX_IMAGE_PIXELS; colorize's messages replace that.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)
-    monkeypatch.setattr("colorkeras.colorize.LARGE_PHOTO_PIXELS", 100)
+    monkeypatch.setattr("colorkeras.inference.colorize.LARGE_PHOTO_PIXELS", 100)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         report = colorize_paths(model_path, [tmp_path / "in"], tmp_path / "out", max_pixels=1600, progress=False)
@@ -590,7 +590,7 @@ def test_toy_city_evidence_reads_the_run_records(toy_run, tmp_path):
 
 
 def test_the_toy_warning_comes_before_any_output_and_on_a_rerun(toy_run, tmp_path, capsys, monkeypatch):
-    from colorkeras import colorize
+    from colorkeras.inference import colorize
 
     _write(tmp_path / "photos" / "p.png", _photo(40, 40))
     printed_before_writing = []

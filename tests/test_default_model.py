@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorkeras.config import TrainConfig
+from colorkeras.training.config import TrainConfig
 from colorkeras.data.pipeline import BatchReader, DatasetError, PreparedDataset, crop_and_resize
 from colorkeras.data.prepare import PrepareSettings, prepare
-from colorkeras.objectives import confidence_gain, get_objective
+from colorkeras.training.objectives import confidence_gain, get_objective
 
 
 def _photo(path, seed, size=40):
@@ -165,8 +165,8 @@ def test_confidence_loss_is_lowest_where_the_variance_is_the_error_it_will_make(
 # ------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_train_small_with_crops_then_evaluate_at_the_data_size(prepared_toy_city, tmp_path):
-    from colorkeras.evaluate import PREDICTIONS_FILE, evaluate_run
-    from colorkeras.train import train
+    from colorkeras.evaluation.evaluate import PREDICTIONS_FILE, evaluate_run
+    from colorkeras.training.train import train
 
     config = TrainConfig(model="efficient", loss="confidence", image_size=16, epochs=2, batch_size=8,
                          learning_rate=2e-3, schedule="cosine", crop_scale=0.4, base_filters=8, depth=2)
@@ -184,7 +184,7 @@ def test_train_small_with_crops_then_evaluate_at_the_data_size(prepared_toy_city
 
 
 def test_the_cpu_form_measures_its_epochs_and_a_started_run_keeps_them(prepared_toy_city, tmp_path, capsys):
-    from colorkeras.train import epochs_for_minutes
+    from colorkeras.training.train import epochs_for_minutes
 
     config = TrainConfig(model="efficient", loss="confidence", image_size=16, batch_size=8, base_filters=8,
                          depth=2)
@@ -208,7 +208,7 @@ def test_the_shipped_model_loads_through_the_predictor_and_has_a_card():
     from colorkeras.models.flops import forward_flops
     from colorkeras.models.registry import build_model
     from colorkeras.models.shipped import MODEL_CARD, default_model_dir
-    from colorkeras.predictor import Predictor
+    from colorkeras.inference.predictor import Predictor
 
     folder = default_model_dir()
     assert (folder / MODEL_CARD).is_file()

@@ -9,7 +9,7 @@ import pytest
 
 from colorkeras import color
 from colorkeras.data.pipeline import PreparedDataset
-from colorkeras.embed import embed_dataset
+from colorkeras.training.embed import embed_dataset
 from colorkeras.models.extractors import build_extractor
 
 
@@ -34,7 +34,7 @@ def test_embed_caches_image_and_flip_and_is_keyed_by_weights(own_prepared_toy_ci
 
 
 def test_embed_resumes_from_its_progress_file(own_prepared_toy_city, monkeypatch):
-    import colorkeras.embed as embed
+    import colorkeras.training.embed as embed
 
     dataset = PreparedDataset.open(own_prepared_toy_city)
     extractor = build_extractor("vit_b16", dataset.image_size, weights=None, size="tiny")
@@ -152,14 +152,14 @@ def test_embed_allocates_its_file_so_a_full_disk_is_an_error_not_a_sigbus(prepar
 def test_embed_checks_free_space_before_any_work(own_prepared_toy_city, monkeypatch):
     import shutil
 
-    from colorkeras.embed import EmbedError
+    from colorkeras.training.embed import EmbedError
 
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=5000))
     dataset = PreparedDataset.open(own_prepared_toy_city)
     extractor = build_extractor("vit_b16", dataset.image_size, weights=None, size="tiny")
     # A partial file with no record of its rows (left by a crash) is no work to keep.
-    from colorkeras.embed import weights_digest
+    from colorkeras.training.embed import weights_digest
     from colorkeras.models.extractors import extractor_key
 
     stale = own_prepared_toy_city / "embeddings" / f"{extractor_key('vit_b16', None)}-tiny-{weights_digest(extractor)}"

@@ -1,4 +1,4 @@
-"""Tests of colorkeras.evaluate and colorkeras.report on a tiny prepared toy city (32x32)."""
+"""Tests of colorkeras.evaluation.evaluate and colorkeras.evaluation.report on a tiny prepared toy city (32x32)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from colorkeras.data.pipeline import PreparedDataset
 from colorkeras.data.prepare import PrepareSettings, prepare
 from colorkeras.data.synthetic import write_toy_city
 from colorkeras.fileio import LOCK_NAME, RECORD_NAME
-from colorkeras.evaluate import (
+from colorkeras.evaluation.evaluate import (
     CSV_COLUMNS,
     GREY_FLOOR,
     EvaluationError,
@@ -26,8 +26,8 @@ from colorkeras.evaluate import (
     is_sun397_urban32,
     urban32_class_names,
 )
-from colorkeras.metrics import LpipsScorer
-from colorkeras.report import REPORTED_BY_STUDY, ReportError, format_overall_table, write_report
+from colorkeras.evaluation.metrics import LpipsScorer
+from colorkeras.evaluation.report import REPORTED_BY_STUDY, ReportError, format_overall_table, write_report
 
 SIZE = 32
 
@@ -375,7 +375,7 @@ def test_report_has_a_learning_curve_and_a_grid_that_covers_every_class(world, t
 
 
 def _fake_data(classes_count, per_class=3):
-    from colorkeras.report import ReportData, Series
+    from colorkeras.evaluation.report import ReportData, Series
 
     rows = [{"row": i, "relpath": f"c{i // per_class:02d}/{i}.png", "class": f"c{i // per_class:02d}",
              **{name: float(i) for name in ("psnr", "ssim", "lpips", "mse")}}
@@ -384,7 +384,7 @@ def _fake_data(classes_count, per_class=3):
 
 
 def test_default_sample_rows_cover_the_classes_up_to_a_cap():
-    from colorkeras.report import SAMPLE_CLASSES, default_sample_rows
+    from colorkeras.evaluation.report import SAMPLE_CLASSES, default_sample_rows
 
     data = _fake_data(4)
     rows = default_sample_rows(data)

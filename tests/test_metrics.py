@@ -1,4 +1,4 @@
-"""Tests of colorkeras.metrics: each metric against an independent computation on known pairs."""
+"""Tests of colorkeras.evaluation.metrics: each metric against an independent computation on known pairs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from skimage.color import lab2rgb
 from skimage.metrics import structural_similarity
 
-from colorkeras import metrics
+from colorkeras.evaluation import metrics
 
 
 def _random_rgb(seed: int, size: int = 32) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Tests of what the notebooks call beyond one package function: colorkeras.notebook, and
-the figures, report display and run listing they take from colorkeras.report and
-colorkeras.run (the accelerator check is tested in tests/test_runtime.py)."""
+the figures, report display and run listing they take from colorkeras.evaluation.report and
+colorkeras.training.run (the accelerator check is tested in tests/test_runtime.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorkeras import notebook, report
-from colorkeras.config import TrainConfig
-from colorkeras.run import Run, find_runs
+from colorkeras import notebook
+
+from colorkeras.evaluation import report
+from colorkeras.training.config import TrainConfig
+from colorkeras.training.run import Run, find_runs
 
 
 def _params(tmp_path, **overrides):
@@ -153,7 +155,7 @@ def test_get_source_images_fetches_once(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------
-# 01: figures of the data (colorkeras.report)
+# 01: figures of the data (colorkeras.evaluation.report)
 # ------------------------------------------------------------------------------------
 def test_class_counts_and_chart(prepared_toy_city):
     counts = report.class_counts(prepared_toy_city)
@@ -209,7 +211,7 @@ def test_cache_embeddings_skips_the_baseline_and_random_weights(tmp_path, capsys
 
 
 # ------------------------------------------------------------------------------------
-# 02: the learning curve (colorkeras.report)
+# 02: the learning curve (colorkeras.evaluation.report)
 # ------------------------------------------------------------------------------------
 def _write_log(run_dir, rows):
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -234,8 +236,8 @@ def test_learning_curve_before_any_epoch(tmp_path):
 
 
 # ------------------------------------------------------------------------------------
-# 03: evaluation (run listing from colorkeras.run; report display and the study's table
-# from colorkeras.report)
+# 03: evaluation (run listing from colorkeras.training.run; report display and the study's table
+# from colorkeras.evaluation.report)
 # ------------------------------------------------------------------------------------
 def test_find_runs(tmp_path):
     for name in ("vit_fusion", "baseline", "unfinished"):
@@ -291,7 +293,7 @@ def test_report_parts_keeps_text_around_images(tmp_path):
 
 
 # ------------------------------------------------------------------------------------
-# 04: your own photos (their before/after figure from colorkeras.report)
+# 04: your own photos (their before/after figure from colorkeras.evaluation.report)
 # ------------------------------------------------------------------------------------
 def test_write_smoke_photos_are_grey_jpegs_bigger_than_the_model(tmp_path):
     paths = notebook.write_smoke_photos(tmp_path / "photos", count=5)

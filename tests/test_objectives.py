@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from colorkeras import color
-from colorkeras.objectives import Classification, get_objective
+from colorkeras.training.objectives import Classification, get_objective
 
 pytestmark = pytest.mark.backend
 
@@ -154,10 +154,10 @@ def test_classify_to_dict_round_trip_rebuilds_the_fitted_objective(fitted):
 # ------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_unet_classify_trains_and_evaluates_at_two_temperatures(prepared_toy_city, tmp_path):
-    from colorkeras.config import TrainConfig
-    from colorkeras.evaluate import GREY_FLOOR, evaluate_run
-    from colorkeras.predictor import Predictor
-    from colorkeras.train import TrainingError, train
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.evaluation.evaluate import GREY_FLOOR, evaluate_run
+    from colorkeras.inference.predictor import Predictor
+    from colorkeras.training.train import TrainingError, train
 
     config = TrainConfig(model="unet", image_size=32, epochs=1, batch_size=8, loss="classify",
                          learning_rate=1e-3, mixed_precision="float32", jit_compile=False)

@@ -1,4 +1,4 @@
-"""Tests for colorkeras.predictor: a real (random-weight) model, real files and run folders."""
+"""Tests for colorkeras.inference.predictor: a real (random-weight) model, real files and run folders."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from colorkeras import color
 from colorkeras.errors import ColorkerasError
-from colorkeras.predictor import Predictor
+from colorkeras.inference.predictor import Predictor
 
 MODEL_SIZE = 16
 # Random weights predict ab of about 0.06; this bias on the last conv makes the model

@@ -490,8 +490,8 @@ def test_training_on_an_all_test_dataset_says_so(tmp_path):
     source = _two_classes(tmp_path / "src", per_class=2)
     prepare(source, tmp_path / "out", PrepareSettings(image_size=16, val_fraction=0, test_fraction=1),
             workers=1, progress=False)
-    from colorkeras.config import TrainConfig
-    from colorkeras.train import TrainingError, train
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.train import TrainingError, train
 
     with pytest.raises(TrainingError, match="has no training images"):
         train(tmp_path / "out", tmp_path / "run", TrainConfig.smoke(image_size=16, epochs=1))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from colorkeras.config import TrainConfig, parse_overrides
+from colorkeras.training.config import TrainConfig, parse_overrides
 from colorkeras.errors import InvalidArgument
-from colorkeras.quality import (COMBINED, FORMS, GREY, RECIPES, RECOMMENDED, combine, recipe_by_name, run_grid,
+from colorkeras.evaluation.quality import (COMBINED, FORMS, GREY, RECIPES, RECOMMENDED, combine, recipe_by_name, run_grid,
                                 select, table_csv, table_markdown)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def test_build_model_applies_and_checks_architecture_options():
 
 
 def test_a_run_recorded_before_the_architecture_fields_still_resumes():
-    from colorkeras.train import _same_run
+    from colorkeras.training.train import _same_run
 
     config = TrainConfig(image_size=32, epochs=2)
     old = {k: v for k, v in config.to_dict().items() if k not in ("base_filters", "depth", "attention", "extractor")}
@@ -159,7 +159,7 @@ def test_the_grid_runs_end_to_end_and_resumes(tmp_path):
 
 def test_the_grid_refuses_a_report_folder_holding_files_it_did_not_write_before_any_work(tmp_path, monkeypatch,
                                                                                           capsys):
-    import colorkeras.quality as quality
+    import colorkeras.evaluation.quality as quality
     from colorkeras.cli import main
     from colorkeras.errors import ColorkerasError
 

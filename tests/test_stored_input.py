@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from colorkeras import color
-from colorkeras.config import TrainConfig
+from colorkeras.training.config import TrainConfig
 from colorkeras.data.pipeline import PreparedDataset, make_py_dataset, make_tf_dataset
 from colorkeras.models import build_model, load_model
 from colorkeras.models.stored_input import NormalizeStored, StoredTargetLoss
-from colorkeras.objectives import OBJECTIVES, get_objective
-from colorkeras.train import compile_for_training, train
+from colorkeras.training.objectives import OBJECTIVES, get_objective
+from colorkeras.training.train import compile_for_training, train
 
 SIZE = 32
 

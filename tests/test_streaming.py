@@ -1,4 +1,4 @@
-"""Tests for colorkeras.streaming: unsafe tar members, walking a tar(.gz) stream, and an
+"""Tests for colorkeras.data.streaming: unsafe tar members, walking a tar(.gz) stream, and an
 HTTP download that resumes with a range request after the server drops the connection.
 
 The HTTP server here (fixture ``server``) runs on 127.0.0.1 in a thread; the SUN397
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from colorkeras.streaming import (
+from colorkeras.data.streaming import (
     CountingReader,
     NotAnArchive,
     describe_error,

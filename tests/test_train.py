@@ -16,9 +16,9 @@ import time
 import numpy as np
 import pytest
 
-from colorkeras.config import TrainConfig, parse_overrides
+from colorkeras.training.config import TrainConfig, parse_overrides
 from colorkeras.errors import InvalidArgument
-from colorkeras.train import TrainingError, latest_state, train
+from colorkeras.training.train import TrainingError, latest_state, train
 
 SIZE = 32
 
@@ -319,8 +319,8 @@ _FULL_DISK_SCRIPT = textwrap.dedent("""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     limit = int(sys.argv[3])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    from colorkeras.config import TrainConfig
-    from colorkeras.train import TrainingError, train
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.train import TrainingError, train
     try:
         train(sys.argv[1], sys.argv[2], TrainConfig(image_size=32, epochs=2, batch_size=8), verbose=0)
     except TrainingError as error:
@@ -353,8 +353,8 @@ _DISTRIBUTED_SCRIPT = textwrap.dedent("""
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from colorkeras.config import TrainConfig
-    from colorkeras.train import train
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.train import train
     result = train(sys.argv[1], sys.argv[2], TrainConfig(image_size=32, epochs=1, batch_size=8), distribute=True, verbose=0)
     print("replicas", result.replicas, "epochs", result.epochs_done)
 """)
@@ -383,8 +383,8 @@ def test_mixed_float16_trains_with_loss_scaling_and_saves_a_float32_model(prepar
     from colorkeras import color
     from colorkeras.data.pipeline import make_py_dataset
     from colorkeras.models import build_model, load_model
-    from colorkeras.objectives import get_objective
-    from colorkeras.train import _read_state, compile_for_training
+    from colorkeras.training.objectives import get_objective
+    from colorkeras.training.train import _read_state, compile_for_training
 
     run = tmp_path / "run"
     config = tiny_config(epochs=1, batch_size=4, max_train_images=8, mixed_precision="mixed_float16",

@@ -1,4 +1,4 @@
-"""Tests for colorkeras.upsample (model-size ab onto full-resolution L) and its wiring into
+"""Tests for colorkeras.inference.upsample (model-size ab onto full-resolution L) and its wiring into
 the Predictor, colorize_paths and the CLI: real arrays, real PNG files, a real
 (random-weight) Keras model."""
 
@@ -13,8 +13,8 @@ import pytest
 from colorkeras import color
 from colorkeras.errors import ColorkerasError
 from colorkeras.images import read_rgb, save_rgb
-from colorkeras.predictor import Colorized, Predictor
-from colorkeras.upsample import upsample_ab
+from colorkeras.inference.predictor import Colorized, Predictor
+from colorkeras.inference.upsample import upsample_ab
 
 MODEL_SIZE = 32
 
@@ -155,7 +155,7 @@ def test_predictor_with_resize_gives_exactly_the_old_output(model_path, photo):
 
 
 def test_predictor_defaults_to_auto_which_guides_only_large_photos(model_path, photo):
-    from colorkeras.upsample import resolve_auto
+    from colorkeras.inference.upsample import resolve_auto
 
     predictor = Predictor.open(model_path)
     assert predictor.chroma_upsampling == "auto"
@@ -178,7 +178,7 @@ def test_colorized_methods_differ_where_colour_crosses_an_edge():
 
 
 def test_unknown_chroma_upsampling_is_refused_before_any_work(model_path, tmp_path):
-    from colorkeras.colorize import colorize_paths
+    from colorkeras.inference.colorize import colorize_paths
 
     with pytest.raises(ColorkerasError, match="chroma upsampling"):
         Predictor.open(model_path, chroma_upsampling="nearest")

@@ -16,9 +16,9 @@ from PIL import Image
 from colorkeras import color
 from colorkeras.data import clips
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.predictor import Predictor
-from colorkeras.temporal import clip_quality, temporal_warping_error, warp_backward
-from colorkeras.video import (
+from colorkeras.inference.predictor import Predictor
+from colorkeras.inference.temporal import clip_quality, temporal_warping_error, warp_backward
+from colorkeras.inference.video import (
     VideoError,
     as_predictor,
     colorize_frames,
@@ -256,7 +256,7 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
 
 
 def test_a_failed_video_claims_no_output_path(pan, model_path, tmp_path, monkeypatch):
-    import colorkeras.video as video_module
+    import colorkeras.inference.video as video_module
 
     # Issue 22: the record entry of a failed video claimed its output path for ever: a
     # file the user put there later was replaced by --overwrite, or taken for done.
@@ -306,7 +306,7 @@ def test_the_cli_routes_videos_and_photos_and_overwrite_spares_a_foreign_file(mo
 
 
 def test_clip_evaluation_measures_flicker_per_mode_beside_the_grey_floor(predictor, cut, tmp_path):
-    from colorkeras.video_evaluate import GREY_FLOOR, evaluate_clip, write_clip_evaluation
+    from colorkeras.evaluation.video_evaluate import GREY_FLOOR, evaluate_clip, write_clip_evaluation
 
     clip, _ = cut
     evaluation = evaluate_clip(predictor, clip, ("off", "flow", "keyframes"), keyframe_every=4)
@@ -355,7 +355,7 @@ def test_evaluate_video_never_replaces_files_it_did_not_write(model_path, pan, t
 
 
 def test_lightness_match_trusts_flat_areas_and_refuses_mismatched_lightness():
-    from colorkeras.temporal import TemporalStabilizer, flow_confidence, lightness_match
+    from colorkeras.inference.temporal import TemporalStabilizer, flow_confidence, lightness_match
 
     previous = np.full((40, 40), 120, np.uint8)
     previous[:, 20:] = 200  # a flat area and an edge
@@ -388,7 +388,7 @@ def _giant_gif(path, width=15000, height=15000):
 
 
 def test_videos_over_the_frame_size_limit_are_refused_before_decoding(model_path, pan, tmp_path, monkeypatch):
-    from colorkeras import video
+    from colorkeras.inference import video
     from colorkeras.cli import VIDEO_LIMIT
 
     assert VIDEO_LIMIT.startswith(f"{video.MAX_VIDEO_PIXELS / 1e6:.0f} MP ({video.MAX_VIDEO_PIXELS:,} pixels")
@@ -502,7 +502,7 @@ def test_a_rerun_removes_the_temporary_of_a_killed_encode_and_nothing_else(model
 
 
 def test_stale_frame_folder_temporaries_go_only_when_they_hold_nothing_but_our_frames(tmp_path):
-    from colorkeras.video import remove_stale_temporaries
+    from colorkeras.inference.video import remove_stale_temporaries
 
     out = tmp_path / "frames"
     ours = tmp_path / ".frames.999999999.0123abcd.tmp"
@@ -551,7 +551,7 @@ def test_photo_only_options_given_with_videos_are_named(model_path, pan, tmp_pat
 
 
 def test_a_grayscale_clip_has_an_exact_grey_floor_and_says_it_has_no_colour(predictor, tmp_path):
-    from colorkeras.video_evaluate import GREY_FLOOR, evaluate_clip, write_clip_evaluation
+    from colorkeras.evaluation.video_evaluate import GREY_FLOOR, evaluate_clip, write_clip_evaluation
 
     grey = color.rgb_to_l(clips.pan_clip(4, 48, 32).frames)
     frames = np.repeat(np.round(grey * 2.55).clip(0, 255).astype(np.uint8)[..., None], 3, axis=-1)

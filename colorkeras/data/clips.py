@@ -4,7 +4,7 @@ A clip is a virtual camera moving over one big still picture: each frame is a wi
 the picture (panning: the window slides; zooming: it shrinks or grows) resampled to the
 frame size. Because the camera's path is known, so is the exact optical flow between
 frames and which pixels were visible before (`Clip.flows`, `Clip.masks`), which is what
-`colorkeras.temporal.temporal_warping_error` needs.
+`colorkeras.inference.temporal.temporal_warping_error` needs.
 
 The picture is the toy city (`colorkeras.data.synthetic.render_scene`, rendered larger
 than the frame) or any real photo (`camera_clip`). `cut_clip` joins two shots with a
@@ -154,7 +154,7 @@ def write_clip(clip: Clip, path, audio: bool = True, tone_hz: float = 440.0,
     .mp4/.mov/.mkv, a mono AAC sine tone as long as the clip. Written atomically."""
     import av
 
-    from colorkeras.video import add_video_stream
+    from colorkeras.inference.video import add_video_stream
 
     path = Path(path)
 

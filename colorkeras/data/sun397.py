@@ -28,7 +28,7 @@ already present with the right size, so a run that was cut off keeps its work an
 next run writes only what is missing.
 
 The generic parts live elsewhere: streaming a tar(.gz) from a file or over resumable
-HTTP, and telling unsafe members apart, in :mod:`colorkeras.streaming`; atomic writes in
+HTTP, and telling unsafe members apart, in :mod:`colorkeras.data.streaming`; atomic writes in
 :mod:`colorkeras.fileio`.
 """
 
@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 from colorkeras.errors import ColorkerasError
 from colorkeras.fileio import AtomicWriteError, copy_stream_atomic, is_temporary_name
 from colorkeras.images import IMAGE_EXTENSIONS
-from colorkeras.streaming import (
+from colorkeras.data.streaming import (
     STREAM_ERRORS,
     CountingReader,
     NotAnArchive,
@@ -524,7 +524,7 @@ class _Run:
     def extract_tar(self, reader: Readable, bar: tqdm) -> None:
         """Write the chosen classes' images out of a tar(.gz) stream, reading it once.
 
-        Raises what :func:`colorkeras.streaming.stream_tar` raises on a broken stream;
+        Raises what :func:`colorkeras.data.streaming.stream_tar` raises on a broken stream;
         the callers turn that into a message that fits their source.
         """
 
@@ -551,7 +551,7 @@ def _save(source: IO[bytes], dest: str, size: int) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Archive members, and an archive from a file (streaming: colorkeras.streaming)
+# Archive members, and an archive from a file (streaming: colorkeras.data.streaming)
 # --------------------------------------------------------------------------------------
 
 

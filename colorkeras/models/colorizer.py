@@ -8,7 +8,7 @@ saved ``.keras`` file says what built it and ``from_config`` rebuilds it exactly
 Contract, for every family:
 * input: normalised L, ``(batch, S, S, 1)``, L / 50 - 1 in [-1, 1] (``colorkeras.color``);
 * output: ``(batch, S, S, output_channels)``; the run's objective turns it into normalised
-  ab (``colorkeras.objectives``): for regression, 2 channels of ab / 127.5 in [-1, 1];
+  ab (``colorkeras.training.objectives``): for regression, 2 channels of ab / 127.5 in [-1, 1];
 * ``training_graph()``: the graph that training fits (the model itself, or a graph that
   takes cached inputs, such as a frozen extractor's embedding, beside L);
 * ``extractor``: the frozen extractor a family needs cached outputs of, or None.

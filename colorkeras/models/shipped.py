@@ -4,7 +4,7 @@
 to what inference reads: ``best.keras`` (float32 weights), ``config.json`` (family,
 objective and its default decode temperature, recipe, data identity), ``best.json`` and
 ``MODEL_CARD.md`` (data and their terms, recipe, measured table, known limits). Anything
-that opens a run folder opens it (`colorkeras.predictor.Predictor.open`), so the shipped
+that opens a run folder opens it (`colorkeras.inference.predictor.Predictor.open`), so the shipped
 model goes through the same predictor as a user's own runs.
 """
 

@@ -69,7 +69,7 @@ class StoredTargetLoss(keras.losses.Loss):
     normalised inside the step, then the objective's own loss applies (which encodes it).
 
     Args:
-        objective: a registered objective (``colorkeras.objectives``).
+        objective: a registered objective (``colorkeras.training.objectives``).
     """
 
     def __init__(self, objective, name: str | None = None):

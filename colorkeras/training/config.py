@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from colorkeras.errors import InvalidArgument
 from colorkeras.models.registry import FAMILIES, MODEL_NAMES
-from colorkeras.objectives import OBJECTIVE_NAMES
+from colorkeras.training.objectives import OBJECTIVE_NAMES
 
 INPUT_CHANNELS = (1, 3)
 EXTRACTOR_SIZES = ("base", "tiny")
@@ -41,7 +41,7 @@ class TrainConfig:
         epochs: passes over the training split.
         batch_size: images per step.
         learning_rate, weight_decay: Adam's settings.
-        loss: the objective (``colorkeras.objectives``): "mse" (the study), "l1" (the
+        loss: the objective (``colorkeras.training.objectives``): "mse" (the study), "l1" (the
             study's proposal against muted colours), "huber", "colourful" (MSE plus the
             study's colourfulness term) or "classify" (ab bins fitted to the training
             data; needs a family that takes output_channels, such as "unet").

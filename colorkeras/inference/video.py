@@ -3,8 +3,8 @@
 ``colorize_video(predictor, src, out_path)`` reads one frame at a time (memory stays
 bounded whatever the length), colorizes it on its own L (the model predicts ab at its
 input size; the ab field is resized to the frame and put on the frame's full-size L,
-as `colorkeras.colorize` does for photos), optionally stabilises the colours over time
-(`colorkeras.temporal`), and encodes it. The output keeps the frame size, every frame
+as `colorkeras.inference.colorize` does for photos), optionally stabilises the colours over time
+(`colorkeras.inference.temporal`), and encodes it. The output keeps the frame size, every frame
 and its timestamp (so the frame rate and count), and the audio: the audio stream's
 packets are copied unchanged (remuxed, not re-encoded).
 
@@ -39,7 +39,7 @@ import numpy as np
 from colorkeras import color
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.fileio import folder_lock, process_alive, write_atomic
-from colorkeras.temporal import DEFAULT_WORK_SIDE, StepInfo, TemporalStabilizer
+from colorkeras.inference.temporal import DEFAULT_WORK_SIDE, StepInfo, TemporalStabilizer
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"})
 OUTPUT_VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm"})
@@ -72,9 +72,9 @@ class VideoError(ColorkerasError):
 
 
 def as_predictor(model_or_path):
-    """A Predictor (``colorkeras.predictor``) from a Predictor, a Keras colorizer, or the
+    """A Predictor (``colorkeras.inference.predictor``) from a Predictor, a Keras colorizer, or the
     path of a saved model or run folder."""
-    from colorkeras.predictor import Predictor
+    from colorkeras.inference.predictor import Predictor
 
     if isinstance(model_or_path, Predictor):
         return model_or_path
@@ -113,7 +113,7 @@ class FrameColorizer:
     def __call__(self, rgb: np.ndarray) -> FrameResult:
         import cv2
 
-        from colorkeras.predictor import lightness
+        from colorkeras.inference.predictor import lightness
 
         start = time.perf_counter()
         height, width = rgb.shape[:2]
@@ -716,7 +716,7 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
         InvalidArgument: a bad option or an output that would be an input (nothing done).
         ModelLoadError: the model cannot be loaded.
     """
-    from colorkeras.colorize import OutputManifest, _stamp
+    from colorkeras.inference.colorize import OutputManifest, _stamp
 
     TemporalStabilizer(temporal, keyframe_every)  # check the options before any work
     jobs, skipped = plan_video_outputs(inputs, out_dir)

@@ -316,11 +316,11 @@ def warping_error_frame(ab: np.ndarray, previous_ab: np.ndarray, flow: np.ndarra
 def clip_quality(pred_rgb: Iterable[np.ndarray], true_rgb: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
     """Per-frame PSNR, SSIM and colourfulness of a colorized clip against its truth.
 
-    Both are uint8 RGB frames of equal sizes; the metrics are `colorkeras.metrics`'s
+    Both are uint8 RGB frames of equal sizes; the metrics are `colorkeras.evaluation.metrics`'s
     (sRGB in [0, 1]). Returns name -> (T,) float64: psnr, ssim, colorfulness_pred,
     colorfulness_true.
     """
-    from colorkeras import metrics
+    from colorkeras.evaluation import metrics
 
     rows = []
     for pred, true in zip(pred_rgb, true_rgb, strict=True):

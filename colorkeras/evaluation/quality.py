@@ -3,7 +3,7 @@
 Every recipe is a set of ``TrainConfig`` fields (model family, architecture, objective);
 a *form* fixes the schedule (image size, epochs, batch, learning rate, training subset)
 for the hardware it runs on. ``run_grid`` prepares the two datasets, trains every recipe
-with ``colorkeras.train.train``, evaluates it with ``colorkeras.evaluate.evaluate_run``
+with ``colorkeras.training.train.train``, evaluates it with ``colorkeras.evaluation.evaluate.evaluate_run``
 (the classification recipe at several decode temperatures) on
 
 * the validation split of the training data: the only split any choice looks at (the
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from colorkeras.config import TrainConfig
+from colorkeras.training.config import TrainConfig
 from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import WrittenFiles, read_json_object, writing_into
 
-GREY = "grey floor"  # colorkeras.evaluate.GREY_FLOOR, without importing Keras here
+GREY = "grey floor"  # colorkeras.evaluation.evaluate.GREY_FLOOR, without importing Keras here
 
 
 @dataclass(frozen=True)
@@ -205,8 +205,8 @@ def prepare_data(train_source, ood_source, out: Path, form: Form) -> GridData:
 def _evaluate(run_dir: Path, prepared: Path, split: str, temperature):
     """The means of one evaluation, reusing a finished one that is newer than best.keras."""
     from colorkeras.data.pipeline import PreparedDataset
-    from colorkeras.evaluate import evaluate_run
-    from colorkeras.run import Run, dataset_identity
+    from colorkeras.evaluation.evaluate import evaluate_run
+    from colorkeras.training.run import Run, dataset_identity
 
     run = Run(run_dir)
     folder = run.eval_dir(dataset_identity(PreparedDataset.open(prepared)), split, temperature)
@@ -265,8 +265,8 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
     rows, folders, timings = [], {}, {}
 
     def run_recipe(recipe: Recipe) -> None:
-        from colorkeras.report import read_log
-        from colorkeras.train import train
+        from colorkeras.evaluation.report import read_log
+        from colorkeras.training.train import train
 
         run_dir = out / "runs" / recipe.name
         config = chosen_form.config(recipe, **config_overrides)
@@ -334,13 +334,13 @@ def setting_name(row: dict) -> str:
 
 
 def table_csv(rows: list[dict]) -> str:
-    from colorkeras.report import _csv_text
+    from colorkeras.evaluation.report import _csv_text
 
     return _csv_text(list(CSV_COLUMNS), rows)
 
 
 def table_markdown(rows: list[dict], dataset: str) -> str:
-    from colorkeras.report import markdown_table
+    from colorkeras.evaluation.report import markdown_table
 
     chosen = [row for row in rows if row["dataset"] == dataset]
     grey = [row for row in chosen if row["recipe"] == GREY]
@@ -366,8 +366,8 @@ def qualitative_figure(rows: list[dict], folders: dict, data: GridData, per_set:
     from matplotlib.figure import Figure
 
     from colorkeras.data.pipeline import PreparedDataset
-    from colorkeras.evaluate import PREDICTIONS_FILE
-    from colorkeras.report import comparison_panels
+    from colorkeras.evaluation.evaluate import PREDICTIONS_FILE
+    from colorkeras.evaluation.report import comparison_panels
 
     tests = [(label, prepared, split) for label, prepared, split in data.sets if split == "test"]
     settings = [(row["recipe"], row["temperature"]) for row in rows
@@ -442,7 +442,7 @@ def _write_quality_report(rows, selection, meta, folders, data: GridData, files:
     written["selection_csv"] = files.write_text("selection.csv", table_csv([r for r in rows if r["dataset"] in val]))
     written["selection"] = files.write_text("selection.json", json.dumps({**selection, "meta": meta}, indent=2) + "\n")
 
-    from colorkeras.report import _save_figure
+    from colorkeras.evaluation.report import _save_figure
 
     written["qualitative"] = _save_figure(qualitative_figure(rows, folders, data), files, "qualitative.png")
     written["chart"] = _save_figure(chart_figure(rows, tests), files, "psnr_vs_colourfulness.png")

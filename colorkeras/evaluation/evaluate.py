@@ -19,7 +19,7 @@ comes last, so its presence means the folder is complete. The free space is chec
 anything is written, the predictions are written with ordinary writes into space reserved
 up front (a memory map of a sparse file dies of SIGBUS when the disk fills), and a failed
 write leaves no temporary file behind, so a rerun starts clean. The metric definitions live in
-``colorkeras.metrics``; ``colorkeras.report`` turns these files into tables and figures.
+``colorkeras.evaluation.metrics``; ``colorkeras.evaluation.report`` turns these files into tables and figures.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.fileio import free_bytes_if_short, process_alive, write_atomic, write_text_atomic
-from colorkeras.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
-from colorkeras.run import BEST_MODEL, EVALUATION_JSON, Run, dataset_identity, dataset_key
+from colorkeras.evaluation.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
+from colorkeras.training.run import BEST_MODEL, EVALUATION_JSON, Run, dataset_identity, dataset_key
 
 GREY_FLOOR = "grey floor"
 CSV_COLUMNS = ("row", "relpath", "class", "model") + METRIC_NAMES
@@ -237,7 +237,7 @@ def evaluate_run(
 
     # Imported here, not at the top: the report and the notebook helpers import this
     # module and should not pay for Keras.
-    from colorkeras.predictor import Predictor
+    from colorkeras.inference.predictor import Predictor
 
     try:
         predictor = Predictor.open(run_dir, batch_size=batch_size, temperature=temperature)

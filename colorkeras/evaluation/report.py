@@ -1,6 +1,6 @@
 """Per-class reports of one or several evaluated runs: Markdown, CSV, HTML and figures.
 
-``write_report(RUN_DIRS, OUT)`` reads what ``colorkeras.evaluate`` wrote
+``write_report(RUN_DIRS, OUT)`` reads what ``colorkeras.evaluation.evaluate`` wrote
 (``RUN_DIR/eval/<split>/per_image.csv`` and ``evaluation.json``) and writes
 
 ```
@@ -44,7 +44,7 @@ import numpy as np
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras import color
-from colorkeras.evaluate import (
+from colorkeras.evaluation.evaluate import (
     EVALUATION_JSON,
     GREY_FLOOR,
     grey_floor_verdict,
@@ -54,8 +54,8 @@ from colorkeras.evaluate import (
     format_number,
 )
 from colorkeras.fileio import WrittenFiles, writing_into
-from colorkeras.metrics import METRIC_NAMES
-from colorkeras.run import Run, RunError
+from colorkeras.evaluation.metrics import METRIC_NAMES
+from colorkeras.training.run import Run, RunError
 
 # ------------------------------------------------------------------------------------
 # What the study reported (reference/seed_results.md): "Image Colorization in Urban
@@ -265,7 +265,7 @@ def _unique_labels(models: list[Series]) -> None:
 
 def load_results(run_dirs, split: str = "test", dataset: dict | None = None) -> ReportData:
     """Read the evaluations of ``run_dirs`` (one or several) on ``split``: of the dataset
-    with the identity ``dataset`` (``colorkeras.run.dataset_identity``), or of the one
+    with the identity ``dataset`` (``colorkeras.training.run.dataset_identity``), or of the one
     dataset each run was evaluated on. An ``Evaluation`` that ``evaluate_run`` returned may
     stand in for its run folder: its results are then taken as they are, in memory.
 
@@ -409,7 +409,7 @@ def _verdicts(data: ReportData) -> list[str]:
 def _toy_notes(data: ReportData) -> list[str]:
     """A warning for each model trained on the synthetic toy city (its numbers say nothing
     about real photos)."""
-    from colorkeras.predictor import toy_city_evidence
+    from colorkeras.inference.predictor import toy_city_evidence
 
     notes = []
     for series in data.models:
@@ -883,7 +883,7 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
     """Write the report of one or several evaluated runs into ``out_dir``.
 
     Args:
-        run_dirs: run folders evaluated on the same images (``colorkeras.evaluate``).
+        run_dirs: run folders evaluated on the same images (``colorkeras.evaluation.evaluate``).
         out_dir: the report folder (created).
         split: the evaluated split to report.
         sample_rows: dataset rows (of the split) for the qualitative grid; default: the
@@ -911,7 +911,7 @@ def write_report(run_dirs, out_dir, split: str = "test", sample_rows=None, data_
     dataset = None
     if data_root is not None:
         from colorkeras.data.pipeline import DatasetError, PreparedDataset
-        from colorkeras.run import dataset_identity
+        from colorkeras.training.run import dataset_identity
 
         try:
             dataset = dataset_identity(PreparedDataset.open(data_root))

@@ -41,13 +41,13 @@ import keras
 import numpy as np
 
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.config import TrainConfig, data_size_problem
+from colorkeras.training.config import TrainConfig, data_size_problem
 from colorkeras.fileio import folder_lock, write_atomic, write_text_atomic
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.models import FAMILIES, build_model
 from colorkeras.models.stored_input import StoredTargetLoss, stored_input_graph
-from colorkeras.objectives import get_objective
-from colorkeras.run import Run, dataset_identity, is_run_record, model_arguments
+from colorkeras.training.objectives import get_objective
+from colorkeras.training.run import Run, dataset_identity, is_run_record, model_arguments
 from colorkeras.runtime import resolve_precision
 
 
@@ -146,7 +146,7 @@ def _read_state(state: Path, trainable) -> dict:
 
 def _best_history(run_dir: Path, best_epoch: int | None) -> list[dict]:
     """log.csv's rows up to best.keras's epoch, as RunCheckpoint writes them."""
-    from colorkeras.report import read_log
+    from colorkeras.evaluation.report import read_log
 
     if best_epoch is None:
         return []
@@ -602,7 +602,7 @@ def _float32_config(value):
 
 
 def _ensure_embeddings(dataset, config, end_to_end) -> str:
-    from colorkeras.embed import embed_dataset
+    from colorkeras.training.embed import embed_dataset
 
     return embed_dataset(dataset, end_to_end.extractor, config.extractor_weights,
                          extractor_size=config.extractor_size, batch_size=config.batch_size,

@@ -1,6 +1,6 @@
 """Colorize photo files and folders at full resolution: the files around the Predictor.
 
-The colour itself comes from `colorkeras.predictor.Predictor` (the one inference core:
+The colour itself comes from `colorkeras.inference.predictor.Predictor` (the one inference core:
 the model's prediction at its own size, brought to the photo's size by a guided filter
 (or a plain resize) and put on the photo's own L). This
 module adds what files need. `colorize_paths` is what the ``colorkeras colorize`` command
@@ -35,10 +35,10 @@ from colorkeras.images import (
     scan_images,
     stage_rgb,
 )
-from colorkeras.predictor import Predictor, check_batch_size, small_photo_warning
-from colorkeras.upsample import check_method
+from colorkeras.inference.predictor import Predictor, check_batch_size, small_photo_warning
+from colorkeras.inference.upsample import check_method
 
-# Nothing here (nor in colorkeras.predictor) imports Keras or TensorFlow at module level:
+# Nothing here (nor in colorkeras.inference.predictor) imports Keras or TensorFlow at module level:
 # a rerun with every output done returns before paying their ~6 s start-up.
 
 # Photos above this many pixels get a note, before the work starts, of what they cost.
@@ -168,7 +168,7 @@ def plan_outputs(
                 if folder in out_root.parents and _inside(source.resolve(), out_root):
                     continue
                 if source.suffix.lower() == ".gif":
-                    from colorkeras.video import gif_in_folder_reason
+                    from colorkeras.inference.video import gif_in_folder_reason
 
                     reason = gif_in_folder_reason(source)
                 skipped.append((source, reason))
@@ -356,7 +356,7 @@ def large_photo_note(
 def _toy_warning(model_or_path, jobs, progress: bool) -> str | None:
     """The toy-city warning of a model given by path (None for other models), printed at
     once when there is work to do and progress is shown."""
-    from colorkeras.predictor import toy_city_evidence, toy_city_warning
+    from colorkeras.inference.predictor import toy_city_evidence, toy_city_warning
 
     if not isinstance(model_or_path, (str, os.PathLike)) or not jobs:
         return None
@@ -404,7 +404,7 @@ def colorize_paths(
             about 30 bytes of memory a pixel (3.6 GB at the default limit). Pillow
             refuses photos above its own limit (about 179 MP) regardless.
         chroma_upsampling: ``"auto"``, ``"guided"`` (colour follows the photo's own
-            edges) or ``"resize"`` (plain bilinear); see `colorkeras.upsample`.
+            edges) or ``"resize"`` (plain bilinear); see `colorkeras.inference.upsample`.
         temperature: the decode temperature of a classification model (None: its run's
             default; T = 1 accurate, small T vivid); regression models ignore it.
 

@@ -10,7 +10,7 @@ colours are the truth: the model sees only their L. Per frame it records
   means no flicker). The motion is the clip's true flow when it is known (a generated
   clip, `colorkeras.data.clips`), otherwise DIS optical flow on the truth's L with its
   forward-backward-consistent pixels, the same for every mode;
-* PSNR, SSIM and colourfulness against the truth (`colorkeras.temporal.clip_quality`).
+* PSNR, SSIM and colourfulness against the truth (`colorkeras.inference.temporal.clip_quality`).
 
 ``write_clip_evaluation`` writes ``per_frame.csv``, ``summary.json``, ``table.md`` and a
 flicker chart (``flicker.png``, warping error per frame for each mode).
@@ -30,7 +30,7 @@ import numpy as np
 from colorkeras import color
 from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import WrittenFiles, writing_into
-from colorkeras.temporal import (
+from colorkeras.inference.temporal import (
     DEFAULT_WORK_SIDE,
     clip_quality,
     flow_confidence,
@@ -124,9 +124,9 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         truth_flows, truth_masks: the true backward flow and visible pixels per frame at
             the clip's full size, when known and ``clip`` is a path.
         work_side, stabilizer_options: passed to every mode's `FrameColorizer` (e.g.
-            ``preset``, see `colorkeras.temporal.TemporalStabilizer`).
+            ``preset``, see `colorkeras.inference.temporal.TemporalStabilizer`).
     """
-    from colorkeras.video import FrameColorizer, _Source, as_predictor
+    from colorkeras.inference.video import FrameColorizer, _Source, as_predictor
 
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:

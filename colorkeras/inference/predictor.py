@@ -11,11 +11,11 @@ output. Everything that turns photos into colour goes through it:
   resized back to the photo's size and put on the photo's own full-resolution L, so the
   output keeps every detail of the input and only the colour is predicted at low
   resolution, where the eye forgives it. The ab field is brought to the photo's size by
-  `colorkeras.upsample.upsample_ab`: by default with a guided filter steered by the
+  `colorkeras.inference.upsample.upsample_ab`: by default with a guided filter steered by the
   photo's L, so colour keeps to the photo's edges (``chroma_upsampling="resize"``: the
   plain bilinear resize of earlier versions).
 
-Nothing here imports Keras or TensorFlow at module level: `colorkeras.colorize` imports
+Nothing here imports Keras or TensorFlow at module level: `colorkeras.inference.colorize` imports
 this module and answers a rerun with nothing to do without their start-up.
 """
 
@@ -32,9 +32,9 @@ from colorkeras.fileio import read_json_object
 from colorkeras import color
 from colorkeras.errors import InvalidArgument
 from colorkeras.images import resize_square
-from colorkeras.objectives import decode_to_numpy, get_objective
-from colorkeras.run import CONFIG_JSON, Run
-from colorkeras.upsample import check_method, upsample_ab
+from colorkeras.training.objectives import decode_to_numpy, get_objective
+from colorkeras.training.run import CONFIG_JSON, Run
+from colorkeras.inference.upsample import check_method, upsample_ab
 
 # Full-resolution L channels (float32, 4 bytes a pixel) wait in memory until their batch
 # has been through the model; past this many pixels the batch is run early, so a folder
@@ -147,7 +147,7 @@ class Predictor:
         chroma_upsampling: how the model-size ab reaches a photo's size: ``"guided"``
             (a guided filter steered by the photo's L: colour keeps to its edges),
             ``"resize"`` (bilinear) or ``"auto"`` (guided for photos at least 3x the
-            model's size, where it measurably helps; see `colorkeras.upsample`).
+            model's size, where it measurably helps; see `colorkeras.inference.upsample`).
         temperature: the decode temperature of a classification objective (None: the
             objective's default; T = 1 the mean, small T towards the mode); regression
             objectives have none and ignore it.

@@ -138,7 +138,7 @@ class Run:
     @property
     def objective(self):
         """The objective the run was trained with (the study's MSE for runs that predate objectives)."""
-        from colorkeras.objectives import get_objective
+        from colorkeras.training.objectives import get_objective
 
         recorded = self.best_record.get("objective") or self.record.get("objective") or {}
         if isinstance(recorded, dict) and recorded.get("name"):

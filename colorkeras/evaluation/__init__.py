@@ -1,0 +1,1 @@
+"""Evaluation: metrics, evaluate, the report and its figures, the quality grid, video evaluation."""
