@@ -271,11 +271,11 @@ class ReferenceIndex:
 
     def __init__(self, names: list, descriptors: np.ndarray, skipped: list | None = None):
         self.names = list(names)
-        self.descriptors = np.asarray(descriptors, np.float32).reshape(len(self.names), -1)
         self.skipped = list(skipped or [])
         if not self.names:
             first = f" (first: {self.skipped[0][0]}: {self.skipped[0][1]})" if self.skipped else ""
             raise InvalidArgument(f"no colour photo to take a reference from: {len(self.skipped)} skipped{first}")
+        self.descriptors = np.asarray(descriptors, np.float32).reshape(len(self.names), -1)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -288,7 +288,7 @@ class ReferenceIndex:
         names, descriptors, skipped = [], [], list(left_out)
         for path in paths:
             try:
-                lab = reference_lab(read_rgb(path), name=os.fsdecode(path), max_side=INDEX_MAX_SIDE)
+                lab = reference_lab(read_rgb(path), name="the photo", max_side=INDEX_MAX_SIDE)
             except ColorkerasError as error:
                 skipped.append((Path(path), getattr(error, "reason", None) or str(error)))
                 continue

@@ -1,0 +1,201 @@
+"""Exemplar mode (issue 19): reading references, the classical transfers, retrieval, the
+learnt exemplar family's graph and cost, and the self-supervised training pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from colorkeras import color
+from colorkeras.errors import InvalidArgument
+from colorkeras.images import ImageReadError, save_rgb
+from colorkeras.inference import reference
+from colorkeras.inference.reference import ReferenceIndex, global_transfer, welsh_transfer
+
+SKY = (80.0, -10.0, -30.0)  # bright blue: in the sRGB gamut, so it survives the round trip
+GRASS = (40.0, -35.0, 35.0)  # dark green
+
+
+def _scene_rgb(height, width, bright_top=True, seed=0):
+    """A colour photo whose colour follows its L: a bright blue band over a dark green one,
+    with a little texture in L."""
+    rng = np.random.default_rng(seed)
+    lab = np.empty((height, width, 3), np.float32)
+    top, bottom = (SKY, GRASS) if bright_top else (GRASS, SKY)
+    lab[: height // 2], lab[height // 2 :] = top, bottom
+    lab[..., 0] += rng.normal(0, 1.5, (height, width))
+    return np.rint(color.lab_to_rgb(lab) * 255).astype(np.uint8)
+
+
+def _two_tone_target(height=48, width=64):
+    """A grey target laid out differently: bright on the left, dark on the right."""
+    lightness = np.full((height, width), GRASS[0], np.float32)
+    lightness[:, : width // 2] = SKY[0]
+    return lightness
+
+
+# ------------------------------------------------------------------------------------
+# Reading and refusing references
+# ------------------------------------------------------------------------------------
+def test_reference_lab_is_the_photos_lab_and_a_large_photo_is_reduced():
+    rgb = _scene_rgb(40, 56)
+    lab = reference.reference_lab(rgb)
+    np.testing.assert_allclose(lab, color.rgb_to_lab(rgb), atol=1e-4)
+    big = reference.reference_lab(_scene_rgb(300, 500), max_side=100)
+    assert big.shape == (60, 100, 3) and big.dtype == np.float32
+
+
+@pytest.mark.parametrize("noise", [0, 1])
+def test_a_grey_reference_is_refused_in_one_line(noise, tmp_path):
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 256, (32, 48, 1)), 3, axis=-1)
+    # A JPEG of a grey photo is not exactly grey: channels differ by a level or so.
+    rgb = np.clip(grey + rng.integers(-noise, noise + 1, grey.shape), 0, 255).astype(np.uint8)
+    with pytest.raises(InvalidArgument, match="is grey") as caught:
+        reference.reference_lab(rgb)
+    assert "\n" not in str(caught.value)
+    save_rgb(rgb, tmp_path / "old.png")
+    with pytest.raises(InvalidArgument, match=r"old\.png is grey"):
+        reference.read_reference(tmp_path / "old.png")
+
+
+def test_a_weakly_coloured_photo_is_accepted_and_an_unreadable_file_says_so(tmp_path):
+    lab = np.zeros((32, 32, 3), np.float32)
+    lab[..., 0], lab[..., 2] = 60.0, 8.0  # a sepia-ish tint: chroma 8
+    rgb = np.rint(color.lab_to_rgb(lab) * 255).astype(np.uint8)
+    assert reference.reference_lab(rgb).shape == (32, 32, 3)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        reference.read_reference(tmp_path / "broken.jpg")
+
+
+# ------------------------------------------------------------------------------------
+# The classical transfers
+# ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("transfer", [global_transfer, welsh_transfer])
+def test_transfers_give_each_target_pixel_the_colour_of_reference_pixels_of_its_lightness(transfer):
+    reference_lab = reference.reference_lab(_scene_rgb(40, 56))  # another size and aspect
+    sky_ab = reference_lab[:20, :, 1:].mean(axis=(0, 1))
+    grass_ab = reference_lab[20:, :, 1:].mean(axis=(0, 1))
+    ab = transfer(_two_tone_target(), reference_lab)
+    assert ab.shape == (48, 64, 2) and ab.dtype == np.float32
+    # Away from the boundary (Welsh's 5x5 texture feature and the resize blur it).
+    np.testing.assert_allclose(ab[:, :28].mean(axis=(0, 1)), sky_ab, atol=2.0)
+    np.testing.assert_allclose(ab[:, 36:].mean(axis=(0, 1)), grass_ab, atol=2.0)
+
+
+@pytest.mark.parametrize("transfer", [global_transfer, welsh_transfer])
+def test_transfers_follow_the_target_statistics_not_absolute_lightness(transfer):
+    """Luminance remapping: a darker, low-contrast target still takes sky for its brighter
+    half and grass for its darker half."""
+    reference_lab = reference.reference_lab(_scene_rgb(40, 56))
+    target = _two_tone_target() * 0.3 + 20.0  # 32 and 44 instead of 80 and 40
+    ab = transfer(target, reference_lab)
+    assert ab[:, :28, 1].mean() < -15 < 15 < ab[:, 36:, 1].mean()  # b: blue left, yellow-green right
+
+
+def test_global_transfer_fills_lightness_the_reference_lacks_from_its_neighbours():
+    lab = np.zeros((16, 16, 3), np.float32)
+    lab[:8] = (30.0, 20.0, 0.0)
+    lab[8:] = (70.0, -20.0, 0.0)
+    # Every L from dark to bright, with the reference's mean (50) and spread (20), so that
+    # remapping leaves the reference's L at 30 and 70 and every other bin is empty.
+    target = np.linspace(0, 100, 101, dtype=np.float32)[None, :]
+    target = (target - target.mean()) / target.std() * 20.0 + 50.0
+    ab = global_transfer(target, lab, smoothing=0.0)
+    a = ab[0, :, 0]
+    assert np.all(np.isfinite(ab)) and np.all(np.diff(a) <= 1e-4)  # monotone from red to green
+    assert a[0] == pytest.approx(20.0, abs=1e-3) and a[-1] == pytest.approx(-20.0, abs=1e-3)
+
+
+def test_welsh_transfer_works_at_a_bounded_size_and_is_seeded():
+    rng = np.random.default_rng(1)
+    reference_lab = reference.reference_lab(_scene_rgb(64, 64))
+    big = rng.uniform(0, 100, (1200, 1600)).astype(np.float32)
+    ab = welsh_transfer(big, reference_lab, work_side=64)
+    assert ab.shape == (1200, 1600, 2)
+    # Matched at 64 x 48 and enlarged: the field is smooth where a per-pixel match is not.
+    small = welsh_transfer(color.resize_ab(big[..., None], 48, 64)[..., 0], reference_lab, work_side=64)
+    np.testing.assert_allclose(color.resize_ab(small, 1200, 1600), ab, atol=1e-3)
+    np.testing.assert_array_equal(welsh_transfer(big, reference_lab, work_side=64), ab)
+    assert not np.array_equal(welsh_transfer(big, reference_lab, work_side=64, seed=5), ab)
+
+
+def test_jittered_grid_puts_one_sample_in_each_cell():
+    rows, cols = reference.jittered_grid(100, 200, 200, np.random.default_rng(0))
+    assert len(rows) == 10 * 20
+    cells = set(zip((rows // 10).tolist(), (cols // 10).tolist()))
+    assert len(cells) == 200
+    tiny_rows, tiny_cols = reference.jittered_grid(3, 2, 200, np.random.default_rng(0))
+    assert len(tiny_rows) == 6 and set(zip(tiny_rows.tolist(), tiny_cols.tolist())) == {
+        (r, c) for r in range(3) for c in range(2)}
+
+
+@pytest.mark.parametrize("transfer", [global_transfer, welsh_transfer])
+def test_transfers_refuse_wrong_shapes_in_one_line(transfer):
+    lab = reference.reference_lab(_scene_rgb(16, 16))
+    with pytest.raises(InvalidArgument, match="2-D"):
+        transfer(np.zeros((4, 4, 1), np.float32), lab)
+    with pytest.raises(InvalidArgument, match=r"\(height, width, 3\)"):
+        transfer(np.zeros((4, 4), np.float32), lab[..., 1:])
+    with pytest.raises(InvalidArgument, match="not finite"):
+        transfer(np.full((4, 4), np.nan, np.float32), lab)
+
+
+# ------------------------------------------------------------------------------------
+# Retrieval
+# ------------------------------------------------------------------------------------
+def _photos(folder):
+    """Three colour photos of different layouts, a grey one and a broken file."""
+    rng = np.random.default_rng(3)
+    layouts = {
+        "bands.png": _scene_rgb(48, 64, bright_top=True),
+        "flipped.png": _scene_rgb(48, 64, bright_top=False),
+    }
+    checks = np.kron(rng.integers(0, 2, (6, 8)), np.ones((8, 8)))[..., None]
+    layouts["checks.png"] = np.where(checks > 0, [200, 40, 40], [30, 30, 160]).astype(np.uint8)
+    for name, rgb in layouts.items():
+        save_rgb(rgb, folder / name)
+    save_rgb(np.full((32, 32, 3), 128, np.uint8), folder / "grey.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    return layouts
+
+
+def test_the_index_matches_a_grey_input_to_the_photo_of_its_layout_and_lists_what_it_skipped(tmp_path):
+    layouts = _photos(tmp_path)
+    index = ReferenceIndex.from_folder(tmp_path)
+    assert sorted(p.name for p in index.names) == ["bands.png", "checks.png", "flipped.png"]
+    assert sorted(p.name for p, _ in index.skipped) == ["broken.jpg", "grey.png"]
+    assert any("grey" in reason for _, reason in index.skipped)
+    for name, rgb in layouts.items():
+        # The grey input, at another size and slightly darker: only its L is used.
+        grey = color.rgb_to_l(rgb)[4:-4, 6:] * 0.9
+        found, score = index.best(grey)
+        assert found.name == name and 0.8 < score <= 1.0 + 1e-5
+        ranked = np.argsort(-index.scores(grey))
+        assert index.names[ranked[0]].name == name
+    batch = index.best_batch([color.rgb_to_l(rgb) for rgb in layouts.values()])
+    assert [path.name for path, _ in batch] == list(layouts)
+    second, _ = index.best(color.rgb_to_l(layouts["bands.png"]), exclude=index.names[0])
+    assert second != index.names[0]
+
+
+def test_an_index_with_no_usable_photo_is_a_clear_error(tmp_path):
+    save_rgb(np.full((16, 16, 3), 90, np.uint8), tmp_path / "grey.png")
+    with pytest.raises(InvalidArgument, match=r"no colour photo.*1 skipped.*grey\.png"):
+        ReferenceIndex.from_folder(tmp_path)
+    with pytest.raises(InvalidArgument, match="not found"):
+        ReferenceIndex.from_folder(tmp_path / "missing")
+    with pytest.raises(InvalidArgument, match="is grey"):
+        ReferenceIndex.open(tmp_path / "grey.png")  # one photo named: its problem is the error
+
+
+def test_descriptors_are_unit_length_and_the_index_takes_prepared_l_images():
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(0, 100, (32, 32)).astype(np.float32) for _ in range(4)]
+    index = ReferenceIndex.from_lightness(["a", "b", "c", "d"], images)
+    assert index.descriptors.shape == (4, 16 * 16 + 324)
+    np.testing.assert_allclose(np.linalg.norm(index.descriptors, axis=1), 1.0, atol=1e-5)
+    assert index.best(images[2]) == ("c", pytest.approx(1.0, abs=1e-5))
+    assert index.best(images[2], exclude="c")[0] != "c"
+    assert np.linalg.norm(reference.l_descriptor(np.full((20, 30), 50.0))) == 0.0
