@@ -199,3 +199,101 @@ def test_descriptors_are_unit_length_and_the_index_takes_prepared_l_images():
     assert index.best(images[2]) == ("c", pytest.approx(1.0, abs=1e-5))
     assert index.best(images[2], exclude="c")[0] != "c"
     assert np.linalg.norm(reference.l_descriptor(np.full((20, 30), 50.0))) == 0.0
+
+
+# ------------------------------------------------------------------------------------
+# The learnt exemplar family (the shared contract is in tests/test_models.py)
+# ------------------------------------------------------------------------------------
+def test_exemplar_costs_at_most_twice_the_default_model_at_256_px():
+    from colorkeras.models import build_model
+    from colorkeras.models.flops import forward_flops
+
+    default = build_model("efficient", 256, output_channels=3, base_filters=16, depth=4, blocks=1,
+                          block="fused", attention=True)
+    exemplar = build_model("exemplar", 256)
+    encoder = forward_flops(exemplar.get_layer("encoder"))
+    flops = forward_flops(exemplar)
+    assert forward_flops(default) == pytest.approx(1.555e9, rel=1e-3)
+    assert flops == pytest.approx(2.270e9, rel=1e-3)  # the module docstring's figure
+    assert flops <= 2 * forward_flops(default)
+    # The shared encoder runs on the target and on the reference; the attention is counted.
+    assert flops > 2 * encoder + exemplar.get_layer("match").forward_flops()
+    assert sum(int(np.prod(w.shape)) for w in exemplar.weights) == 1_848_980
+
+
+def _attention_case(size=4, seed=0):
+    """Queries that are the keys in another order (plus one query unlike any key)."""
+    rng = np.random.default_rng(seed)
+    positions = size * size
+    keys = np.eye(positions, positions + 1, dtype=np.float32)[rng.permutation(positions)]
+    order = rng.permutation(positions)
+    queries = keys[order].copy()
+    queries[0] = 0.0
+    queries[0, -1] = 1.0  # orthogonal to every key: keys leave the last channel empty
+    values = rng.uniform(-1, 1, (size * size, 3)).astype(np.float32)
+    grid = (1, size, size)
+    return queries.reshape(grid + (-1,)), keys.reshape(grid + (-1,)), values.reshape(grid + (3,)), order, values
+
+
+@pytest.mark.backend
+def test_reference_attention_warps_values_to_the_best_match_and_reports_its_similarity():
+    import keras
+
+    from colorkeras.models.exemplar import ReferenceAttention
+
+    queries, keys, values, order, flat_values = _attention_case()
+    layer = ReferenceAttention(initial_scale=100.0)
+    out = keras.ops.convert_to_numpy(layer(queries, keys, values)).reshape(16, 4)
+    # Each query finds its own key: the value there, and similarity 1.
+    np.testing.assert_allclose(out[1:, :3], flat_values[order[1:]], atol=1e-3)
+    np.testing.assert_allclose(out[1:, 3], 1.0, atol=1e-5)
+    # The query unlike every key: similarity 0, an even average of all values.
+    np.testing.assert_allclose(out[0, :3], flat_values.mean(axis=0), atol=1e-5)
+    assert out[0, 3] == pytest.approx(0.0, abs=1e-5)
+    assert layer.forward_flops() == 2 * 16 * 16 * 17 + 2 * 16 * 16 * 3
+
+
+def _exemplar_with_gate(bias, size=32, seed=0):
+    import keras
+
+    from colorkeras.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model("exemplar", size, base_filters=8, depth=2)
+    gate = model.get_layer("gate_logit")
+    kernel, _ = gate.get_weights()
+    gate.set_weights([np.zeros_like(kernel), np.full((1,), bias, np.float32)])
+    return model
+
+
+@pytest.mark.backend
+def test_exemplar_copies_the_reference_where_its_gate_trusts_the_match_and_ignores_it_where_not():
+    rng = np.random.default_rng(0)
+    l_target, l_reference = (rng.uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32) for _ in range(2))
+    flat_ab = np.broadcast_to(np.float32([0.3, -0.2]), (2, 32, 32, 2)).copy()
+    trusting = _exemplar_with_gate(30.0)
+    out = trusting.predict([l_target, l_reference, flat_ab], verbose=0)
+    np.testing.assert_allclose(out, flat_ab, atol=1e-5)  # a flat reference warps to itself
+    warped_and_confidence, gate = trusting.guidance_graph().predict([l_target, l_reference, flat_ab], verbose=0)
+    assert warped_and_confidence.shape == (2, 4, 4, 3) and gate.shape == (2, 16, 16, 1)
+    assert np.all(np.abs(warped_and_confidence[..., 2]) <= 1 + 1e-5) and np.allclose(gate, 1.0)
+
+    doubting = _exemplar_with_gate(-30.0)
+    other_ab = rng.uniform(-0.8, 0.8, (2, 32, 32, 2)).astype(np.float32)
+    first = doubting.predict([l_target, l_reference, flat_ab], verbose=0)
+    second = doubting.predict([l_target, l_reference, other_ab], verbose=0)
+    # Without the gate, the reference's ab still reaches the output through the decoder's
+    # guidance channels: the outputs differ, but neither is the reference's colour.
+    assert not np.allclose(first, second, atol=1e-4)
+    assert not np.allclose(first, flat_ab, atol=0.05)
+
+
+def test_exemplar_refuses_bad_arguments_in_one_line():
+    from colorkeras.models import build_model
+
+    with pytest.raises(InvalidArgument, match="depth must be a whole number from 2"):
+        build_model("exemplar", 32, depth=1)
+    with pytest.raises(InvalidArgument, match="multiple of 2"):
+        build_model("exemplar", 40, depth=3)
+    with pytest.raises(InvalidArgument, match="does not take extractor"):
+        build_model("exemplar", 32, extractor="vit_b16")
