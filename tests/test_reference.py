@@ -297,3 +297,109 @@ def test_exemplar_refuses_bad_arguments_in_one_line():
         build_model("exemplar", 40, depth=3)
     with pytest.raises(InvalidArgument, match="does not take extractor"):
         build_model("exemplar", 32, extractor="vit_b16")
+
+
+# ------------------------------------------------------------------------------------
+# Training pairs
+# ------------------------------------------------------------------------------------
+def _coordinate_photo(size=64):
+    """Stored L = 2 x column and a = 2 x row (b = 0): a view's values say where they came from."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    l_stored = (2 * cols).astype(np.uint8)
+    ab_stored = np.stack([2 * rows, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+    return l_stored, ab_stored
+
+
+def test_a_whole_view_is_the_photo_itself_or_its_mirror():
+    from colorkeras.data.pairs import random_view
+
+    l_stored, ab_stored = _coordinate_photo()
+    stacked = np.concatenate([l_stored[..., None], ab_stored], axis=-1).astype(np.float32)
+    whole = {"scale": (1.0, 1.0), "aspect": (1.0, 1.0), "max_rotation": 0.0}
+    views = [random_view(l_stored, ab_stored, 64, np.random.default_rng(seed), **whole) for seed in range(8)]
+    assert all(np.allclose(v, stacked, atol=1e-3) or np.allclose(v, stacked[:, ::-1], atol=1e-3) for v in views)
+    assert any(np.allclose(v, stacked[:, ::-1], atol=1e-3) for v in views)  # some are mirrored
+    assert random_view(l_stored, ab_stored, 32, np.random.default_rng(0), **whole).shape == (32, 32, 3)
+
+
+def _fitted_view(view, size):
+    """The affine map a view applied, fitted on its central half (always inside the photo):
+    (area fraction, angle in degrees, mirrored?)."""
+    quarter = size // 4
+    rows, cols = np.mgrid[quarter:size - quarter, quarter:size - quarter]
+    design = np.stack([cols.ravel(), rows.ravel(), np.ones(cols.size)], axis=1)
+    centre = view[quarter:size - quarter, quarter:size - quarter]
+    (l_dx, l_dy, _), (a_dx, a_dy, _) = (np.linalg.lstsq(design, centre[..., c].ravel() / 2, rcond=None)[0]
+                                        for c in (0, 1))
+    box_w, box_h = np.hypot(l_dx, a_dx) * size, np.hypot(l_dy, a_dy) * size
+    angle = np.degrees(np.arctan2(-l_dy, a_dy))
+    mirrored = l_dx * np.cos(np.radians(angle)) + a_dx * np.sin(np.radians(angle)) < 0
+    return box_w * box_h / 64 ** 2, angle, mirrored
+
+
+def test_views_are_crops_rotations_and_flips_in_the_stated_ranges():
+    from colorkeras.data.pairs import random_view
+
+    l_stored, ab_stored = _coordinate_photo()
+    fits = [_fitted_view(random_view(l_stored, ab_stored, 48, np.random.default_rng(seed)), 48)
+            for seed in range(40)]
+    areas, angles, mirrored = (np.array(values) for values in zip(*fits))
+    assert np.all(areas > 0.3 - 0.02) and np.all(areas < 1.0 + 0.02)
+    assert np.all(np.abs(angles) < 10.0 + 0.3) and angles.min() < -3 and angles.max() > 3
+    assert 8 <= mirrored.sum() <= 32 and areas.max() - areas.min() > 0.3
+
+
+def _labelled_pool(per_class=(4, 4, 1), size=16):
+    """A pool whose photos each have their own constant ab (so a reference names its photo)."""
+    from colorkeras.data.pairs import ReferencePool
+
+    rng = np.random.default_rng(0)
+    count = sum(per_class)
+    l_array = rng.integers(0, 256, (count, size, size), dtype=np.uint8)
+    ab_array = np.repeat(np.arange(count, dtype=np.uint8)[:, None, None, None] * 10 + 60, 2, axis=-1)
+    ab_array = np.broadcast_to(ab_array, (count, size, size, 2)).copy()
+    labels = [f"class{c}" for c, n in enumerate(per_class) for _ in range(n)]
+    return ReferencePool(l_array, ab_array, labels), labels
+
+
+def _source_photo(ab_norm):
+    """Which pool photo a reference's (constant) ab came from."""
+    stored_a = np.rint((color.denormalize_ab(ab_norm[..., 0].mean()) - color.AB_STORAGE_MIN)
+                       / ((color.AB_STORAGE_MAX - color.AB_STORAGE_MIN) / 255))
+    return int(round((stored_a - 60) / 10))
+
+
+def test_references_mix_the_same_photo_and_another_of_its_class_and_are_seeded():
+    from colorkeras.data.pairs import reference_batch
+
+    pool, labels = _labelled_pool()
+    rows = np.arange(9).repeat(30)
+    ref_l, ref_ab, same = reference_batch(pool, rows, 16, seed=3)
+    assert ref_l.shape == (270, 16, 16, 1) and ref_ab.shape == (270, 16, 16, 2) and ref_l.dtype == np.float32
+    assert np.abs(ref_l).max() <= 1.0 + 1e-6
+    sources = np.array([_source_photo(ab) for ab in ref_ab])
+    assert np.array_equal(sources[same], rows[same])  # the same photo: its own colours
+    others = ~same
+    assert np.all(sources[others] != rows[others])  # another photo ...
+    assert all(labels[s] == labels[r] for s, r in zip(sources[others], rows[others]))  # ... of its class
+    assert np.all(same[rows == 8])  # alone in its class: the same photo, under change
+    share = same[rows < 8].mean()
+    assert 0.4 < share < 0.6
+    again = reference_batch(pool, rows, 16, seed=3)
+    np.testing.assert_array_equal(again[1], ref_ab)
+    assert not np.array_equal(reference_batch(pool, rows, 16, seed=4)[0], ref_l)
+    only_same = reference_batch(pool, rows[:20], 16, seed=3, same_fraction=1.0)[2]
+    assert only_same.all()
+
+
+def test_validation_references_are_fixed_per_photo_whatever_the_batch():
+    from colorkeras.data.pairs import reference_batch
+
+    pool, _ = _labelled_pool()
+    first = reference_batch(pool, [0, 1, 2, 3], 16, seed=0, fixed=True)
+    second = reference_batch(pool, [5, 2, 7, 0], 16, seed=0, fixed=True)
+    np.testing.assert_array_equal(first[0][[0, 2]], second[0][[3, 1]])
+    drawn = [reference_batch(pool, order, 16, seed=0)[0] for order in ([0, 1, 2, 3], [5, 2, 7, 0])]
+    assert not np.array_equal(drawn[0][[0, 2]], drawn[1][[3, 1]])  # training draws anew
+    with pytest.raises(InvalidArgument, match="same_fraction"):
+        reference_batch(pool, [0], 16, seed=0, same_fraction=1.5)
