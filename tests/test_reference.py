@@ -403,3 +403,64 @@ def test_validation_references_are_fixed_per_photo_whatever_the_batch():
     assert not np.array_equal(drawn[0][[0, 2]], drawn[1][[3, 1]])  # training draws anew
     with pytest.raises(InvalidArgument, match="same_fraction"):
         reference_batch(pool, [0], 16, seed=0, same_fraction=1.5)
+
+
+# ------------------------------------------------------------------------------------
+# Training the exemplar family through the ordinary readers and run folder
+# ------------------------------------------------------------------------------------
+def test_both_readers_give_each_target_its_reference_fixed_for_validation(prepared_toy_city):
+    from colorkeras.data.pipeline import make_py_dataset, make_tf_dataset
+
+    options = dict(batch_size=4, shuffle=False, augment=False, seed=2, references=True)
+    (l_u8, ref_l, ref_ab), ab_u8 = make_py_dataset(prepared_toy_city, "val", **options)[0]
+    assert l_u8.dtype == np.uint8 and l_u8.shape == (4, 32, 32, 1) and ab_u8.shape == (4, 32, 32, 2)
+    assert ref_l.shape == (4, 32, 32, 1) and ref_ab.shape == (4, 32, 32, 2) and ref_ab.dtype == np.float32
+    tf_batches = list(make_tf_dataset(prepared_toy_city, "val", **options))
+    (tf_l, tf_ref_l, tf_ref_ab), _ = tf_batches[0]
+    np.testing.assert_array_equal(np.asarray(tf_l), l_u8)
+    np.testing.assert_array_equal(np.asarray(tf_ref_l), ref_l)
+    np.testing.assert_array_equal(np.asarray(tf_ref_ab), ref_ab)
+    # Validation: the same references on every pass.
+    again = make_py_dataset(prepared_toy_city, "val", **options)
+    again.on_epoch_end()
+    np.testing.assert_array_equal(again[0][0][2], ref_ab)
+    # Training: new references each epoch.
+    train_options = {**options, "shuffle": True, "augment": True}
+    reader = make_py_dataset(prepared_toy_city, "train", **train_options)
+    first = reader[0][0][2]
+    reader.on_epoch_end()
+    assert not np.array_equal(reader[0][0][2], first)
+
+
+@pytest.mark.backend
+def test_the_exemplar_family_trains_into_a_run_folder_and_resumes(prepared_toy_city, tmp_path):
+    import json
+
+    from colorkeras.models import load_model
+    from colorkeras.models.exemplar import ExemplarUNet
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.train import latest_state, train
+
+    config = TrainConfig(model="exemplar", image_size=32, epochs=2, batch_size=8, learning_rate=1e-3,
+                         base_filters=8, depth=2, crop_scale=0.5, schedule="cosine")
+    run = tmp_path / "run"
+    result = train(prepared_toy_city, run, config.replace(epochs=1), verbose=0)
+    assert result.epochs_done == 1
+    result = train(prepared_toy_city, run, config, verbose=0)  # resumed: one more epoch
+    assert result.resumed_from == 1 and result.epochs_done == 2
+    state = json.loads((latest_state(run) / "state.json").read_text())
+    assert state["epochs_done"] == 2 and state["optimizer_iterations"] == 2 * (40 // 8)
+    assert all(np.isfinite(row["val_loss"]) for row in state["history"])
+    model = load_model(run)
+    assert isinstance(model, ExemplarUNet) and model.takes_reference
+    l_norm = np.zeros((1, 32, 32, 1), np.float32)
+    out = model.predict([l_norm, l_norm, np.zeros((1, 32, 32, 2), np.float32)], verbose=0)
+    assert out.shape == (1, 32, 32, 2) and np.all(np.isfinite(out))
+
+
+def test_training_rate_times_the_exemplar_step_with_its_reference_inputs():
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.train import training_rate
+
+    config = TrainConfig(model="exemplar", image_size=32, batch_size=4, base_filters=8, depth=2)
+    assert training_rate(config, steps=1) > 0

@@ -215,6 +215,7 @@ class ExemplarUNet(Colorizer):
     """
 
     family = "exemplar"
+    takes_reference = True
     # The shared encoder runs twice per image (target and reference): what
     # colorkeras.models.flops counts it as.
     calls_per_image = {"encoder": 2}
