@@ -59,7 +59,7 @@ def test_a_grey_reference_is_refused_in_one_line(noise, tmp_path):
         reference.read_reference(tmp_path / "old.png")
 
 
-def test_a_weakly_coloured_photo_is_accepted_and_an_unreadable_file_says_so(tmp_path):
+def test_a_weakly_tinted_photo_is_accepted_and_an_unreadable_file_says_so(tmp_path):
     lab = np.zeros((32, 32, 3), np.float32)
     lab[..., 0], lab[..., 2] = 60.0, 8.0  # a sepia-ish tint: chroma 8
     rgb = np.rint(color.lab_to_rgb(lab) * 255).astype(np.uint8)
@@ -69,11 +69,21 @@ def test_a_weakly_coloured_photo_is_accepted_and_an_unreadable_file_says_so(tmp_
         reference.read_reference(tmp_path / "broken.jpg")
 
 
+def test_reference_inputs_are_the_squared_normalised_reference():
+    lab = reference.reference_lab(_scene_rgb(40, 56))
+    l_norm, ab_norm = reference.reference_inputs(lab, 32)
+    assert l_norm.shape == (1, 32, 32, 1) and ab_norm.shape == (1, 32, 32, 2) and ab_norm.dtype == np.float32
+    square = color.resize_ab(lab, 32, 32)
+    np.testing.assert_allclose(color.denormalize_l(l_norm[0, ..., 0]), square[..., 0], atol=1e-4)
+    np.testing.assert_allclose(color.denormalize_ab(ab_norm[0]), square[..., 1:], atol=1e-4)
+    assert ab_norm[0, :8, :, 1].mean() < 0 < ab_norm[0, -8:, :, 1].mean()  # blue sky above, green below
+
+
 # ------------------------------------------------------------------------------------
 # The classical transfers
 # ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("transfer", [global_transfer, welsh_transfer])
-def test_transfers_give_each_target_pixel_the_colour_of_reference_pixels_of_its_lightness(transfer):
+def test_transfers_give_each_target_pixel_the_color_of_reference_pixels_of_its_lightness(transfer):
     reference_lab = reference.reference_lab(_scene_rgb(40, 56))  # another size and aspect
     sky_ab = reference_lab[:20, :, 1:].mean(axis=(0, 1))
     grass_ab = reference_lab[20:, :, 1:].mean(axis=(0, 1))
@@ -458,6 +468,7 @@ def test_the_exemplar_family_trains_into_a_run_folder_and_resumes(prepared_toy_c
     assert out.shape == (1, 32, 32, 2) and np.all(np.isfinite(out))
 
 
+@pytest.mark.slow
 def test_training_rate_times_the_exemplar_step_with_its_reference_inputs():
     from colorkeras.training.config import TrainConfig
     from colorkeras.training.train import training_rate

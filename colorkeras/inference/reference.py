@@ -3,7 +3,8 @@ transfers (the floor the learnt exemplar family must beat) and reference retriev
 
 Every function here is NumPy, SciPy and scikit-image; none needs Keras or a model.
 
-* ``read_reference`` / ``reference_lab``: a colour photo of any size -> CIE-LAB float32,
+* ``read_reference`` / ``reference_lab``: a colour photo of any size -> CIE-LAB float32
+  (``reference_inputs`` turns it into the exemplar family's normalised inputs),
   reduced to at most ``REFERENCE_MAX_SIDE`` px on its long side (a reference lends colour,
   which is low-frequency: 1024 px is plenty and keeps a 12 MP photo cheap). A reference
   with no colour is refused (``check_not_grey``): the 99th percentile of its chroma
@@ -98,6 +99,15 @@ def read_reference(path, max_side: int | None = REFERENCE_MAX_SIDE) -> np.ndarra
         InvalidArgument: the photo is grey.
     """
     return reference_lab(read_rgb(path), name=f"the reference {os.fsdecode(path)}", max_side=max_side)
+
+
+def reference_inputs(lab_reference, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A reference's LAB (any size) as the exemplar family takes it: stretched to
+    ``size`` x ``size`` (antialiased bilinear, as photos are squared for a model) and
+    normalised: L (1, size, size, 1) and ab (1, size, size, 2) float32."""
+    lab = _check_reference(lab_reference)
+    square = color.resize_ab(lab, size, size)
+    return color.normalize_l(square[None, ..., :1]), color.normalize_ab(square[None, ..., 1:])
 
 
 # ------------------------------------------------------------------------------------
