@@ -448,7 +448,8 @@ class ColorizeApp:
         """Colorize an uploaded film into a new output folder of the session (.mp4, its
         audio copied where MP4 holds it). A film that cannot be colorized (not a video,
         no frames, over the length or frame-size limit, damaged) gets a message."""
-        from colorkeras.inference.video import VideoError, colorize_video, probe_video
+        from colorkeras.inference.video import colorize_video
+        from colorkeras.inference.video_io import VideoError, probe_video
 
         self.workspace.use_uploads(session, "film", [file] if file else [])
         if not file:

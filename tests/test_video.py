@@ -16,15 +16,12 @@ from PIL import Image
 from colorkeras import color
 from colorkeras.data import clips
 from colorkeras.errors import ColorkerasError, InvalidArgument
+from colorkeras.evaluation.video_evaluate import clip_quality
+from colorkeras.inference.frames import colorize_frames
 from colorkeras.inference.predictor import Predictor
-from colorkeras.inference.temporal import clip_quality, temporal_warping_error, warp_backward
-from colorkeras.inference.video import (
-    VideoError,
-    as_predictor,
-    colorize_frames,
-    colorize_video,
-    colorize_video_paths,
-)
+from colorkeras.inference.temporal import temporal_warping_error, warp_backward
+from colorkeras.inference.video import colorize_video, colorize_video_paths
+from colorkeras.inference.video_io import VideoError
 
 MODEL_SIZE = 32
 
@@ -49,7 +46,7 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(model_path):
-    return as_predictor(model_path)
+    return Predictor.open(model_path)
 
 
 @pytest.fixture(scope="module")
@@ -256,15 +253,21 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
 
 
 def test_a_failed_video_claims_no_output_path(pan, model_path, tmp_path, monkeypatch):
-    import colorkeras.inference.video as video_module
-
     # Issue 22: the record entry of a failed video claimed its output path for ever: a
     # file the user put there later was replaced by --overwrite, or taken for done.
     _, src = pan
     out = tmp_path / "out"
-    real = video_module.as_predictor
+    real = Predictor.predict_normalized
+    calls = []
+
+    def interrupted_at_the_fourth_frame(self, l_norm):
+        calls.append(len(l_norm))
+        if len(calls) >= 4:
+            raise RuntimeError("interrupted")
+        return real(self, l_norm)
+
     with monkeypatch.context() as patch:
-        patch.setattr(video_module, "as_predictor", lambda path: _Counting(real(path), fail_at=4))
+        patch.setattr(Predictor, "predict_normalized", interrupted_at_the_fourth_frame)
         with pytest.raises(RuntimeError, match="interrupted"):
             colorize_video_paths(model_path, [src], out, "off", None, False, progress=False)
     (out / "pan.mp4").write_bytes(b"the user's own file")
@@ -388,13 +391,13 @@ def _giant_gif(path, width=15000, height=15000):
 
 
 def test_videos_over_the_frame_size_limit_are_refused_before_decoding(model_path, pan, tmp_path, monkeypatch):
-    from colorkeras.inference import video
     from colorkeras.cli import VIDEO_LIMIT
+    from colorkeras.inference import video_io
 
-    assert VIDEO_LIMIT.startswith(f"{video.MAX_VIDEO_PIXELS / 1e6:.0f} MP ({video.MAX_VIDEO_PIXELS:,} pixels")
+    assert VIDEO_LIMIT.startswith(f"{video_io.MAX_VIDEO_PIXELS / 1e6:.0f} MP ({video_io.MAX_VIDEO_PIXELS:,} pixels")
     _, src = pan  # 96x64
-    monkeypatch.setattr(video, "MAX_VIDEO_PIXELS", 96 * 64 - 1)
-    monkeypatch.setattr(video._Source, "items", lambda self: pytest.fail("a frame was decoded"))
+    monkeypatch.setattr(video_io, "MAX_VIDEO_PIXELS", 96 * 64 - 1)
+    monkeypatch.setattr(video_io.Source, "items", lambda self: pytest.fail("a frame was decoded"))
     report = colorize_video_paths(model_path, [src], tmp_path / "out", progress=False)
     assert not report.written and len(report.skipped) == 1
     assert report.skipped[0][0] == src
@@ -502,7 +505,7 @@ def test_a_rerun_removes_the_temporary_of_a_killed_encode_and_nothing_else(model
 
 
 def test_stale_frame_folder_temporaries_go_only_when_they_hold_nothing_but_our_frames(tmp_path):
-    from colorkeras.inference.video import remove_stale_temporaries
+    from colorkeras.inference.video_io import remove_stale_temporaries
 
     out = tmp_path / "frames"
     ours = tmp_path / ".frames.999999999.0123abcd.tmp"
