@@ -260,7 +260,7 @@ def cmd_app(args) -> int:
 
 def add_app(sub) -> None:
     """The `app` subcommand: the Gradio page (colorkeras/app.py)."""
-    from colorkeras.app import APP_MAX_PIXELS, MAX_CLIP_SECONDS
+    from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
 
     p = sub.add_parser("app", help="a page to colorize photos and films in the browser (Gradio; Colab too)")
     p.add_argument("--model", action="append", metavar="RUN_OR_MODEL",
