@@ -17,9 +17,9 @@ from colorkeras import color
 from colorkeras.data import clips
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.evaluation.video_evaluate import clip_quality
-from colorkeras.inference.frames import colorize_frames
-from colorkeras.inference.predictor import Predictor
-from colorkeras.inference.temporal import temporal_warping_error, warp_backward
+from colorkeras.inference.frames import colorize_frames, work_shape
+from colorkeras.inference.predictor import Predictor, lightness
+from colorkeras.inference.temporal import DEFAULT_WORK_SIDE, TemporalStabilizer, temporal_warping_error, warp_backward
 from colorkeras.inference.video import colorize_video, colorize_video_paths
 from colorkeras.inference.video_io import VideoError
 
@@ -229,6 +229,39 @@ def test_flow_halves_the_flicker_and_keyframes_flicker_no_more(zoom, predictor):
     assert errors["off"] > 0.5  # the random model does flicker
     assert errors["flow"] < 0.5 * errors["off"], errors  # the issue's 2x
     assert errors["keyframes"] <= errors["flow"], errors
+
+
+def _film_tail_before_issue_21(predictor, frames, temporal, keyframe_every):
+    """Frames colorized as films were before issue 21, by their own tail: the model's ab
+    resized bilinearly to the working size, stabilised there, and resized bilinearly
+    onto the frame's own L (no guided chroma)."""
+    import cv2
+
+    stabilizer = TemporalStabilizer(temporal, keyframe_every)
+    for rgb in frames:
+        full_l = lightness(rgb)
+        work_h, work_w = work_shape(*full_l.shape, DEFAULT_WORK_SIDE)
+        work_l = full_l if (work_h, work_w) == full_l.shape else cv2.resize(
+            full_l, (work_w, work_h), interpolation=cv2.INTER_AREA)
+
+        def predict(rgb=rgb, work_h=work_h, work_w=work_w):
+            ab = color.denormalize_ab(predictor.predict_normalized(predictor.model_input(rgb)[None])[0])
+            return color.resize_ab(ab, work_h, work_w)
+
+        ab, _ = stabilizer.step(work_l, predict)
+        yield color.merge_l_ab(full_l, ab)
+
+
+@pytest.mark.parametrize("temporal, every", [("off", None), ("flow", None), ("flow", 3)])
+def test_resize_chroma_gives_the_film_output_of_before_byte_for_byte(temporal, every, predictor):
+    frames = clips.pan_clip(5, 400, 240).frames  # above the working side: both resizes run
+    before = list(_film_tail_before_issue_21(predictor, frames, temporal, every))
+    resized = [r.rgb for r in colorize_frames(predictor, frames, temporal, every, chroma_upsampling="resize")]
+    for old, new in zip(before, resized, strict=True):
+        np.testing.assert_array_equal(new, old)
+    # The default ("auto": guided, the model's 32 px being a tenth of the working side) is the fix.
+    default = [r.rgb for r in colorize_frames(predictor, frames, temporal, every)]
+    assert not any(np.array_equal(old, new) for old, new in zip(before, default))
 
 
 def test_colorize_video_paths(pan, model_path, tmp_path):

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -35,7 +36,7 @@ from colorkeras.images import (
     scan_images,
     stage_rgb,
 )
-from colorkeras.inference.manifest import OutputManifest, file_stamp, occupied
+from colorkeras.inference.manifest import BatchReport, OutputPlan, OutputManifest, file_stamp, occupied
 from colorkeras.inference.predictor import Predictor, check_batch_size, small_photo_warning, toy_warning
 from colorkeras.inference.upsample import check_method
 from colorkeras.inference.video_io import gif_in_folder_reason
@@ -56,38 +57,11 @@ _DEFAULT_SUFFIX_FALLBACK = ".png"  # for inputs whose own format cannot be writt
 
 
 @dataclass
-class ColorizeReport:
-    """What a `colorize_paths` run did.
+class ColorizeReport(BatchReport):
+    """What a `colorize_paths` run did (`BatchReport`): ``written`` holds the output
+    files; ``warnings`` also notes upsampled small photos and large photos."""
 
-    Args:
-        written: output files written in this run.
-        existing: inputs whose output already existed and was kept (a resumed run).
-        skipped: (input, reason) for every input that could not be colorized, including
-            one whose output path holds a file colorize did not write (left alone).
-        warnings: notes on the run and its photos, e.g. upsampled small photos, large
-            photos, or a model trained on the synthetic toy city.
-    """
-
-    written: list[Path] = field(default_factory=list)
-    existing: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when no input was skipped for a problem."""
-        return not self.skipped
-
-    def to_text(self) -> str:
-        lines = [
-            f"colorized {len(self.written)} photo(s); "
-            f"{len(self.existing)} already done (kept); {len(self.skipped)} skipped"
-        ]
-        lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped]
-        lines += [f"  warning: {message}" for message in self.warnings]
-        if self.existing:
-            lines.append("  (existing outputs are kept; rerun with --overwrite to redo them)")
-        return "\n".join(lines)
+    noun: ClassVar[str] = "photo(s)"
 
 
 # ------------------------------------------------------------------------------------
@@ -167,30 +141,23 @@ def _claim_outputs(candidates, out_dir) -> tuple[list[tuple[Path, Path]], list[t
     """
     input_paths = {source.resolve() for source, _ in candidates}
     input_ids = {_file_identity(source) for source, _ in candidates} - {None}
-    jobs: list[tuple[Path, Path]] = []
-    skipped: list[tuple[Path, str]] = []
+    plan = OutputPlan()
     seen_inputs: set[Path] = set()
-    claimed: dict[Path, Path] = {}
     for source, relative in candidates:
         resolved_source = source.resolve()
         if resolved_source in seen_inputs:
             continue  # the same photo named twice (a file and its folder, say)
         seen_inputs.add(resolved_source)
         target = Path(out_dir) / relative
-        resolved_target = target.resolve()
         # Checked for the whole plan before any work, so a mistaken --out never costs
         # an original, even one that would only have been reached late in the run.
-        if resolved_target in input_paths or _file_identity(target) in input_ids:
+        if target.resolve() in input_paths or _file_identity(target) in input_ids:
             raise InvalidArgument(
                 f"refusing to colorize {source}: its output {target} is an input file; "
                 "choose another output folder or give a suffix"
             )
-        if resolved_target in claimed:
-            skipped.append((source, f"output {target} is already the output of {claimed[resolved_target]}"))
-            continue
-        claimed[resolved_target] = source
-        jobs.append((source, target))
-    return jobs, skipped
+        plan.add(source, target)
+    return plan.jobs, plan.skipped
 
 
 def plan_outputs(

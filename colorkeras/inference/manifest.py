@@ -4,19 +4,80 @@
 folder is noted in a hidden manifest there (`MANIFEST_NAME`), and ``--overwrite`` redoes
 only outputs whose file still carries the stamp (size and modification time) it had when
 colorize wrote it. `colorkeras.inference.colorize` (photos) and `colorkeras.inference.video`
-(films) keep the same record, so one folder may hold both.
+(films) keep the same record, so one folder may hold both, and say what they did in the
+same form (`BatchReport`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from colorkeras.fileio import update_json_object
 
 # The record of what colorize wrote, one per output folder; hidden, so image listings
 # (and a rerun over a folder that holds its own outputs) pass it by.
 MANIFEST_NAME = ".colorkeras-colorize.json"
+
+
+@dataclass
+class BatchReport:
+    """What a colorize run over files did.
+
+    Args:
+        written: what was written in this run (output paths, or a report per output).
+        existing: inputs whose output already existed and was kept (a resumed run).
+        skipped: (input, reason) for every input that could not be colorized, including
+            one whose output path holds a file colorize did not write (left alone).
+        warnings: notes on the run and its inputs, e.g. a model trained on the
+            synthetic toy city, a temperature the model ignores.
+    """
+
+    written: list = field(default_factory=list)
+    existing: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    noun: ClassVar[str] = "file(s)"  # what was colorized, in the report's first line
+
+    @property
+    def ok(self) -> bool:
+        """True when no input was skipped for a problem."""
+        return not self.skipped
+
+    def written_lines(self) -> list[str]:
+        """Lines on each output written (none by default)."""
+        return []
+
+    def to_text(self) -> str:
+        lines = [f"colorized {len(self.written)} {self.noun}; {len(self.existing)} already done (kept); "
+                 f"{len(self.skipped)} skipped", *self.written_lines()]
+        lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped]
+        lines += [f"  warning: {message}" for message in self.warnings]
+        if self.existing:
+            lines.append("  (existing outputs are kept; rerun with --overwrite to redo them)")
+        return "\n".join(lines)
+
+
+class OutputPlan:
+    """The (input, output) ``jobs`` of a run and the (input, reason) it ``skipped``: one
+    output, one input."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Path, Path]] = []
+        self.skipped: list[tuple[Path, str]] = []
+        self._owners: dict[Path, Path] = {}
+
+    def add(self, source: Path, target: Path) -> None:
+        """``source`` to be colorized into ``target``, unless another input has that output
+        already (then ``source`` is skipped, saying so)."""
+        key = target.resolve()
+        if key in self._owners:
+            self.skipped.append((source, f"output {target} is already the output of {self._owners[key]}"))
+        else:
+            self._owners[key] = source
+            self.jobs.append((source, target))
 
 
 def file_stamp(path: Path) -> list[int] | None:

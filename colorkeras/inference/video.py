@@ -32,6 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 from PIL import Image
 from tqdm.auto import tqdm
@@ -40,7 +41,7 @@ from colorkeras.data.media import OUTPUT_VIDEO_SUFFIXES
 from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import folder_lock, write_atomic
 from colorkeras.inference.frames import FrameColorizer
-from colorkeras.inference.manifest import OutputManifest, file_stamp, occupied
+from colorkeras.inference.manifest import BatchReport, OutputPlan, OutputManifest, file_stamp, occupied
 from colorkeras.inference.predictor import Predictor, toy_warning
 from colorkeras.inference.temporal import DEFAULT_WORK_SIDE, TemporalStabilizer
 from colorkeras.inference.upsample import check_method
@@ -233,31 +234,19 @@ def is_video_input(path) -> bool:
 
 
 @dataclass
-class VideoBatchReport:
-    """What `colorize_video_paths` did; ``warnings``: notes on the run (a toy-city model,
-    a temperature the model ignores), as `colorkeras.inference.colorize.ColorizeReport` has."""
+class VideoBatchReport(BatchReport):
+    """What `colorize_video_paths` did (`BatchReport`): ``written`` holds a `VideoReport`
+    per film."""
 
-    written: list[VideoReport] = field(default_factory=list)
-    existing: list[Path] = field(default_factory=list)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    noun: ClassVar[str] = "video(s)"
 
-    @property
-    def ok(self) -> bool:
-        return not self.skipped
-
-    def to_text(self) -> str:
-        lines = [f"colorized {len(self.written)} video(s); {len(self.existing)} already done (kept); "
-                 f"{len(self.skipped)} skipped"]
+    def written_lines(self) -> list[str]:
+        lines = []
         for item in self.written:
             lines.append(f"  {item.output}: {item.frames} frames ({item.model_frames} through the model), "
                          f"{len(item.cuts)} scene cut(s), {item.audio_packets} audio packets copied")
             lines += [f"    warning: {message}" for message in item.warnings]
-        lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped]
-        lines += [f"  warning: {message}" for message in self.warnings]
-        if self.existing:
-            lines.append("  (existing outputs are kept; rerun with --overwrite to redo them)")
-        return "\n".join(lines)
+        return lines
 
 
 def plan_video_outputs(inputs, out_dir) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
@@ -266,27 +255,22 @@ def plan_video_outputs(inputs, out_dir) -> tuple[list[tuple[Path, Path]], list[t
 
     Raises InvalidArgument when an output would be an input file.
     """
-    jobs, skipped, claimed = [], [], {}
+    plan = OutputPlan()
     out_dir = Path(out_dir)
     for item in map(Path, inputs):
         if not item.exists():
-            skipped.append((item, "not found"))
+            plan.skipped.append((item, "not found"))
             continue
         kind = "" if item.is_dir() else item.suffix.lower()
         if kind not in _BATCH_SUFFIX:
-            skipped.append((item, f"not a video ({', '.join(sorted(VIDEO_SUFFIXES))}) or frame folder"))
+            plan.skipped.append((item, f"not a video ({', '.join(sorted(VIDEO_SUFFIXES))}) or frame folder"))
             continue
         target = out_dir / f"{item.name if item.is_dir() else item.stem}{_BATCH_SUFFIX[kind]}"
         if _same_file(item, target):
             raise InvalidArgument(f"refusing to colorize {item}: its output {target} is the input; "
                                   "choose another output folder")
-        key = target.resolve()
-        if key in claimed:
-            skipped.append((item, f"output {target} is already the output of {claimed[key]}"))
-            continue
-        claimed[key] = item
-        jobs.append((item, target))
-    return jobs, skipped
+        plan.add(item, target)
+    return plan.jobs, plan.skipped
 
 
 def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flow",
