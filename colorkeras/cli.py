@@ -182,10 +182,8 @@ def cmd_colorize(args) -> int:
               if is_video_input(item) or (args.frames and Path(item).is_dir())]
     photos = [item for item in args.inputs if item not in videos]
     if videos:
-        photo_only = [f"--{name} {value}" for name, value in (("format", args.format), ("suffix", args.suffix),
-                                                              ("temperature", args.temperature),
-                                                              ("chroma", args.chroma))
-                      if value not in (None, "", "auto")]
+        photo_only = [f"--{name} {value}" for name, value in (("format", args.format), ("suffix", args.suffix))
+                      if value not in (None, "")]
         if photo_only:
             print(f"note: {', '.join(photo_only)} applies to photos only; videos keep their container "
                   "(.mp4 .mov .mkv .webm; .avi -> .mkv; a .gif or frame folder -> .mp4)", flush=True)
@@ -201,7 +199,8 @@ def cmd_colorize(args) -> int:
         from colorkeras.inference.video import colorize_video_paths
 
         reports.append(colorize_video_paths(args.model, videos, args.out, temporal=args.temporal,
-                                            keyframe_every=args.keyframe_every, overwrite=args.overwrite))
+                                            keyframe_every=args.keyframe_every, overwrite=args.overwrite,
+                                            chroma_upsampling=args.chroma, temperature=args.temperature))
     for report in reports:
         print(report.to_text())
     return 0 if all(report.ok for report in reports) else 1
@@ -261,7 +260,7 @@ def cmd_app(args) -> int:
 
 def add_app(sub) -> None:
     """The `app` subcommand: the Gradio page (colorkeras/app.py)."""
-    from colorkeras.app import APP_MAX_PIXELS, MAX_CLIP_SECONDS
+    from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
 
     p = sub.add_parser("app", help="a page to colorize photos and films in the browser (Gradio; Colab too)")
     p.add_argument("--model", action="append", metavar="RUN_OR_MODEL",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.data.media import add_video_stream
 from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import write_atomic
 
@@ -153,8 +154,6 @@ def write_clip(clip: Clip, path, audio: bool = True, tone_hz: float = 440.0,
     """Write ``clip`` as a video (by suffix: .mp4 .mov .mkv H.264, .webm VP9) with, for
     .mp4/.mov/.mkv, a mono AAC sine tone as long as the clip. Written atomically."""
     import av
-
-    from colorkeras.inference.video import add_video_stream
 
     path = Path(path)
 

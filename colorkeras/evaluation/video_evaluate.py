@@ -10,7 +10,7 @@ colours are the truth: the model sees only their L. Per frame it records
   means no flicker). The motion is the clip's true flow when it is known (a generated
   clip, `colorkeras.data.clips`), otherwise DIS optical flow on the truth's L with its
   forward-backward-consistent pixels, the same for every mode;
-* PSNR, SSIM and colourfulness against the truth (`colorkeras.inference.temporal.clip_quality`).
+* PSNR, SSIM and colourfulness against the truth (`clip_quality`).
 
 ``write_clip_evaluation`` writes ``per_frame.csv``, ``summary.json``, ``table.md`` and a
 flicker chart (``flicker.png``, warping error per frame for each mode).
@@ -24,19 +24,23 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from colorkeras import color
 from colorkeras.errors import InvalidArgument
+from colorkeras.evaluation import metrics
 from colorkeras.fileio import WrittenFiles, writing_into
+from colorkeras.inference.frames import FrameColorizer
+from colorkeras.inference.predictor import Predictor
 from colorkeras.inference.temporal import (
     DEFAULT_WORK_SIDE,
-    clip_quality,
     flow_confidence,
     lightness_u8,
     warping_error_frame,
 )
+from colorkeras.inference.video_io import Source
 
 GREY_FLOOR = "grey floor"
 MODES = ("off", "flow", "keyframes")
@@ -104,6 +108,24 @@ class ClipEvaluation:
         return "\n".join(lines)
 
 
+def clip_quality(pred_rgb: Iterable[np.ndarray], true_rgb: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-frame PSNR, SSIM and colourfulness of a colorized clip against its truth.
+
+    Both are uint8 RGB frames of equal sizes; the metrics are `colorkeras.evaluation.metrics`'s
+    (sRGB in [0, 1]). Returns name -> (T,) float64: psnr, ssim, colorfulness_pred,
+    colorfulness_true.
+    """
+    rows = []
+    for pred, true in zip(pred_rgb, true_rgb, strict=True):
+        p = np.asarray(pred, np.float32) / 255.0
+        t = np.asarray(true, np.float32) / 255.0
+        rows.append((metrics.psnr(p, t), metrics.ssim(p, t),
+                     metrics.colorfulness(np.asarray(pred)), metrics.colorfulness(np.asarray(true))))
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    return {name: values[:, i] for i, name in
+            enumerate(("psnr", "ssim", "colorfulness_pred", "colorfulness_true"))}
+
+
 def _dis():
     import cv2
 
@@ -126,12 +148,10 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         work_side, stabilizer_options: passed to every mode's `FrameColorizer` (e.g.
             ``preset``, see `colorkeras.inference.temporal.TemporalStabilizer`).
     """
-    from colorkeras.inference.video import FrameColorizer, _Source, as_predictor
-
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise InvalidArgument(f"modes must be some of {', '.join(MODES)}, got {list(modes)}")
-    predictor = as_predictor(model)
+    predictor = Predictor.open(model)
     colorizers = {mode: FrameColorizer(predictor, "off" if mode == "off" else "flow",
                                        keyframe_every if mode == "keyframes" else None, work_side=work_side,
                                        **stabilizer_options)
@@ -140,7 +160,7 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         name, frames = "generated clip", iter(clip.frames)
         truth_flows, truth_masks = clip.flows, clip.masks
     else:
-        source = _Source(Path(clip))
+        source = Source(Path(clip))
         name = Path(clip).name
         frames = (payload for kind, payload, _ in source.items() if kind == "video")
     evaluation = ClipEvaluation(name, 0, list(modes), keyframe_every)

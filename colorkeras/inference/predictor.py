@@ -1,19 +1,25 @@
-"""The one inference core: L at any size in, ab at that size out (DESIGN.md decision 7).
+"""The one inference core: L at any size in, ab at that size out (README, "Colorize your own photos").
 
-A `Predictor` holds a colorizer (a `Colorizer` family) and the objective that decodes its
-output. Everything that turns photos into colour goes through it:
+A `Predictor` holds a colorizer (a `Colorizer` family), the objective that decodes its
+output and the knobs of inference (decode ``temperature``, ``chroma_upsampling``, batch
+size). `Predictor.open` is the one way to get one from anything a caller can name: a run
+folder, a ``.keras`` file, nothing (the model that ships with colorkeras), a colorizer in
+memory, or a Predictor (given new knobs). Photos, films, evaluation, the notebooks and the
+app all get their Predictor from it, so every knob and warning reaches each of them.
 
 * `Predictor.predict_normalized`: normalised L at the model's size -> normalised ab, in
   batches (what evaluation runs on prepared arrays);
 * `Predictor.colorize` / `Predictor.colorize_many`: photos of any size -> colour photos
   of the same size. The model sees each photo as training data was prepared (the RGB
   resized to S x S without cropping, then reduced to L); the predicted ab field is
-  resized back to the photo's size and put on the photo's own full-resolution L, so the
-  output keeps every detail of the input and only the colour is predicted at low
-  resolution, where the eye forgives it. The ab field is brought to the photo's size by
-  `colorkeras.inference.upsample.upsample_ab`: by default with a guided filter steered by the
-  photo's L, so colour keeps to the photo's edges (``chroma_upsampling="resize"``: the
-  plain bilinear resize of earlier versions).
+  brought to the photo's size (`Predictor.upsample`) and put on the photo's own
+  full-resolution L, so the output keeps every detail of the input and only the colour is
+  predicted at low resolution, where the eye forgives it. The ab field is brought to the
+  photo's size by `colorkeras.inference.upsample.upsample_ab`: by default with a guided
+  filter steered by the photo's L, so colour keeps to the photo's edges
+  (``chroma_upsampling="resize"``: the plain bilinear resize of earlier versions);
+* `Predictor.predict_ab` and `Predictor.upsample`: the same two steps for one frame of a
+  film, which carries colour between them (`colorkeras.inference.frames`).
 
 Nothing here imports Keras or TensorFlow at module level: `colorkeras.inference.colorize` imports
 this module and answers a rerun with nothing to do without their start-up.
@@ -21,6 +27,7 @@ this module and answers a rerun with nothing to do without their start-up.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +35,16 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from colorkeras.fileio import read_json_object
 from colorkeras import color
+from colorkeras.data.synthetic import toy_city_folder
 from colorkeras.errors import InvalidArgument
+from colorkeras.fileio import read_json_object
 from colorkeras.images import resize_square
+from colorkeras.inference.upsample import check_method, upsample_ab
+from colorkeras.models.registry import as_family, load_model
+from colorkeras.models.shipped import default_model_dir
 from colorkeras.training.objectives import decode_to_numpy, get_objective
 from colorkeras.training.run import CONFIG_JSON, Run
-from colorkeras.inference.upsample import check_method, upsample_ab
 
 # Full-resolution L channels (float32, 4 bytes a pixel) wait in memory until their batch
 # has been through the model; past this many pixels the batch is run early, so a folder
@@ -162,8 +172,6 @@ class Predictor:
                  pixel_budget: int = BATCH_PIXEL_BUDGET, source_run: Run | None = None,
                  chroma_upsampling: str = "auto",
                  temperature: float | None = None):
-        from colorkeras.models.registry import as_family
-
         if pixel_budget < 1:
             raise InvalidArgument(f"pixel_budget must be at least 1, got {pixel_budget}")
         self._model = as_family(model)
@@ -181,24 +189,50 @@ class Predictor:
         self._source_run = source_run
 
     @classmethod
-    def open(cls, path, batch_size: int = 8, **options) -> "Predictor":
-        """The predictor of a run folder (its best.keras) or of a ``.keras`` file.
+    def open(cls, model=None, batch_size: int | None = None, *, chroma_upsampling: str | None = None,
+             temperature: float | None = None, pixel_budget: int | None = None) -> "Predictor":
+        """The one way to a Predictor, from anything a caller can name.
 
-        The objective is the run's (`Run.objective`) where there is a run: the folder
-        given, or the folder of a ``.keras`` file that holds a run's config.json. A bare
-        ``.keras`` file gets the default regression objective.
+        Args:
+            model: a run folder (its best.keras, with the run's objective), a ``.keras``
+                file (the run's objective when it lies in a run folder, else the default
+                regression), None (the model that ships with colorkeras,
+                `colorkeras.models.shipped`), a colorizer in memory (the default
+                regression), or a Predictor (its model, with the knobs given here).
+            batch_size, chroma_upsampling, temperature, pixel_budget: the knobs (see
+                `Predictor`); None leaves a knob at its default, or, for a Predictor
+                given, as that Predictor has it.
 
         Raises:
-            ModelLoadError: no model there, or a damaged or refused one.
+            ModelLoadError: no model at the path, or a damaged or refused one.
+            NoShippedModel: ``model`` is None and the package has no shipped model.
+            InvalidArgument: a bad knob.
         """
-        from colorkeras.models.registry import load_model
-
-        path = Path(path)
-        model = load_model(path)
+        knobs = {name: value for name, value in (("batch_size", batch_size), ("pixel_budget", pixel_budget),
+                                                 ("chroma_upsampling", chroma_upsampling),
+                                                 ("temperature", temperature)) if value is not None}
+        if isinstance(model, Predictor):
+            return model.with_knobs(**knobs) if knobs else model
+        if model is None:
+            model = default_model_dir()
+        if not isinstance(model, (str, os.PathLike)):
+            return cls(model, **knobs)
+        path = Path(model)
         folder = path if path.is_dir() else path.parent
         run = Run(folder) if path.is_dir() or (folder / CONFIG_JSON).is_file() else None
         objective = run.objective if run is not None else None
-        return cls(model, objective, batch_size, source_run=run, **options)
+        return cls(load_model(path), objective, source_run=run, **knobs)
+
+    def with_knobs(self, **knobs) -> "Predictor":
+        """A Predictor on this one's model and objective (nothing loaded again) with the
+        ``knobs`` given (``batch_size``, ``pixel_budget``, ``chroma_upsampling``,
+        ``temperature``: None the objective's default) and this one's for the others."""
+        current = {"batch_size": self.batch_size, "pixel_budget": self.pixel_budget,
+                   "chroma_upsampling": self.chroma_upsampling, "temperature": self._temperature}
+        unknown = sorted(set(knobs) - set(current))
+        if unknown:
+            raise InvalidArgument(f"unknown knob(s) {', '.join(unknown)}; expected some of {', '.join(current)}")
+        return Predictor(self._model, self._objective, source_run=self._source_run, **{**current, **knobs})
 
     # ------------------------------------------------------------------ what it is
     @property
@@ -248,6 +282,16 @@ class Predictor:
                 self._objective, self._model.predict_on_batch(batch), self._temperature)
         return out
 
+    def predict_ab(self, rgb: np.ndarray) -> np.ndarray:
+        """One uint8 photo (or film frame) -> its (S, S, 2) float32 un-normalised ab at the
+        model's size (`upsample` brings it to the photo's size)."""
+        return color.denormalize_ab(self.predict_normalized(self.model_input(rgb)[None])[0])
+
+    def upsample(self, ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
+        """An (h, w, 2) ab field -> (H, W, 2) at the size of the (H, W) ``lightness`` by this
+        predictor's chroma upsampling, steered by that L (`upsample_ab`)."""
+        return upsample_ab(ab, lightness, self.chroma_upsampling)
+
     def predict_at_size(self, l_norm) -> np.ndarray:
         """(N, D, D) or (N, D, D, 1) normalised L at any size D -> (N, D, D, 2) float32
         normalised ab, through the path photos take: L brought to the model's size, ab
@@ -267,7 +311,7 @@ class Predictor:
         small = np.stack([cv2.resize(image, (size, size), interpolation=method) for image in l_norm])
         ab_small = color.denormalize_ab(self.predict_normalized(np.clip(small, -1.0, 1.0)))
         lightness_full = color.denormalize_l(l_norm)
-        return np.stack([color.normalize_ab(upsample_ab(ab, lum, self.chroma_upsampling))
+        return np.stack([color.normalize_ab(self.upsample(ab, lum))
                          for ab, lum in zip(ab_small, lightness_full)]).astype(np.float32)
 
     def model_input(self, rgb: np.ndarray) -> np.ndarray:
@@ -327,10 +371,36 @@ class Predictor:
 
         Known only for a model opened from a run (`open`); see `toy_city_evidence`.
         """
-        if self._source_run is None:
+        return toy_warning(self._source_run) if self._source_run is not None else None
+
+    def unused_temperature_warning(self, temperature: float | None) -> str | None:
+        """The note for a ``temperature`` asked of a model whose objective has none (None
+        when none was asked, or the objective uses it)."""
+        if temperature is None or self._temperature is not None:
             return None
-        evidence = toy_city_evidence(self._source_run)
-        return toy_city_warning(evidence) if evidence else None
+        return (f"the model's objective ({self._objective.name}) is a regression: "
+                "--temperature has no effect")
+
+
+def toy_warning(model, *, announce: bool = False) -> str | None:
+    """The toy-city warning for anything `Predictor.open` takes, or None.
+
+    For a name (a run folder, a ``.keras`` file in one, None for the shipped model) it
+    is read from the run's records without loading the model, so a command can say it
+    before any work; a Predictor says its own (`Predictor.synthetic_warning`); a
+    colorizer in memory has no records (None). ``announce``: also print it at once, so
+    a long run says it before its first output rather than only in its report.
+    """
+    if isinstance(model, Predictor):
+        warning = model.synthetic_warning()
+    elif isinstance(model, (str, os.PathLike, Run)) or model is None:
+        evidence = toy_city_evidence(default_model_dir() if model is None else model)
+        warning = toy_city_warning(evidence) if evidence else None
+    else:
+        warning = None
+    if warning and announce:
+        print(f"warning: {warning}", flush=True)
+    return warning
 
 
 def toy_city_evidence(run) -> str | None:
@@ -345,8 +415,6 @@ def toy_city_evidence(run) -> str | None:
     existed, the demo's names (a source folder ``toy_city``, a prepared dataset
     ``toy_city_<size>px``). Unreadable or missing records say nothing.
     """
-    from colorkeras.data.synthetic import toy_city_folder
-
     if not isinstance(run, Run):
         path = Path(run)
         run = Run(path if path.is_dir() else path.parent)
