@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from colorkeras import color
 from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import folder_lock
 from colorkeras.images import (
@@ -33,11 +34,13 @@ from colorkeras.images import (
     IMAGE_EXTENSIONS,
     ImageReadError,
     read_rgb,
+    resize_square,
     scan_images,
     stage_rgb,
 )
 from colorkeras.inference.manifest import BatchReport, OutputPlan, OutputManifest, file_stamp, occupied
 from colorkeras.inference.predictor import Predictor, check_batch_size, small_photo_warning, toy_warning
+from colorkeras.inference.reference import INDEX_MAX_SIDE, ReferenceChooser
 from colorkeras.inference.upsample import check_method
 from colorkeras.inference.video_io import gif_in_folder_reason
 
@@ -59,9 +62,15 @@ _DEFAULT_SUFFIX_FALLBACK = ".png"  # for inputs whose own format cannot be writt
 @dataclass
 class ColorizeReport(BatchReport):
     """What a `colorize_paths` run did (`BatchReport`): ``written`` holds the output
-    files; ``warnings`` also notes upsampled small photos and large photos."""
+    files; ``warnings`` also notes upsampled small photos and large photos;
+    ``references``: (input, reference photo, similarity) for each photo coloured from one."""
 
+    references: list[tuple[Path, Path, float]] = field(default_factory=list)
     noun: ClassVar[str] = "photo(s)"
+
+    def written_lines(self) -> list[str]:
+        return [f"  {source}: reference {reference} (similarity {score:.2f})"
+                for source, reference, score in self.references]
 
 
 # ------------------------------------------------------------------------------------
@@ -257,6 +266,18 @@ def _outputs_to_write(jobs, manifest: OutputManifest, overwrite: bool, report: C
     return todo
 
 
+def with_reference(photos, chooser: ReferenceChooser | None, report: ColorizeReport):
+    """(key, photo) pairs as they come without a ``chooser``; with one, (key, photo,
+    reference LAB) triples, each photo's reference chosen by its L and noted in ``report``."""
+    for key, rgb in photos:
+        if chooser is None:
+            yield key, rgb
+            continue
+        name, score, lab = chooser.choose(color.rgb_to_l(resize_square(rgb, INDEX_MAX_SIDE)))
+        report.references.append((key[0], name, score))
+        yield key, rgb, lab
+
+
 def _read_photos(todo, model_size: int, max_pixels: int, report: ColorizeReport, bar, progress: bool):
     """((source, target), photo) for each readable input of ``todo``; notes and skips go
     in ``report`` (a large photo's note printed at once with ``progress``)."""
@@ -320,18 +341,19 @@ def _write_batch(batch, manifest: OutputManifest, report: ColorizeReport, bar) -
 
 
 def _colorize_files(predictor: Predictor, todo, manifest: OutputManifest, max_pixels: int,
-                    report: ColorizeReport, progress: bool) -> None:
-    """Read, colorize and write the (source, target) jobs of ``todo``, a batch at a time."""
+                    report: ColorizeReport, progress: bool, chooser: ReferenceChooser | None = None) -> None:
+    """Read, colorize and write the (source, target) jobs of ``todo``, a batch at a time;
+    with a ``chooser``, each photo with its reference."""
     with tqdm(total=len(todo), desc="colorize", unit="photo", disable=not progress) as bar:
         photos = _read_photos(todo, predictor.image_size, max_pixels, report, bar, progress)
-        for batch in predictor.colorize_many(photos):
+        for batch in predictor.colorize_many(with_reference(photos, chooser, report)):
             _write_batch(batch, manifest, report, bar)
 
 
 def colorize_paths(model_or_path, inputs: list, out_dir, *, suffix: str = "", fmt: str | None = None,
                    overwrite: bool = False, progress: bool = True, batch_size: int | None = None,
                    max_pixels: int = DEFAULT_MAX_PIXELS, chroma_upsampling: str | None = None,
-                   temperature: float | None = None) -> ColorizeReport:
+                   temperature: float | None = None, reference=None) -> ColorizeReport:
     """Colorize photo files and folders of photos into `out_dir` at full resolution.
 
     Args:
@@ -358,16 +380,24 @@ def colorize_paths(model_or_path, inputs: list, out_dir, *, suffix: str = "", fm
             `colorkeras.inference.upsample`.
         temperature: the decode temperature of a classification model (None: its run's
             default; T = 1 accurate, small T vivid); regression models ignore it.
+        reference: a colour photo, or a folder of them, to take colour from (for a model
+            that colours from a reference: the exemplar family, ``"global"``,
+            ``"welsh"``); from a folder each photo gets the most similar one by its L
+            (`colorkeras.inference.reference.ReferenceChooser`), named in the report.
 
     Raises:
-        ValueError: an output would replace an input, or a bad argument. Nothing is
-            written in that case.
+        ValueError: an output would replace an input, or a bad argument (a grey
+            reference, a folder without a usable one, a reference for a model that takes
+            none). Nothing is written in that case.
         ModelLoadError: the model file is missing, damaged, or refused by safe mode.
         FolderInUse: another colorkeras process is writing into ``out_dir``.
     """
     _check_options(batch_size, chroma_upsampling, max_pixels)
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
+    chooser = None if reference is None else ReferenceChooser(reference)
     report = ColorizeReport(skipped=list(skipped))
+    if chooser is not None:
+        report.warnings += [f"reference left out: {path}: {reason}" for path, reason in chooser.skipped]
     if not jobs:
         return report
     # A toy-city model is said so from its run's records, before any output is written
@@ -383,5 +413,6 @@ def colorize_paths(model_or_path, inputs: list, out_dir, *, suffix: str = "", fm
         predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling,
                                    temperature=temperature)
         report.warnings += filter(None, [predictor.unused_temperature_warning(temperature)])
-        _colorize_files(predictor, todo, manifest, max_pixels, report, progress)
+        predictor.check_reference(chooser is not None)
+        _colorize_files(predictor, todo, manifest, max_pixels, report, progress, chooser)
         return report

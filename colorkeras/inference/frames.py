@@ -22,6 +22,7 @@ import numpy as np
 
 from colorkeras import color
 from colorkeras.inference.predictor import Predictor, lightness
+from colorkeras.inference.reference import ReferenceChooser
 from colorkeras.inference.temporal import DEFAULT_WORK_SIDE, StepInfo, TemporalStabilizer
 
 
@@ -50,12 +51,19 @@ class FrameColorizer:
         work_side: longest side at which flow and blending run.
         chroma_upsampling, temperature: the predictor's knobs (None: as ``predictor``
             has them, or their defaults).
+        reference: for a model that colours from a reference photo: its LAB, or a
+            `ReferenceChooser` that picks one by the film's first frame and keeps it for
+            the whole film (the flow carries its colour through the shot); the choice is
+            in ``reference_used`` (path or None, similarity).
     """
 
     def __init__(self, predictor, temporal: str = "flow", keyframe_every: int | None = None,
                  work_side: int = DEFAULT_WORK_SIDE, *, chroma_upsampling: str | None = None,
-                 temperature: float | None = None, **stabilizer_options):
+                 temperature: float | None = None, reference=None, **stabilizer_options):
         self.predictor = Predictor.open(predictor, chroma_upsampling=chroma_upsampling, temperature=temperature)
+        self.predictor.check_reference(reference is not None)
+        self.reference = reference
+        self.reference_used: tuple | None = None
         self.stabilizer = TemporalStabilizer(temporal, keyframe_every, **stabilizer_options)
         self.work_side = int(work_side)
         self.seconds = {"model": 0.0, "colour": 0.0}
@@ -74,7 +82,7 @@ class FrameColorizer:
 
         def predict() -> np.ndarray:
             begin = time.perf_counter()
-            ab = self.predictor.upsample(self.predictor.predict_ab(rgb), work_l)
+            ab = self.predictor.upsample(self.predictor.predict_ab(rgb, self.reference_for(work_l)), work_l)
             self.model_frames += 1
             self.seconds["model"] += time.perf_counter() - begin
             return ab
@@ -85,6 +93,15 @@ class FrameColorizer:
         out = color.merge_l_ab(full_l, full_ab)
         self.seconds["colour"] += time.perf_counter() - start
         return FrameResult(out, ab, info)
+
+    def reference_for(self, lightness: np.ndarray) -> np.ndarray | None:
+        """The reference LAB for the film (chosen at its first model frame), or None."""
+        if isinstance(self.reference, ReferenceChooser):
+            name, score, lab = self.reference.choose(lightness)
+            self.reference, self.reference_used = lab, (name, score)
+        elif self.reference is not None and self.reference_used is None:
+            self.reference_used = (None, 1.0)
+        return self.reference
 
     @property
     def flow_seconds(self) -> float:

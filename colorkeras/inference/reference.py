@@ -355,3 +355,80 @@ class ReferenceIndex:
         if len(excluded) != len(images):
             raise InvalidArgument(f"exclude names {len(excluded)} photos for {len(images)} images")
         return [self.best(image, skip) for image, skip in zip(images, excluded)]
+
+
+# ------------------------------------------------------------------------------------
+# The classical transfers as colorizers, and a reference for each input
+# ------------------------------------------------------------------------------------
+TRANSFER_SIZE = 256  # px: the classical colorizers work on L squared to this, as a model would
+
+
+class TransferColorizer:
+    """A classical transfer behind the `Predictor`, in the place of a model: it takes what
+    the exemplar family takes (the target's L, the reference's L and ab, normalised, at
+    ``image_size``) and returns normalised ab, so photos, films and evaluation run it
+    through the same full-resolution path (chroma upsampling onto the photo's own L).
+
+    Args:
+        name: ``"global"`` (`global_transfer`) or ``"welsh"`` (`welsh_transfer`).
+        image_size: the side it works at.
+    """
+
+    takes_reference = True
+    output_channels = 2
+    family = "transfer"
+
+    def __init__(self, name: str, image_size: int = TRANSFER_SIZE):
+        if name not in TRANSFERS:
+            raise InvalidArgument(f"unknown transfer {name!r}; expected one of {', '.join(TRANSFERS)}")
+        self.name = name
+        self.image_size = int(image_size)
+        self.transfer = TRANSFERS[name]
+
+    def predict_on_batch(self, inputs) -> np.ndarray:
+        """[L (N, S, S, 1), reference L (N, S, S, 1), reference ab (N, S, S, 2)], all
+        normalised -> normalised ab (N, S, S, 2)."""
+        target_l, reference_l, reference_ab = (np.asarray(array, np.float32) for array in inputs)
+        out = []
+        for lightness, ref_l, ref_ab in zip(target_l, reference_l, reference_ab):
+            lab = np.concatenate([color.denormalize_l(ref_l), color.denormalize_ab(ref_ab)], axis=-1)
+            out.append(color.normalize_ab(self.transfer(color.denormalize_l(lightness[..., 0]), lab)))
+        return np.stack(out).astype(np.float32)
+
+
+TRANSFERS = {"global": global_transfer, "welsh": welsh_transfer}
+
+
+class ReferenceChooser:
+    """The reference photo for each input: the one photo given, or the most similar photo
+    of a folder (``ReferenceIndex``), read once and kept by name.
+
+    Args:
+        photo_or_folder: a colour photo, or a folder of them (grey or unreadable photos in
+            it are left out and listed in ``skipped``).
+
+    Raises:
+        InvalidArgument: a grey photo, or a folder without a usable one.
+        colorkeras.images.ImageReadError: a photo that cannot be read.
+    """
+
+    def __init__(self, photo_or_folder):
+        self.source = Path(photo_or_folder)
+        self.index = ReferenceIndex.open(self.source)
+        self.skipped = self.index.skipped
+        self.cache: dict = {}
+
+    def choose(self, lightness) -> tuple[Path, float, np.ndarray]:
+        """(reference path, similarity, its LAB) for an input of L ``lightness`` (H, W)."""
+        name, score = self.index.best(lightness) if len(self.index) > 1 else (self.index.names[0], 1.0)
+        if name not in self.cache:
+            self.cache = {name: read_reference(name)}  # one reference in memory at a time
+        return name, score, self.cache[name]
+
+
+def open_reference(reference):
+    """What a caller may give as a reference, ready to use: None as is, a LAB array as
+    is, a `ReferenceChooser` as is, a photo or folder path as its `ReferenceChooser`."""
+    if reference is None or isinstance(reference, (np.ndarray, ReferenceChooser)):
+        return reference
+    return ReferenceChooser(reference)

@@ -43,6 +43,7 @@ from colorkeras.fileio import folder_lock, write_atomic
 from colorkeras.inference.frames import FrameColorizer
 from colorkeras.inference.manifest import BatchReport, OutputPlan, OutputManifest, file_stamp, occupied
 from colorkeras.inference.predictor import Predictor, toy_warning
+from colorkeras.inference.reference import open_reference
 from colorkeras.inference.temporal import DEFAULT_WORK_SIDE, TemporalStabilizer
 from colorkeras.inference.upsample import check_method
 from colorkeras.inference.video_io import (
@@ -78,6 +79,7 @@ class VideoReport:
     height: int = 0
     fps: Fraction | None = None
     header_frames: int | None = None  # the frame count the file's header states, when it does
+    reference: tuple | None = None  # (reference photo or None for LAB given, similarity), if any
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -147,6 +149,7 @@ def _finish_report(report: VideoReport, colorizer: FrameColorizer) -> VideoRepor
             f"{src.name}: {report.frames} frames decoded where its header says {report.header_frames}: "
             f"the file is truncated or damaged, and the output has the {report.frames} that could be read")
     report.model_frames = colorizer.model_frames
+    report.reference = colorizer.reference_used
     report.seconds.update({"model": colorizer.seconds["model"], "flow": colorizer.flow_seconds,
                            "colour": colorizer.seconds["colour"]})
     return report
@@ -156,7 +159,7 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
                    keyframe_every: int | None = None, progress: bool = True, *,
                    overwrite: bool = False, fps=None, work_side: int = DEFAULT_WORK_SIDE,
                    before_replace=None, chroma_upsampling: str | None = None,
-                   temperature: float | None = None, **stabilizer_options) -> VideoReport:
+                   temperature: float | None = None, reference=None, **stabilizer_options) -> VideoReport:
     """Colorize one video (or frame folder) into ``out_path``.
 
     Args:
@@ -176,6 +179,10 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
             name) just before it is renamed to ``out_path``.
         chroma_upsampling, temperature: the Predictor's knobs, as for photos (None: as
             ``predictor`` has them, or their defaults: ``"auto"``, the objective's).
+        reference: for a model that colours from a reference photo: a photo or folder
+            (the most similar photo to the first frame), a `ReferenceChooser`, or a LAB
+            array (`FrameColorizer`); a coloured frame of the film works as well as a
+            photo of the place.
         stabilizer_options: `colorkeras.inference.temporal.TemporalStabilizer`'s.
 
     Raises:
@@ -188,7 +195,7 @@ def colorize_video(predictor, src, out_path, temporal: str = "flow",
     remove_stale_temporaries(out)
     colorizer = FrameColorizer(predictor, temporal, keyframe_every, work_side=work_side,
                                chroma_upsampling=chroma_upsampling, temperature=temperature,
-                               **stabilizer_options)
+                               reference=open_reference(reference), **stabilizer_options)
     source = Source(src, fps)
     report = VideoReport(src, out, width=source.width, height=source.height, fps=source.rate,
                          header_frames=source.frames if source.container is not None else None,
@@ -245,6 +252,8 @@ class VideoBatchReport(BatchReport):
         for item in self.written:
             lines.append(f"  {item.output}: {item.frames} frames ({item.model_frames} through the model), "
                          f"{len(item.cuts)} scene cut(s), {item.audio_packets} audio packets copied")
+            if item.reference is not None and item.reference[0] is not None:
+                lines.append(f"    reference {item.reference[0]} (similarity {item.reference[1]:.2f})")
             lines += [f"    warning: {message}" for message in item.warnings]
         return lines
 
@@ -276,13 +285,15 @@ def plan_video_outputs(inputs, out_dir) -> tuple[list[tuple[Path, Path]], list[t
 def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flow",
                          keyframe_every: int | None = None, overwrite: bool = False, *,
                          progress: bool = True, chroma_upsampling: str | None = None,
-                         temperature: float | None = None) -> VideoBatchReport:
+                         temperature: float | None = None, reference=None) -> VideoBatchReport:
     """Colorize video files (and frame folders) into ``out_dir``; see `plan_video_outputs`
     for the names. Existing outputs are kept unless ``overwrite``; a file that fails is
     reported in ``skipped`` and the rest go on. The model (anything `Predictor.open` takes)
     is loaded only when some video needs it, with the knobs ``chroma_upsampling`` and
     ``temperature`` (see `colorize_video`). A toy-city model is said so in ``warnings``
-    before any work (printed at once with ``progress``), as for photos.
+    before any work (printed at once with ``progress``), as for photos. ``reference``: a
+    photo or folder of them, for a model that colours from one (each film gets the photo
+    most similar to its first frame).
 
     Raises:
         InvalidArgument: a bad option or an output that would be an input (nothing done).
@@ -292,6 +303,7 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
     if chroma_upsampling is not None:
         check_method(chroma_upsampling)
     jobs, skipped = plan_video_outputs(inputs, out_dir)
+    chooser = open_reference(reference)
     report = VideoBatchReport(skipped=list(skipped))
     if not jobs:
         return report
@@ -320,7 +332,8 @@ def colorize_video_paths(model_path, inputs: list, out_dir, temporal: str = "flo
 
             try:
                 report.written.append(colorize_video(predictor, source, target, temporal, keyframe_every,
-                                                     progress, overwrite=overwrite, before_replace=expect))
+                                                     progress, overwrite=overwrite, before_replace=expect,
+                                                     reference=chooser))
             except VideoError as error:
                 reason = str(error)  # said once: the report names the file
                 report.skipped.append((source, reason.removeprefix(f"{source}: ")))
