@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from colorkeras.errors import ColorkerasError
-from colorkeras.data.prepare import SPLITS, read_settings
+from colorkeras.data.destination import SPLITS, read_settings
 
 
 class DatasetError(ColorkerasError):
