@@ -275,27 +275,6 @@ def make_tf_dataset(
         epoch_counter[0] += 1
         yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
 
-    size = reader.image_size
-    with_embedding = reader.embedding_array is not None
-
-    def load(indices, flips):
-        def gather(idx, flp):
-            # Gather and mirror in NumPy on uint8 (a few ms per batch); TF's reverse +
-            # where over the float32 batch cost ~70 ms and capped the pipeline.
-            idx, flp = np.asarray(idx), np.asarray(flp)
-            l_u8, ab_u8 = reader.stored_batch(idx, flp)
-            emb = reader.embedding_batch(idx, flp) if with_embedding else np.zeros((len(idx), 0), np.float32)
-            return l_u8, ab_u8, emb
-
-        l_u8, ab_u8, emb = tf.numpy_function(gather, [indices, flips], [tf.uint8, tf.uint8, tf.float32])
-        l_u8.set_shape([None, size, size])
-        ab_u8.set_shape([None, size, size, 2])
-        l_u8 = l_u8[..., None]
-        if with_embedding:
-            emb.set_shape([None, reader.embedding_array.shape[-1]])
-            return (l_u8, emb), ab_u8
-        return l_u8, ab_u8
-
     indices = tf.data.Dataset.from_generator(
         index_batches, output_signature=tf.TensorSpec([None], tf.int64)
     )
@@ -307,7 +286,7 @@ def make_tf_dataset(
     pipeline = tf.data.Dataset.zip(indices, flips).map(
         lambda idx, flp: (idx, flp[: tf.shape(idx)[0]])
     )
-    pipeline = pipeline.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    pipeline = pipeline.map(_tf_loader(reader), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = True
     pipeline = pipeline.with_options(options)
@@ -317,6 +296,34 @@ def make_tf_dataset(
     if device:
         pipeline = pipeline.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
     return pipeline
+
+
+def _tf_loader(reader: BatchReader):
+    """(indices, flips) -> the stored batch, as tf.data's map function over the reader."""
+    import tensorflow as tf
+
+    size = reader.image_size
+    with_embedding = reader.embedding_array is not None
+
+    def gather(idx, flp):
+        # Gather and mirror in NumPy on uint8 (a few ms per batch); TF's reverse +
+        # where over the float32 batch cost ~70 ms and capped the pipeline.
+        idx, flp = np.asarray(idx), np.asarray(flp)
+        l_u8, ab_u8 = reader.stored_batch(idx, flp)
+        emb = reader.embedding_batch(idx, flp) if with_embedding else np.zeros((len(idx), 0), np.float32)
+        return l_u8, ab_u8, emb
+
+    def load(indices, flips):
+        l_u8, ab_u8, emb = tf.numpy_function(gather, [indices, flips], [tf.uint8, tf.uint8, tf.float32])
+        l_u8.set_shape([None, size, size])
+        ab_u8.set_shape([None, size, size, 2])
+        l_u8 = l_u8[..., None]
+        if with_embedding:
+            emb.set_shape([None, reader.embedding_array.shape[-1]])
+            return (l_u8, emb), ab_u8
+        return l_u8, ab_u8
+
+    return load
 
 
 # ------------------------------------------------------------------------------------
