@@ -266,24 +266,11 @@ def make_tf_dataset(
     if not isinstance(dataset, PreparedDataset):
         dataset = PreparedDataset.open(dataset)
     reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed)
-    count = len(reader.l_array)
     drop_remainder = shuffle if drop_remainder is None else drop_remainder
-    epoch_counter = [start_epoch]
-
-    def index_batches():
-        epoch = epoch_counter[0]
-        epoch_counter[0] += 1
-        yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
-
-    indices = tf.data.Dataset.from_generator(
-        index_batches, output_signature=tf.TensorSpec([None], tf.int64)
-    )
-    if augment:
-        flips = tf.data.Dataset.random(seed=seed).map(lambda x: x % 2 == 0)
-        flips = flips.batch(batch_size).repeat()
-    else:
-        flips = tf.data.Dataset.from_tensors(tf.zeros([batch_size], tf.bool)).repeat()
-    pipeline = tf.data.Dataset.zip(indices, flips).map(
+    index_batches = _epochs_of_batches(len(reader.l_array), seed, shuffle, max_images, batch_size,
+                                       drop_remainder, start_epoch)
+    indices = tf.data.Dataset.from_generator(index_batches, output_signature=tf.TensorSpec([None], tf.int64))
+    pipeline = tf.data.Dataset.zip(indices, _tf_flips(augment, seed, batch_size)).map(
         lambda idx, flp: (idx, flp[: tf.shape(idx)[0]])
     )
     pipeline = pipeline.map(_tf_loader(reader), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -296,6 +283,30 @@ def make_tf_dataset(
     if device:
         pipeline = pipeline.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
     return pipeline
+
+
+def _epochs_of_batches(count: int, seed: int, shuffle: bool, max_images, batch_size: int, drop_remainder: bool,
+                       start_epoch: int):
+    """A generator function whose every call yields the index batches of the next epoch
+    (its own seeded order), starting at ``start_epoch``."""
+    epoch_counter = [start_epoch]
+
+    def index_batches():
+        epoch = epoch_counter[0]
+        epoch_counter[0] += 1
+        yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
+
+    return index_batches
+
+
+def _tf_flips(augment: bool, seed: int, batch_size: int):
+    """Endless batches of horizontal-flip flags: seeded coin tosses, or all False."""
+    import tensorflow as tf
+
+    if augment:
+        flips = tf.data.Dataset.random(seed=seed).map(lambda x: x % 2 == 0)
+        return flips.batch(batch_size).repeat()
+    return tf.data.Dataset.from_tensors(tf.zeros([batch_size], tf.bool)).repeat()
 
 
 def _tf_loader(reader: BatchReader):
