@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from colorkeras.errors import ColorkerasError
+from colorkeras.data.destination import SPLITS, read_settings
 from colorkeras.data.pairs import ReferencePool, reference_batch
-from colorkeras.data.prepare import SPLITS, read_settings
 
 
 class DatasetError(ColorkerasError):
@@ -290,8 +290,29 @@ def make_tf_dataset(
         dataset = PreparedDataset.open(dataset)
     reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed,
                          references=references, fixed_references=not augment)
-    count = len(reader.l_array)
     drop_remainder = shuffle if drop_remainder is None else drop_remainder
+    index_batches = _epochs_of_batches(len(reader.l_array), seed, shuffle, max_images, batch_size,
+                                       drop_remainder, start_epoch)
+    indices = tf.data.Dataset.from_generator(index_batches, output_signature=tf.TensorSpec([None], tf.int64))
+    pipeline = tf.data.Dataset.zip(indices, _tf_flips(augment, seed, batch_size)).map(
+        lambda idx, flp: (idx, flp[: tf.shape(idx)[0]])
+    )
+    pipeline = pipeline.map(_tf_loader(reader), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = True
+    pipeline = pipeline.with_options(options)
+    if repeat:
+        pipeline = pipeline.repeat()
+    pipeline = pipeline.prefetch(tf.data.AUTOTUNE)
+    if device:
+        pipeline = pipeline.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
+    return pipeline
+
+
+def _epochs_of_batches(count: int, seed: int, shuffle: bool, max_images, batch_size: int, drop_remainder: bool,
+                       start_epoch: int):
+    """A generator function whose every call yields the index batches of the next epoch
+    (its own seeded order), starting at ``start_epoch``."""
     epoch_counter = [start_epoch]
 
     def index_batches():
@@ -299,20 +320,38 @@ def make_tf_dataset(
         epoch_counter[0] += 1
         yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
 
+    return index_batches
+
+
+def _tf_flips(augment: bool, seed: int, batch_size: int):
+    """Endless batches of horizontal-flip flags: seeded coin tosses, or all False."""
+    import tensorflow as tf
+
+    if augment:
+        flips = tf.data.Dataset.random(seed=seed).map(lambda x: x % 2 == 0)
+        return flips.batch(batch_size).repeat()
+    return tf.data.Dataset.from_tensors(tf.zeros([batch_size], tf.bool)).repeat()
+
+
+def _tf_loader(reader: BatchReader):
+    """(indices, flips) -> the stored batch, as tf.data's map function over the reader."""
+    import tensorflow as tf
+
     size = reader.image_size
     with_embedding = reader.embedding_array is not None
+    references = reader.reference_pool is not None
+
+    def gather(idx, flp):
+        # Gather and mirror in NumPy on uint8 (a few ms per batch); TF's reverse +
+        # where over the float32 batch cost ~70 ms and capped the pipeline.
+        idx, flp = np.asarray(idx), np.asarray(flp)
+        l_u8, ab_u8 = reader.stored_batch(idx, flp)
+        emb = reader.embedding_batch(idx, flp) if with_embedding else np.zeros((len(idx), 0), np.float32)
+        return (l_u8, ab_u8, emb, *reader.reference_batch(idx)) if references else (l_u8, ab_u8, emb)
 
     def load(indices, flips):
-        def gather(idx, flp):
-            # Gather and mirror in NumPy on uint8 (a few ms per batch); TF's reverse +
-            # where over the float32 batch cost ~70 ms and capped the pipeline.
-            idx, flp = np.asarray(idx), np.asarray(flp)
-            l_u8, ab_u8 = reader.stored_batch(idx, flp)
-            emb = reader.embedding_batch(idx, flp) if with_embedding else np.zeros((len(idx), 0), np.float32)
-            return (l_u8, ab_u8, emb, *reader.reference_batch(idx)) if references else (l_u8, ab_u8, emb)
-
-        l_u8, ab_u8, emb, *refs = tf.numpy_function(gather, [indices, flips],
-                                                    [tf.uint8, tf.uint8, tf.float32] + [tf.float32] * 2 * references)
+        l_u8, ab_u8, emb, *refs = tf.numpy_function(
+            gather, [indices, flips], [tf.uint8, tf.uint8, tf.float32] + [tf.float32] * 2 * references)
         l_u8.set_shape([None, size, size])
         ab_u8.set_shape([None, size, size, 2])
         l_u8 = l_u8[..., None]
@@ -323,27 +362,7 @@ def make_tf_dataset(
             return (l_u8, emb), ab_u8
         return l_u8, ab_u8
 
-    indices = tf.data.Dataset.from_generator(
-        index_batches, output_signature=tf.TensorSpec([None], tf.int64)
-    )
-    if augment:
-        flips = tf.data.Dataset.random(seed=seed).map(lambda x: x % 2 == 0)
-        flips = flips.batch(batch_size).repeat()
-    else:
-        flips = tf.data.Dataset.from_tensors(tf.zeros([batch_size], tf.bool)).repeat()
-    pipeline = tf.data.Dataset.zip(indices, flips).map(
-        lambda idx, flp: (idx, flp[: tf.shape(idx)[0]])
-    )
-    pipeline = pipeline.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    options = tf.data.Options()
-    options.experimental_optimization.map_parallelization = True
-    pipeline = pipeline.with_options(options)
-    if repeat:
-        pipeline = pipeline.repeat()
-    pipeline = pipeline.prefetch(tf.data.AUTOTUNE)
-    if device:
-        pipeline = pipeline.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
-    return pipeline
+    return load
 
 
 # ------------------------------------------------------------------------------------

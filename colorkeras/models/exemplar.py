@@ -42,8 +42,14 @@ from keras import layers, ops
 
 from colorkeras.errors import InvalidArgument
 from colorkeras.models.colorizer import Colorizer, check_image_size, check_input_channels
-from colorkeras.models.efficient import BLOCKS, MAX_DEPTH, _block, level_widths
-from colorkeras.models.unet import ATTENTION_HEADS, _self_attention
+from colorkeras.models.blocks import (
+    ATTENTION_HEADS,
+    check_attention,
+    check_base_filters,
+    is_whole_number,
+    self_attention,
+)
+from colorkeras.models.efficient import BLOCKS, MAX_DEPTH, level_widths, mbconv_block
 
 MATCH_LEVEL = 2  # encoder level the attention runs at: below the stem, so S / 2**(2+1) = S/8
 MATCH_REDUCTION = 2 ** (MATCH_LEVEL + 1)
@@ -110,9 +116,9 @@ def build_exemplar_encoder(image_size: int, input_channels: int, widths: list[in
     x = layers.Activation("relu", name="stem_relu")(x)
     features = [x]
     for level in range(1, MATCH_LEVEL + 1):
-        x = _block(x, widths[level], block, 2, f"encoder{level}_down")
+        x = mbconv_block(x, widths[level], block, 2, f"encoder{level}_down")
         for index in range(blocks):
-            x = _block(x, widths[level], block, 1, f"encoder{level}_block{index}")
+            x = mbconv_block(x, widths[level], block, 1, f"encoder{level}_block{index}")
         features.append(x)
     keys = layers.Conv2D(key_dim, 3, padding="same", name="match_project")(x)
     return keras.Model(inputs, features + [keys], name="encoder")
@@ -136,12 +142,12 @@ def _automatic_path(skips, guidance, widths, depth: int, blocks: int, block: str
     """The target's encoder below S/8, bottom attention and the guided decoder up to S/2."""
     x = skips[MATCH_LEVEL]
     for level in range(MATCH_LEVEL + 1, depth + 1):
-        x = _block(x, widths[level], block, 2, f"encoder{level}_down")
+        x = mbconv_block(x, widths[level], block, 2, f"encoder{level}_down")
         for index in range(blocks):
-            x = _block(x, widths[level], block, 1, f"encoder{level}_block{index}")
+            x = mbconv_block(x, widths[level], block, 1, f"encoder{level}_block{index}")
         skips.append(x)
     if attention:
-        x = _self_attention(x, ATTENTION_HEADS, "attention")
+        x = self_attention(x, ATTENTION_HEADS, "attention")
     if depth == MATCH_LEVEL:
         x = _guide(x, guidance, widths[MATCH_LEVEL], f"guide{MATCH_LEVEL}")
     for level in reversed(range(depth)):
@@ -154,7 +160,7 @@ def _automatic_path(skips, guidance, widths, depth: int, blocks: int, block: str
         else:
             x = layers.BatchNormalization(name=f"decoder{level}_bn")(x)
             x = layers.Activation("relu", name=f"decoder{level}_relu")(x)
-        x = _block(x, widths[level], block, 1, f"decoder{level}_block")
+        x = mbconv_block(x, widths[level], block, 1, f"decoder{level}_block")
         if level == MATCH_LEVEL:
             x = _guide(x, guidance, widths[level], f"guide{level}")
     return x
@@ -178,22 +184,17 @@ def _check_arguments(image_size, input_channels, base_filters, depth, blocks, bl
     check_image_size(image_size)
     check_input_channels(input_channels)
 
-    def whole(value, least):
-        return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-    if not whole(depth, MATCH_LEVEL) or depth > MAX_DEPTH:
+    if not is_whole_number(depth) or not MATCH_LEVEL <= depth <= MAX_DEPTH:
         raise InvalidArgument(f"depth must be a whole number from {MATCH_LEVEL} to {MAX_DEPTH}, got {depth!r}")
     if image_size % 2 ** (depth + 1):
         raise InvalidArgument(f"image_size {image_size} must be a multiple of 2**(depth+1) = {2 ** (depth + 1)}")
-    if not whole(base_filters, ATTENTION_HEADS):
-        raise InvalidArgument(f"base_filters must be a whole number >= {ATTENTION_HEADS}, got {base_filters!r}")
-    if not whole(blocks, 0):
+    check_base_filters(base_filters)
+    if not is_whole_number(blocks) or blocks < 0:
         raise InvalidArgument(f"blocks must be a whole number >= 0, got {blocks!r}")
     if block not in BLOCKS:
         raise InvalidArgument(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
-    if not isinstance(attention, bool):
-        raise InvalidArgument(f"attention must be True or False, got {attention!r}")
-    if not whole(key_dim, 1):
+    check_attention(attention)
+    if not is_whole_number(key_dim) or key_dim < 1:
         raise InvalidArgument(f"key_dim must be a whole number >= 1, got {key_dim!r}")
 
 
