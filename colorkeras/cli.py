@@ -29,11 +29,12 @@ from colorkeras.evaluation.quality import check_sources, run_grid, setting_name
 from colorkeras.evaluation.report import write_report
 from colorkeras.evaluation.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
 from colorkeras.inference.colorize import colorize_paths
+from colorkeras.inference.reference import TRANSFERS
 from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
 from colorkeras.inference.video import colorize_video_paths, is_video_input
 from colorkeras.inference.video_io import MAX_VIDEO_PIXELS
 from colorkeras.models.registry import MODEL_NAMES, saved_model_path
-from colorkeras.models.shipped import default_model_dir, looks_like_model
+from colorkeras.models.shipped import default_model_dir, exemplar_model_dir, looks_like_model
 from colorkeras.runtime import device_line, quiet_tensorflow_startup
 from colorkeras.training.config import TrainConfig, data_size_problem, parse_overrides
 from colorkeras.training.objectives import OBJECTIVE_NAMES
@@ -158,14 +159,18 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _named_model(name) -> str:
+def _named_model(name, reference=None) -> str:
     """The model a command runs: ``name`` (a run folder or a .keras file, checked to be
-    there before anything loads), or the shipped default when it names none."""
+    there before anything loads; or a classical transfer, 'global' or 'welsh'), or the
+    shipped default when it names none (with a ``reference``: the shipped exemplar model)."""
+    if name in TRANSFERS and not Path(name).exists():
+        return name
     if name is not None:
         saved_model_path(name)
         return name
-    model = str(default_model_dir())
-    print(f"model: the shipped default ({model}; its card: MODEL_CARD.md there)", flush=True)
+    model = str(default_model_dir() if reference is None else exemplar_model_dir())
+    print(f"model: the shipped {'default' if reference is None else 'exemplar'} ({model}; its card: "
+          "MODEL_CARD.md there)", flush=True)
     return model
 
 
@@ -176,7 +181,8 @@ def _model_and_inputs(args) -> tuple[str, list]:
     said before any work: nothing is written."""
     items = list(args.inputs)
     model = args.model
-    if model is None and len(items) > 1 and looks_like_model(items[0]):
+    if model is None and len(items) > 1 and (looks_like_model(items[0]) or
+                                             (items[0] in TRANSFERS and not Path(items[0]).exists())):
         model = items.pop(0)
     missing = [item for item in items if not Path(item).exists()]
     if missing:
@@ -185,7 +191,9 @@ def _model_and_inputs(args) -> tuple[str, list]:
         raise InvalidArgument(f"not found: {', '.join(missing)}{hint}")
     if model is None and len(items) == 1 and looks_like_model(items[0]):
         raise InvalidArgument(f"{items[0]} is a model: name the photos or videos to colorize after it")
-    return _named_model(model), items
+    if args.reference is not None and not Path(args.reference).exists():
+        raise InvalidArgument(f"not found: --reference {args.reference}")
+    return _named_model(model, args.reference), items
 
 
 def cmd_colorize(args) -> int:
@@ -204,11 +212,13 @@ def cmd_colorize(args) -> int:
     if photos:
         reports.append(colorize_paths(model, photos, args.out, overwrite=args.overwrite, fmt=args.format,
                                       suffix=args.suffix, batch_size=args.batch_size,
-                                      chroma_upsampling=args.chroma, temperature=args.temperature))
+                                      chroma_upsampling=args.chroma, temperature=args.temperature,
+                                      reference=args.reference))
     if videos:
         reports.append(colorize_video_paths(model, videos, args.out, temporal=args.temporal,
                                             keyframe_every=args.keyframe_every, overwrite=args.overwrite,
-                                            chroma_upsampling=args.chroma, temperature=args.temperature))
+                                            chroma_upsampling=args.chroma, temperature=args.temperature,
+                                            reference=args.reference))
     for report in reports:
         print(report.to_text())
     return 0 if all(report.ok for report in reports) else 1
@@ -453,8 +463,9 @@ def add_report(sub) -> None:
 def add_colorize(sub) -> None:
     p = sub.add_parser("colorize", help="colorize photos at full resolution")
     p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
-                   help="optionally first a saved model (.keras) or a run folder (default: the model that "
-                        "ships with colorkeras), then image files, videos or folders; photos over 120 MP are "
+                   help="optionally first a saved model (.keras), a run folder or, with --reference, 'global' or "
+                        "'welsh' (classical colour transfers; default: the model that ships with colorkeras), "
+                        "then image files, videos or folders; photos over 120 MP are "
                         "skipped (each megapixel takes about 0.4 s and 30 MB of memory: 40 s and 3 GB for a "
                         "100 MP photo)")
     p.add_argument("--model", default=None,
@@ -466,10 +477,14 @@ def add_colorize(sub) -> None:
     p.add_argument("--suffix", default="", help="added to each output file name, e.g. _color")
     p.add_argument("--batch-size", type=int, default=8, help="photos per model call")
     p.add_argument("--chroma", choices=("auto", "guided", "resize"), default="auto",
-                   help="photos: how the model-size colour reaches the photo's size: guided (a guided filter "
+                   help="photos and films: how the model-size colour reaches the photo's size: guided (a guided filter "
                         "steered by the photo's own lightness, so colour keeps to its edges), resize "
                         "(plain bilinear), or auto (guided for photos at least 3x the model's size)")
-    p.add_argument("--temperature", type=_temperature, default=None, help=TEMPERATURE_HELP + " (photos)")
+    p.add_argument("--temperature", type=_temperature, default=None, help=TEMPERATURE_HELP)
+    p.add_argument("--reference", default=None, metavar="PHOTO_OR_FOLDER",
+                   help="colour from a reference: a colour photo of the place (or a coloured frame of the film), "
+                        "or a folder of them (each input gets the most similar, named in the report); for an "
+                        "exemplar model (default: the shipped one), 'global' or 'welsh'")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
     video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "

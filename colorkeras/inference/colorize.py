@@ -350,6 +350,16 @@ def _colorize_files(predictor: Predictor, todo, manifest: OutputManifest, max_pi
             _write_batch(batch, manifest, report, bar)
 
 
+def open_chooser(reference, report: BatchReport) -> ReferenceChooser | None:
+    """The `ReferenceChooser` of a reference photo or folder (None for None), with the
+    folder's photos left out (grey, unreadable) noted in ``report``."""
+    if reference is None:
+        return None
+    chooser = ReferenceChooser(reference)
+    report.warnings += [f"reference left out: {path}: {reason}" for path, reason in chooser.skipped]
+    return chooser
+
+
 def colorize_paths(model_or_path, inputs: list, out_dir, *, suffix: str = "", fmt: str | None = None,
                    overwrite: bool = False, progress: bool = True, batch_size: int | None = None,
                    max_pixels: int = DEFAULT_MAX_PIXELS, chroma_upsampling: str | None = None,
@@ -394,10 +404,8 @@ def colorize_paths(model_or_path, inputs: list, out_dir, *, suffix: str = "", fm
     """
     _check_options(batch_size, chroma_upsampling, max_pixels)
     jobs, skipped = plan_outputs(inputs, out_dir, suffix=suffix, fmt=fmt)
-    chooser = None if reference is None else ReferenceChooser(reference)
     report = ColorizeReport(skipped=list(skipped))
-    if chooser is not None:
-        report.warnings += [f"reference left out: {path}: {reason}" for path, reason in chooser.skipped]
+    chooser = open_chooser(reference, report)
     if not jobs:
         return report
     # A toy-city model is said so from its run's records, before any output is written
