@@ -64,7 +64,9 @@ class ColorizeApp(ColorizeService):
                 chroma = gr.Radio(list(METHODS), value="auto", label="Chroma upsampling", info=CHROMA_INFO,
                                   elem_id="chroma", scale=2)
             note = gr.Markdown(first.note(), elem_id="model-note")
-            knobs = [model, temperature, chroma]
+            reference = gr.Image(type="filepath", label="Reference photo (for a model that takes its colours from one)",
+                                 elem_id="reference", height=160)
+            knobs = [model, temperature, chroma, reference]
             with gr.Tab("Photos", elem_id="photos-tab"):
                 self._photo_tab(gr, knobs)
             with gr.Tab("Films", elem_id="films-tab"):
@@ -106,13 +108,14 @@ class ColorizeApp(ColorizeService):
                 archive = gr.DownloadButton("Download all (zip)", visible=False, elem_id="photo-zip")
         results = gr.State([])
 
-        def photos(files, label, temperature, chroma, request: gr.Request, progress=gr.Progress()):
+        def photos(files, label, temperature, chroma, reference, request: gr.Request, progress=gr.Progress()):
             def step(done, total, name):
                 progress((done, total), desc=f"colorizing {name}", unit="photos")
 
             files = _upload_paths(files)
             with _on_page():
-                batch = self.colorize_photos(files, label, temperature, chroma, _session_of(request), step)
+                batch = self.colorize_photos(files, label, temperature, chroma, _session_of(request), step,
+                                             reference=reference)
             shown = [(r.name, str(r.before), str(r.after), f"{r.width}x{r.height}") for r in batch.results]
             names = [r[0] for r in shown]
             return (gr.update(value=(shown[0][1], shown[0][2]) if shown else None,
@@ -155,12 +158,12 @@ class ColorizeApp(ColorizeService):
                                     elem_id="film-output")
                 film_file = gr.File(label="Download", interactive=False, elem_id="film-download")
 
-        def film(file, mode, every, label, temperature, chroma, request: gr.Request,
+        def film(file, mode, every, label, temperature, chroma, reference, request: gr.Request,
                  progress=gr.Progress(track_tqdm=True)):
             file = next(iter(_upload_paths(file)), None)
             with _on_page():
                 result = self.colorize_film(file, label, mode, every, _session_of(request), progress=True,
-                                            temperature=temperature, chroma_upsampling=chroma)
+                                            temperature=temperature, chroma_upsampling=chroma, reference=reference)
             output = str(result.output) if result.output else None
             return output, output, result.summary()
 

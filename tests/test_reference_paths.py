@@ -132,3 +132,27 @@ def test_command_line_reference_errors_and_success(tmp_path, capsys, monkeypatch
                  "--out", str(tmp_path / "b")]) == 0
     out = np.asarray(Image.open(tmp_path / "b" / "photo.png"))
     assert mean_ab(out)[1] > 5  # the red stripes' colour reached the photo
+
+
+def test_the_app_service_colours_from_an_uploaded_reference(tmp_path):
+    from colorkeras.inference.service import TRANSFER_LABELS, ColorizeService
+
+    photo, red, grey_ref = tmp_path / "photo.png", tmp_path / "red.png", tmp_path / "grey.png"
+    Image.fromarray(grey(striped(64, 64, True, RED_ON_WHITE))).save(photo)
+    Image.fromarray(striped(64, 64, True, RED_ON_WHITE)).save(red)
+    Image.fromarray(np.full((40, 40, 3), 120, np.uint8)).save(grey_ref)
+    service = ColorizeService(temp_parent=tmp_path)
+    try:
+        label = TRANSFER_LABELS["welsh"]
+        assert service.model_info(label).takes_reference
+        without = service.colorize_photos([photo], label)
+        assert not without.results and "upload one" in without.summary(1)
+        refused = service.colorize_photos([photo], label, reference=grey_ref)
+        assert not refused.results and "grey" in refused.summary(1)
+        done = service.colorize_photos([photo], label, reference=red)
+        [result] = done.results
+        assert mean_ab(np.asarray(Image.open(result.download)))[1] > 5
+        ignored = service.colorize_photos([photo], None, reference=red)  # the automatic default model
+        assert ignored.results and "not used" in ignored.summary(1)
+    finally:
+        service.close()

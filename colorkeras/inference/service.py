@@ -30,9 +30,10 @@ from PIL import Image
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, save_rgb
 from colorkeras.inference.predictor import Predictor, small_photo_warning
+from colorkeras.inference.reference import TRANSFERS, read_reference
 from colorkeras.inference.video import VideoReport, colorize_video
 from colorkeras.inference.video_io import VideoError, probe_video
-from colorkeras.models.shipped import NoShippedModel, default_model_dir
+from colorkeras.models.shipped import NoShippedModel, default_model_dir, exemplar_model_dir
 
 # A 24 MP camera photo and a 600 dpi scan of a 6x9 inch print pass; each megapixel costs
 # about 0.4 s and 30 MB on a 2-core CPU (colorkeras.inference.colorize), so one photo at the limit
@@ -46,6 +47,9 @@ MAX_CLIP_SECONDS = 30.0
 PREVIEW_SIDE = 2048
 
 SHIPPED_LABEL = "default (ships with colorkeras)"
+EXEMPLAR_LABEL = "exemplar (ships with colorkeras; needs a reference photo)"
+TRANSFER_LABELS = {"global": "global colour transfer (needs a reference photo)",
+                   "welsh": "Welsh colour transfer (needs a reference photo)"}
 TEMPORAL_MODES = ("per frame", "flow", "keyframes")
 
 
@@ -141,11 +145,14 @@ class ModelInfo:
     image_size: int
     temperature: float | None  # the default decode temperature; None: the model has no knob
     toy_warning: str | None
+    takes_reference: bool = False  # the model colours from a reference photo
 
     def note(self) -> str:
         """Markdown for the page: what the model is, and a toy's warning."""
         text = (f"**Model** `{self.label}`: {self.family}, {self.objective} objective, "
                 f"{self.image_size} px input")
+        if self.takes_reference:
+            text += "; it takes its colours from the reference photo you give"
         if self.toy_warning:
             text += f"\n\n**Toy model.** Warning: {self.toy_warning}"
         return text
@@ -174,6 +181,11 @@ def model_choices(models=None) -> dict[str, Path]:
         if not choices:
             raise InvalidArgument(f"no model to serve: {error}. Start the app with --model RUN_OR_MODEL "
                                   "(a run folder or a .keras file)") from error
+    try:
+        choices[EXEMPLAR_LABEL] = exemplar_model_dir()
+    except NoShippedModel:
+        pass  # an installation without it offers the classical transfers only
+    choices.update({label: name for name, label in TRANSFER_LABELS.items()})
     return choices
 
 
@@ -328,14 +340,30 @@ class ColorizeService:
             if label not in self._loaded:
                 predictor = Predictor.open(self.models[label], batch_size=1)
                 size = predictor.image_size
-                predictor.predict_normalized(np.zeros((1, size, size, 1), np.float32))
+                warm_reference = [np.full((8, 8, 3), (50.0, 20.0, 20.0), np.float32)] if predictor.takes_reference else None
+                predictor.predict_normalized(np.zeros((1, size, size, 1), np.float32), warm_reference)
                 self._loaded[label] = predictor
             return self._loaded[label]
 
     def model_info(self, label: str) -> ModelInfo:
         base = self._base(label)
         return ModelInfo(label, self.models[label], base.model.family, base.objective.name, base.image_size,
-                         base.temperature, base.synthetic_warning())
+                         base.temperature, base.synthetic_warning(), base.takes_reference)
+
+    @staticmethod
+    def reference_for(predictor: Predictor, reference) -> tuple[np.ndarray | None, str | None]:
+        """(the reference photo's LAB or None, a message or None) for a model and an upload:
+        a model that needs one without one, one for a model that takes none, or a grey or
+        unreadable photo is a message for the page."""
+        if not predictor.takes_reference:
+            note = None if not reference else "The reference photo is not used: this model colours without one."
+            return None, note
+        if not reference:
+            return None, "This model takes its colours from a reference photo: upload one (a colour photo of the place)."
+        try:
+            return read_reference(reference), None
+        except (ColorkerasError, OSError) as error:
+            return None, f"Reference photo not used: {getattr(error, 'reason', None) or error}"
 
     def predictor(self, label: str, temperature: float | None = None, chroma_upsampling: str = "auto") -> Predictor:
         """A `Predictor` on the label's loaded model with these knobs (nothing is loaded again;
@@ -345,14 +373,15 @@ class ColorizeService:
     # ----------------------------------------------------------------- photos
     def colorize_photos(self, files, model: str | None = None, temperature: float | None = None,
                         chroma_upsampling: str = "auto", session: str = "local",
-                        progress=None) -> PhotoBatch:
+                        progress=None, reference=None) -> PhotoBatch:
         """Colorize uploaded photo files into a new output folder of the session.
 
         Every photo that cannot be colorized (not an image, damaged, over ``max_pixels``)
         gets a message and the rest go on. A photo the session's previous call already
         colorized with the same model and knobs is taken over from it, not done again (the
         page sends the whole list each time a photo is added). ``progress(done, total,
-        name)`` is called before each photo.
+        name)`` is called before each photo. ``reference``: a reference photo's path, for a
+        model that colours from one (`reference_for`).
         """
         start = time.perf_counter()
         files = [Path(item) for item in (files or []) if item]
@@ -362,7 +391,11 @@ class ColorizeService:
             return batch
         label = model or self.default_label
         predictor = self.predictor(label, temperature, chroma_upsampling)
-        settings = (label, predictor.temperature, predictor.chroma_upsampling, self.max_pixels)
+        lab, note = self.reference_for(predictor, reference)
+        batch.messages += [note] if note else []
+        if predictor.takes_reference and lab is None:
+            return batch
+        settings = (label, predictor.temperature, predictor.chroma_upsampling, self.max_pixels, reference)
         with self._previous_lock:
             earlier_settings, earlier = self._previous.pop(session, (None, {}))
         if earlier_settings != settings:
@@ -375,7 +408,7 @@ class ColorizeService:
                     progress(index, len(files), source.name)
                 outcome = _take_over(earlier.get(str(source)), paths)
                 if outcome is None:
-                    outcome = self._colorize_photo(predictor, source, source.name, paths)
+                    outcome = self._colorize_photo(predictor, source, source.name, paths, lab)
                     batch.new += isinstance(outcome, PhotoResult)
                 done[str(source)] = outcome
                 if isinstance(outcome, PhotoResult):
@@ -394,7 +427,8 @@ class ColorizeService:
         batch.seconds = time.perf_counter() - start
         return batch
 
-    def _colorize_photo(self, predictor: Predictor, source: Path, name: str, paths) -> PhotoResult | str:
+    def _colorize_photo(self, predictor: Predictor, source: Path, name: str, paths,
+                        reference: np.ndarray | None = None) -> PhotoResult | str:
         """One photo read, colorized and written (the result), or why not (a message)."""
         begin = time.perf_counter()
         size = _header_size(source)
@@ -411,7 +445,7 @@ class ColorizeService:
         before, after, download = paths
         _preview(rgb, before, self.preview_side)
         try:
-            [[item]] = predictor.colorize_many([(name, rgb)])
+            [[item]] = predictor.colorize_many([(name, rgb) if reference is None else (name, rgb, reference)])
             del rgb
             colored = item.rgb()
             save_rgb(colored, download)
@@ -442,7 +476,7 @@ class ColorizeService:
 
     def colorize_film(self, file, model: str | None = None, mode: str = "flow", keyframe_every: int = 8,
                       session: str = "local", progress: bool = False, temperature: float | None = None,
-                      chroma_upsampling: str = "auto") -> FilmResult:
+                      chroma_upsampling: str = "auto", reference=None) -> FilmResult:
         """Colorize an uploaded film into a new output folder of the session (.mp4, its
         audio copied where MP4 holds it), with the same Predictor and knobs as photos. A
         film that cannot be colorized gets a message (`_film_refusal`, or the error)."""
@@ -458,17 +492,20 @@ class ColorizeService:
         temporal = "off" if mode == "per frame" else "flow"
         every = int(keyframe_every) if mode == "keyframes" else None
         predictor = self.predictor(model or self.default_label, temperature, chroma_upsampling)
+        lab, note = self.reference_for(predictor, reference)
+        if predictor.takes_reference and lab is None:
+            return FilmResult(None, [note])
         folder, old = self.workspace.output_folder(session, "film")
         self.workspace.remove_folder(old)
         target = folder / f"{source.stem}_color.mp4"
         try:
-            report = colorize_video(predictor, source, target, temporal, every, progress=progress)
+            report = colorize_video(predictor, source, target, temporal, every, progress=progress, reference=lab)
         except (ColorkerasError, OSError, MemoryError) as error:
             for path in folder.iterdir():  # what a failed encode left (a film without frames)
                 path.unlink(missing_ok=True)
             message = str(error).removeprefix(f"{source}: ")
             return FilmResult(None, [f"{source.name}: not colorized, {message}"])
-        return FilmResult(target, list(report.warnings), report)
+        return FilmResult(target, [note] * bool(note) + list(report.warnings), report)
 
     def end_session(self, session: str) -> None:
         """Forget a closed session and remove its files."""
