@@ -33,10 +33,10 @@ from colorkeras.errors import InvalidArgument
 from colorkeras.evaluation.evaluate import evaluate_run
 from colorkeras.evaluation.metrics import LpipsScorer
 from colorkeras.evaluation.quality import RECIPE_NAMES, recipe_by_name  # the recipes
-from colorkeras.images import list_images
+from colorkeras.images import list_images, save_rgb
 from colorkeras.inference.colorize import plan_outputs
 from colorkeras.models.registry import FAMILIES, MODEL_NAMES
-from colorkeras.models.shipped import default_model_dir
+from colorkeras.models.shipped import NoShippedModel, default_model_dir, exemplar_model_dir
 from colorkeras.runtime import in_colab
 from colorkeras.training.config import TrainConfig
 from colorkeras.training.run import Run, find_runs
@@ -486,3 +486,19 @@ def side_by_side_videos(paths, titles):
                      f'width="320" src="data:video/mp4;base64,{data}"></video>'
                      f"<figcaption>{html.escape(title)}</figcaption></figure>")
     return HTML("".join(cells))
+
+
+def reference_model():
+    """What colours from a reference photo in 04 and 05: the exemplar model that ships with
+    colorkeras where installed, else the classical global transfer (no weights)."""
+    try:
+        return exemplar_model_dir()
+    except NoShippedModel:
+        return "global"
+
+
+def smoke_reference(params: NotebookParams) -> Path:
+    """A colour toy-city street (128 px) in the work folder: the smoke runs' reference photo."""
+    path = params.workdir / "reference_street.png"
+    save_rgb(render_scene("street", size=128), path)
+    return path

@@ -108,6 +108,7 @@ IMAGE_SIZE = 256  # not used here: the model knows its own size
 PHOTOS = None  # None: WORKDIR/my_photos
 OUTPUT = None  # None: WORKDIR/colorized
 UPLOAD = False  # Colab: True opens a file picker to add photos to PHOTOS
+REFERENCE = None  # a colour photo of the same place (or a folder of them): colour from it, below
 
 # %%
 params = notebook.resolve_params(
@@ -147,6 +148,25 @@ print(report.to_text())
 from colorkeras.evaluation.report import before_after_figure
 
 before_after_figure(notebook.before_after_pairs([params.photos_dir], params.colorized_dir))
+
+# %% [markdown]
+# ## Colour from a reference photo
+#
+# Have a colour photo of the same square today, or of the same street in the same season?
+# Set `REFERENCE` to it (or to a folder of such photos: each old photo gets the most
+# similar one, named below) and this cell takes the colours from it, with the exemplar
+# model that ships with colorkeras (or, where that is not installed, the classical global
+# colour transfer). A grey reference is refused. In smoke mode a toy-city street stands in.
+
+# %%
+reference = REFERENCE or (notebook.smoke_reference(params) if SMOKE else None)
+if reference is not None:
+    report = colorize_paths(notebook.reference_model(), [params.photos_dir],
+                            params.colorized_dir.with_name(params.colorized_dir.name + "_reference"),
+                            reference=reference)
+    print(report.to_text())
+else:
+    print("no REFERENCE set: skipped")
 
 # %% [markdown]
 # ## Or: the app, in this notebook

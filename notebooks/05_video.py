@@ -101,6 +101,7 @@ IMAGE_SIZE = 256  # not used here: the model knows its own size
 VIDEO = None  # the path of your film
 UPLOAD = False  # Colab: True opens a file picker for the film
 KEYFRAME_EVERY = 8  # keyframe mode: the model on every 8th frame (and at cuts)
+REFERENCE = None  # a colour photo of the place, or a coloured frame of the film: colour from it, below
 
 # %%
 params = notebook.resolve_params(
@@ -129,6 +130,24 @@ for mode, temporal, every in (("off", "off", None), ("flow", "flow", None), ("ke
                             overwrite=True, progress=False)
     outputs[mode] = report.output
     print(f"{mode}: {report.frames} frames, model on {report.model_frames}, -> {report.output.name}")
+
+# %% [markdown]
+# ## Colour from a reference frame or photo
+#
+# With `REFERENCE` set to a colour photo of the place (or a frame of the film you coloured
+# by hand), the film takes its colours from it: the exemplar model that ships with
+# colorkeras (else the classical global transfer) colours the keyframes from the reference,
+# and the flow carries them through the shot. In smoke mode a toy-city street stands in.
+
+# %%
+reference = REFERENCE or (notebook.smoke_reference(params) if SMOKE else None)
+if reference is not None:
+    target = notebook.videos_dir(params) / f"{film.stem}_reference.mp4"
+    report = colorize_video(notebook.reference_model(), film, target, temporal="flow", overwrite=True,
+                            progress=False, reference=reference)
+    print(f"from {report.reference[0]}: {report.frames} frames -> {report.output.name}")
+else:
+    print("no REFERENCE set: skipped")
 
 # %% [markdown]
 # ## Play them side by side
