@@ -475,3 +475,29 @@ def test_training_rate_times_the_exemplar_step_with_its_reference_inputs():
 
     config = TrainConfig(model="exemplar", image_size=32, batch_size=4, base_filters=8, depth=2)
     assert training_rate(config, steps=1) > 0
+
+
+def test_nearest_rows_stay_in_their_group_and_rank_by_similarity():
+    from colorkeras.data.descriptors import nearest_rows
+
+    descriptors = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.8, 0.2], [0.1, 0.9]], np.float32)
+    groups = ["a", "a", "a", "a", "b"]
+    nearest = nearest_rows(descriptors / np.linalg.norm(descriptors, axis=1, keepdims=True), groups, 2)
+    assert nearest[0].tolist() == [1, 3] and nearest[2].tolist() == [3, 1]
+    assert nearest[4].tolist() == [4, 4]  # alone in its group
+
+
+def test_another_photo_is_drawn_among_its_nearest_by_lightness():
+    from colorkeras.data.pairs import ReferencePool
+
+    rng = np.random.default_rng(0)
+    # rows 0-2: bright left halves; rows 3-5: bright right halves; all one class
+    l_array = np.zeros((6, 32, 32), np.uint8)
+    l_array[:3, :, :16] = 200
+    l_array[3:, :, 16:] = 200
+    l_array = np.clip(l_array.astype(int) + rng.integers(0, 20, l_array.shape), 0, 255).astype(np.uint8)
+    pool = ReferencePool(l_array, np.full((6, 32, 32, 2), 128, np.uint8), ["c"] * 6, neighbours=2)
+    drawn = {pool.same_class(0, np.random.default_rng(seed)) for seed in range(40)}
+    assert drawn == {1, 2}
+    anywhere = ReferencePool(l_array, np.full((6, 32, 32, 2), 128, np.uint8), ["c"] * 6, neighbours=0)
+    assert {anywhere.same_class(0, np.random.default_rng(seed)) for seed in range(80)} == {1, 2, 3, 4, 5}

@@ -10,9 +10,11 @@ each target (a row of a split, as the readers crop it) the reference is, in a st
   (borders mirrored), resized to the training size: the colours are the truth's, in other
   places, so the model must find them;
 * otherwise **another photo of the same class** (the prepared dataset's class labels, say
-  ``camvid-street:street``), whole, mirrored half of the time: colours of the same kind
-  of scene, as a retrieved reference gives them at inference. A class with one photo
-  falls back to the same photo under change.
+  ``camvid-street:street``), drawn from the ``NEIGHBOURS`` (8) photos of the class most
+  similar to it by L (`colorkeras.data.descriptors`), whole, mirrored half of the time:
+  colours of the same kind of scene, chosen the way a reference is retrieved at inference
+  (``neighbours=0``: any photo of the class, uniformly). A class with one photo falls back
+  to the same photo under change.
 
 Everything is NumPy and scikit-image on the stored uint8 arrays, and seeded: each row's
 reference comes from its own generator, seeded by (seed, row) and, in training, by its
@@ -30,12 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from colorkeras import color
+from colorkeras.data.descriptors import l_descriptor, nearest_rows
 from colorkeras.errors import InvalidArgument
 
 SAME_FRACTION = 0.5
 SCALE_RANGE = (0.3, 1.0)  # area of the crop, as a fraction of the photo's
 ASPECT_RANGE = (3 / 4, 4 / 3)
 MAX_ROTATION = 10.0  # degrees, either way
+NEIGHBOURS = 8  # "another photo" is one of the 8 most similar of its class (0: any of the class)
 
 
 def random_view(l_stored: np.ndarray, ab_stored: np.ndarray, size: int, rng: np.random.Generator,
@@ -80,11 +84,13 @@ class ReferencePool:
         l_array: stored L (N, H, W) uint8.
         ab_array: stored ab (N, H, W, 2) uint8.
         labels: the class of each row (N names).
+        neighbours: draw "another photo" among this many nearest of the class by L (0: any).
     """
 
     l_array: np.ndarray
     ab_array: np.ndarray
     labels: list
+    neighbours: int = NEIGHBOURS
 
     def __post_init__(self):
         if not len(self.l_array) == len(self.ab_array) == len(self.labels):
@@ -93,6 +99,10 @@ class ReferencePool:
         names, codes = np.unique(np.asarray(self.labels, dtype=object).astype(str), return_inverse=True)
         self._rows_of_class = [np.flatnonzero(codes == code) for code in range(len(names))]
         self._class_of_row = codes
+        self._nearest = None
+        if self.neighbours:
+            descriptors = [l_descriptor(color.dequantize_l(np.asarray(image, np.float32))) for image in self.l_array]
+            self._nearest = nearest_rows(np.stack(descriptors), codes, self.neighbours) if descriptors else None
 
     @classmethod
     def from_dataset(cls, dataset, split: str) -> "ReferencePool":
@@ -105,6 +115,8 @@ class ReferencePool:
         rows = self._rows_of_class[self._class_of_row[row]]
         if len(rows) < 2:
             return None
+        if self._nearest is not None:
+            return int(self._nearest[row, rng.integers(self.neighbours)])
         pick = int(rng.integers(len(rows) - 1))
         return int(rows[pick + (rows[pick] >= row)])  # every row of the class but ``row`` itself
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from colorkeras import color
+from colorkeras.data.descriptors import l_descriptor
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.images import read_rgb, scan_images
 
@@ -40,8 +41,6 @@ GLOBAL_BINS = 32  # L bins of global_transfer (100 / 32 = 3.1 L units each)
 GLOBAL_SMOOTHING = 1.0  # bins, sigma of the Gaussian across bins
 LOOKUP_STEPS = 1000  # global_transfer looks ab up in steps of 0.1 L
 INDEX_MAX_SIDE = 256  # px, long side at which photos are read into a ReferenceIndex
-TINY_SIDE = 16  # px, the descriptor's tiny image of L
-HOG_SIDE = 64  # px, the L image the descriptor's HOG is computed on
 
 
 # ------------------------------------------------------------------------------------
@@ -241,28 +240,6 @@ def welsh_transfer(l_target, lab_reference, samples: int = WELSH_SAMPLES, window
 # ------------------------------------------------------------------------------------
 # Retrieval
 # ------------------------------------------------------------------------------------
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 1e-12 else vector
-
-
-def l_descriptor(lightness) -> np.ndarray:
-    """A unit-length descriptor of a photo's L alone (so a grey photo has one): the L image
-    reduced to 16 x 16 (antialiased bilinear, stretched: layout, not aspect), made zero-mean
-    and unit-norm, beside scikit-image's HOG of L at 64 x 64 (9 orientations, 16 px cells,
-    2 x 2 cells per block: 324 values), unit-norm; the two halves weigh alike. A flat L has
-    the zero descriptor (similarity 0 to everything)."""
-    from skimage.feature import hog
-
-    lightness = _check_target(lightness)[..., None]
-    tiny = color.resize_ab(lightness, TINY_SIDE, TINY_SIDE)[..., 0].ravel().astype(np.float64)
-    tiny = _unit(tiny - tiny.mean())
-    square = color.resize_ab(lightness, HOG_SIDE, HOG_SIDE)[..., 0].astype(np.float64)
-    gradients = hog(square, orientations=9, pixels_per_cell=(16, 16), cells_per_block=(2, 2),
-                    feature_vector=True)
-    return (np.concatenate([tiny, _unit(gradients)]) / np.sqrt(2.0)).astype(np.float32)
-
-
 class ReferenceIndex:
     """Colour photos to choose a reference from, each kept as its name and ``l_descriptor``.
 
