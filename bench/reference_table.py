@@ -80,10 +80,10 @@ def verdict(row: dict, grey: dict, automatic: dict) -> str:
 
 
 def measure_set(name: str, root: Path, predictors: dict, automatic: Predictor, out: Path,
-                limit: int | None = None) -> tuple[list, dict]:
-    """The rows of one data set, and what the grid needs (``limit``: the first test photos only)."""
+                limit: int | None = None, split: str = "test") -> tuple[list, dict]:
+    """The rows of one data set, and what the grid needs (``limit``: the first photos only)."""
     data = PreparedDataset.open(root)
-    test_l, test_ab = (array[:limit] for array in data.arrays("test"))
+    test_l, test_ab = (array[:limit] for array in data.arrays(split))
     l_norm, true_ab = color.stored_to_normalized(np.asarray(test_l)[..., None], np.asarray(test_ab))
     retrieved, chosen = retrieved_references(data, test_l)
     with open(out / f"retrieval_{name}.csv", "w", newline="") as handle:
@@ -109,13 +109,13 @@ def measure_set(name: str, root: Path, predictors: dict, automatic: Predictor, o
     return rows, {"l_norm": l_norm, "true_ab": true_ab, "references": retrieved, "predictions": predictions}
 
 
-def write_tables(rows: list, out: Path) -> None:
+def write_tables(rows: list, out: Path, split: str = "test") -> None:
     with open(out / "table.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows([{key: (f"{value:.4f}" if isinstance(value, float) else value)
                            for key, value in row.items()} for row in rows])
-    lines = ["| data set (test, 256 px) | reference | method | PSNR (dB) | SSIM | MSE (ab) | "
+    lines = [f"| data set ({split}, 256 px) | reference | method | PSNR (dB) | SSIM | MSE (ab) | "
              "colorfulness (truth) | verdict |", "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
         same = [r for r in rows if r["dataset"] == row["dataset"]]
@@ -154,12 +154,65 @@ def write_grid(parts: dict, out: Path, per_set: int = 3, seed: int = 1) -> None:
     Image.fromarray(np.concatenate(rows, 0)).save(out / "grid.jpg", quality=88)
 
 
+def film(frames_dir: Path, count: int, exemplar: Path, out: Path, fps: int = 4) -> None:
+    """The first ``count`` frames of a folder (in name order) as a grey film, coloured from
+    its first frame's colour (the reference) with the flow stabiliser; per-frame PSNR
+    against the truth beside the automatic default and the global transfer."""
+    import tempfile
+
+    from PIL import Image
+
+    from colorkeras.evaluation.metrics import psnr
+    from colorkeras.images import read_rgb
+    from colorkeras.inference.reference import reference_lab
+    from colorkeras.inference.video import colorize_video
+
+    paths = sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:count]
+    truth = [read_rgb(path) for path in paths]
+    reference = reference_lab(truth[0])
+    rows, outputs = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        grey_dir = Path(tmp) / "grey"
+        grey_dir.mkdir()
+        for index, rgb in enumerate(truth):
+            Image.fromarray(np.rint(color.rgb_to_l(rgb) * 2.55).astype(np.uint8)).save(grey_dir / f"{index:04d}.png")
+        for method, model in (("automatic default", None), ("global transfer", "global"), ("exemplar", exemplar)):
+            target = Path(tmp) / method.replace(" ", "_")
+            predictor = Predictor.open(model)
+            colorize_video(predictor, grey_dir, target, temporal="flow", progress=False, fps=fps,
+                           reference=reference if predictor.takes_reference else None)
+            frames = [np.asarray(Image.open(path).convert("RGB")) for path in sorted(target.iterdir())]
+            outputs[method] = frames
+            rows += [{"frame": i, "method": method, "psnr": psnr(f / 255.0, t / 255.0)}
+                     for i, (f, t) in enumerate(zip(frames, truth))]
+        grey_frames = [np.repeat(np.asarray(Image.open(p))[..., None], 3, -1) for p in sorted(grey_dir.iterdir())]
+        rows += [{"frame": i, "method": GREY, "psnr": psnr(g / 255.0, t / 255.0)}
+                 for i, (g, t) in enumerate(zip(grey_frames, truth))]
+        colorize_video(exemplar, grey_dir, out / "film.mp4", temporal="flow", progress=False, fps=fps,
+                       overwrite=True, reference=reference)
+    with open(out / "film.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=("frame", "method", "psnr"))
+        writer.writeheader()
+        writer.writerows([{**row, "psnr": f"{row['psnr']:.3f}"} for row in rows])
+    for method in (GREY, "automatic default", "global transfer", "exemplar"):
+        values = [row["psnr"] for row in rows if row["method"] == method]
+        print(f"film ({len(values)} frames from {paths[0].name}): {method} mean PSNR {np.mean(values):.2f}, "
+              f"last frame {values[-1]:.2f}", flush=True)
+    picks = np.linspace(0, len(truth) - 1, 5).round().astype(int)
+    strip = [np.concatenate([np.asarray(Image.fromarray(frames[i]).resize((240, 180))) for i in picks], 1)
+             for frames in (grey_frames, outputs["exemplar"], truth)]
+    Image.fromarray(np.concatenate(strip, 0)).save(out / "film_strip.jpg", quality=88)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("exemplar", type=Path, help="the exemplar model's run folder or .keras")
     parser.add_argument("--sets", nargs="+", required=True, metavar="NAME=PREPARED256")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=None, help="the first N test photos of each set (a quick check)")
+    parser.add_argument("--split", default="test", help="the split measured (val: to choose between models)")
+    parser.add_argument("--film", type=Path, default=None, help="a folder of consecutive colour frames")
+    parser.add_argument("--film-frames", type=int, default=24)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -169,10 +222,13 @@ def main() -> None:
     rows, parts = [], {}
     for spec in args.sets:
         name, path = spec.split("=", 1)
-        set_rows, parts[name] = measure_set(name, Path(path), predictors, automatic, args.out, args.limit)
+        set_rows, parts[name] = measure_set(name, Path(path), predictors, automatic, args.out, args.limit,
+                                               args.split)
         rows += set_rows
-    write_tables(rows, args.out)
+    write_tables(rows, args.out, args.split)
     write_grid(parts, args.out)
+    if args.film is not None:
+        film(args.film, args.film_frames, args.exemplar, args.out)
     (args.out / "timing.json").write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1)}) + "\n")
 
 

@@ -411,16 +411,23 @@ def colorize_paths(model_or_path, inputs: list, out_dir, *, suffix: str = "", fm
     # A toy-city model is said so from its run's records, before any output is written
     # (and on a rerun with nothing to do), not only after loading it.
     report.warnings += filter(None, [toy_warning(model_or_path, announce=progress)])
-    # One colorize at a time writes into an output folder: its record is read, kept and
-    # written by this run alone (a second run is refused, naming this one's pid).
+    knobs = {"batch_size": batch_size, "chroma_upsampling": chroma_upsampling, "temperature": temperature}
+    return _colorize_jobs(model_or_path, knobs, jobs, out_dir, report, overwrite=overwrite, max_pixels=max_pixels,
+                          progress=progress, chooser=chooser)
+
+
+def _colorize_jobs(model_or_path, knobs: dict, jobs, out_dir, report: ColorizeReport, *, overwrite: bool,
+                   max_pixels: int, progress: bool, chooser: ReferenceChooser | None) -> ColorizeReport:
+    """`colorize_paths` from its planned jobs on: under the output folder's lock (one
+    colorize at a time writes into it; a second is refused, naming this one's pid), the
+    outputs to write, then the model, loaded only when one is needed."""
     with folder_lock(out_dir):
         manifest = OutputManifest(out_dir)
         todo = _outputs_to_write(jobs, manifest, overwrite, report)
         if not todo:
             return report  # nothing to colorize: no TensorFlow start-up, no model load
-        predictor = Predictor.open(model_or_path, batch_size, chroma_upsampling=chroma_upsampling,
-                                   temperature=temperature)
-        report.warnings += filter(None, [predictor.unused_temperature_warning(temperature)])
+        predictor = Predictor.open(model_or_path, **knobs)
+        report.warnings += filter(None, [predictor.unused_temperature_warning(knobs["temperature"])])
         predictor.check_reference(chooser is not None)
         _colorize_files(predictor, todo, manifest, max_pixels, report, progress, chooser)
         return report

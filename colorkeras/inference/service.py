@@ -30,7 +30,7 @@ from PIL import Image
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, save_rgb
 from colorkeras.inference.predictor import Predictor, small_photo_warning
-from colorkeras.inference.reference import TRANSFERS, read_reference
+from colorkeras.inference.reference import read_reference
 from colorkeras.inference.video import VideoReport, colorize_video
 from colorkeras.inference.video_io import VideoError, probe_video
 from colorkeras.models.shipped import NoShippedModel, default_model_dir, exemplar_model_dir

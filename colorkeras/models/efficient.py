@@ -30,7 +30,6 @@ from colorkeras.models.blocks import (
     ATTENTION_HEADS,
     check_attention,
     check_base_filters,
-    check_depth,
     check_output_channels,
     is_whole_number,
     self_attention,
@@ -100,6 +99,24 @@ def _decoder(x, skips: list, widths: list[int], block: str, output_channels: int
     return x
 
 
+def check_arguments(image_size, input_channels, base_filters, depth, blocks, block, attention,
+                    min_depth: int = 1) -> None:
+    """InvalidArgument for an argument of this family (and of the exemplar family, which
+    shares its encoder) that cannot build it."""
+    check_image_size(image_size)
+    check_input_channels(input_channels)
+    if not is_whole_number(depth) or not min_depth <= depth <= MAX_DEPTH:
+        raise InvalidArgument(f"depth must be a whole number from {min_depth} to {MAX_DEPTH}, got {depth!r}")
+    if image_size % 2 ** (depth + 1):
+        raise InvalidArgument(f"image_size {image_size} must be a multiple of 2**(depth+1) = {2 ** (depth + 1)}")
+    check_base_filters(base_filters)
+    if not is_whole_number(blocks) or blocks < 0:
+        raise InvalidArgument(f"blocks must be a whole number >= 0, got {blocks!r}")
+    if block not in BLOCKS:
+        raise InvalidArgument(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
+    check_attention(attention)
+
+
 @keras.saving.register_keras_serializable(package="colorkeras")
 class EfficientUNet(Colorizer):
     """The efficient family: normalised L (S, S, 1) -> (S, S, output_channels).
@@ -131,17 +148,7 @@ class EfficientUNet(Colorizer):
         name: str = "efficient",
         **kwargs,
     ):
-        check_image_size(image_size)
-        check_input_channels(input_channels)
-        check_depth(depth, MAX_DEPTH)
-        if image_size % 2 ** (depth + 1):
-            raise InvalidArgument(f"image_size {image_size} must be a multiple of 2**(depth+1) = {2 ** (depth + 1)}")
-        check_base_filters(base_filters)
-        if not is_whole_number(blocks) or blocks < 0:
-            raise InvalidArgument(f"blocks must be a whole number >= 0, got {blocks!r}")
-        if block not in BLOCKS:
-            raise InvalidArgument(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
-        check_attention(attention)
+        check_arguments(image_size, input_channels, base_filters, depth, blocks, block, attention)
         check_output_channels(output_channels)
         widths = level_widths(base_filters, depth)
 

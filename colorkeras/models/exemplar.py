@@ -41,15 +41,9 @@ import keras
 from keras import layers, ops
 
 from colorkeras.errors import InvalidArgument
-from colorkeras.models.colorizer import Colorizer, check_image_size, check_input_channels
-from colorkeras.models.blocks import (
-    ATTENTION_HEADS,
-    check_attention,
-    check_base_filters,
-    is_whole_number,
-    self_attention,
-)
-from colorkeras.models.efficient import BLOCKS, MAX_DEPTH, level_widths, mbconv_block
+from colorkeras.models.blocks import ATTENTION_HEADS, is_whole_number, self_attention
+from colorkeras.models.colorizer import Colorizer
+from colorkeras.models.efficient import check_arguments, level_widths, mbconv_block
 
 MATCH_LEVEL = 2  # encoder level the attention runs at: below the stem, so S / 2**(2+1) = S/8
 MATCH_REDUCTION = 2 ** (MATCH_LEVEL + 1)
@@ -181,19 +175,7 @@ def _blend_head(x, warped):
 
 
 def _check_arguments(image_size, input_channels, base_filters, depth, blocks, block, attention, key_dim):
-    check_image_size(image_size)
-    check_input_channels(input_channels)
-
-    if not is_whole_number(depth) or not MATCH_LEVEL <= depth <= MAX_DEPTH:
-        raise InvalidArgument(f"depth must be a whole number from {MATCH_LEVEL} to {MAX_DEPTH}, got {depth!r}")
-    if image_size % 2 ** (depth + 1):
-        raise InvalidArgument(f"image_size {image_size} must be a multiple of 2**(depth+1) = {2 ** (depth + 1)}")
-    check_base_filters(base_filters)
-    if not is_whole_number(blocks) or blocks < 0:
-        raise InvalidArgument(f"blocks must be a whole number >= 0, got {blocks!r}")
-    if block not in BLOCKS:
-        raise InvalidArgument(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
-    check_attention(attention)
+    check_arguments(image_size, input_channels, base_filters, depth, blocks, block, attention, min_depth=MATCH_LEVEL)
     if not is_whole_number(key_dim) or key_dim < 1:
         raise InvalidArgument(f"key_dim must be a whole number >= 1, got {key_dim!r}")
 
