@@ -75,7 +75,7 @@ def cmd_train(args) -> int:
     from colorkeras.training.config import TrainConfig, data_size_problem, parse_overrides
 
     from colorkeras.errors import InvalidArgument
-    from colorkeras.evaluation.quality import RECOMMENDED, recipe_by_name
+    from colorkeras.training.recipes import RECOMMENDED, recipe_by_name
 
     base = TrainConfig.smoke if args.smoke else TrainConfig
     overrides = parse_overrides(args.set or [])
@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     from colorkeras.training.config import TrainConfig
     from colorkeras.models.registry import MODEL_NAMES
     from colorkeras.training.objectives import OBJECTIVE_NAMES
-    from colorkeras.evaluation.quality import RECIPE_NAMES, RECOMMENDED
+    from colorkeras.training.recipes import RECIPE_NAMES, RECOMMENDED
 
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
     study = TrainConfig()

@@ -44,7 +44,7 @@ def run_demo(out_dir="demo", quick: bool = False) -> int:
     from colorkeras.data.prepare import PrepareSettings, prepare
     from colorkeras.data.synthetic import write_toy_city
     from colorkeras.evaluation.evaluate import evaluate_run
-    from colorkeras.evaluation.quality import RECOMMENDED, recipe_by_name
+    from colorkeras.training.recipes import RECOMMENDED, recipe_by_name
     from colorkeras.evaluation.report import format_overall_table, load_results, write_report
     from colorkeras.training.train import train
 

@@ -177,7 +177,7 @@ class NotebookParams:
     def train_config(self) -> TrainConfig:
         """The study's schedule with the model (or the recipe's model and objective); in smoke
         mode its CPU-sized variant with random extractor weights."""
-        from colorkeras.evaluation.quality import recipe_by_name
+        from colorkeras.training.recipes import recipe_by_name
 
         chosen = recipe_by_name(self.recipe).changes if self.recipe else {"model": self.model}
         if self.smoke:
@@ -193,7 +193,7 @@ class NotebookParams:
     def recipe_line(self) -> str:
         if not self.recipe:
             return f"{self.model} (the study's recipe)"
-        from colorkeras.evaluation.quality import recipe_by_name
+        from colorkeras.training.recipes import recipe_by_name
 
         return f"recipe {self.recipe}: {recipe_by_name(self.recipe).summary}"
 
@@ -235,7 +235,7 @@ def resolve_params(
     if model not in MODEL_NAMES:
         raise InvalidArgument(f"MODEL = {model!r}: choose one of {', '.join(MODEL_NAMES)}")
     if recipe:
-        from colorkeras.evaluation.quality import RECIPE_NAMES
+        from colorkeras.training.recipes import RECIPE_NAMES
 
         if recipe not in RECIPE_NAMES:
             raise InvalidArgument(f"RECIPE = {recipe!r}: choose None or one of {', '.join(RECIPE_NAMES)}")
