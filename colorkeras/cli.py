@@ -166,9 +166,9 @@ def cmd_colorize(args) -> int:
         hint = " (neither a photo, a video nor a model: a run folder or a .keras file)" if first_is_model else ""
         raise InvalidArgument(f"not found: {', '.join(missing)}{hint}")
     if args.model is not None:
-        from colorkeras.models.registry import saved_model_path
+        from colorkeras.training.run import model_file
 
-        saved_model_path(args.model)
+        model_file(args.model)
     if args.model is None:
         if len(items) == 1 and looks_like_model(items[0]):
             raise InvalidArgument(f"{items[0]} is a model: name the photos or videos to colorize after it")
@@ -209,10 +209,10 @@ def cmd_colorize(args) -> int:
 
 def cmd_evaluate_video(args) -> int:
     from colorkeras.errors import InvalidArgument
-    from colorkeras.models.registry import saved_model_path
+    from colorkeras.training.run import model_file
 
     # Before the model loads: a misspelt model or clip fails at once.
-    saved_model_path(args.model)
+    model_file(args.model)
     missing = [clip for clip in args.clips if not Path(clip).exists()]
     if missing:
         raise InvalidArgument(f"not found: {', '.join(missing)}")

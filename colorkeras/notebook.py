@@ -24,6 +24,7 @@ import numpy as np
 
 from colorkeras.errors import InvalidArgument
 from colorkeras.training.config import TrainConfig
+from colorkeras.training.run import Run
 from colorkeras.runtime import in_colab
 
 SMOKE_ENV = "COLORKERAS_SMOKE"
@@ -167,7 +168,7 @@ class NotebookParams:
         the model that ships with colorkeras (for users who have trained nothing)."""
         from colorkeras.models.shipped import default_model_dir
 
-        if (self.run_dir() / "best.keras").is_file():
+        if Run(self.run_dir()).best_model_path.is_file():
             print(f"model: the trained run {self.run_dir()}")
             return self.run_dir()
         print(f"model: no trained run at {self.run_dir()}; using the model that ships with colorkeras "

@@ -33,7 +33,7 @@ from colorkeras import color
 from colorkeras.errors import InvalidArgument
 from colorkeras.images import resize_square
 from colorkeras.training.objectives import decode_to_numpy, get_objective
-from colorkeras.training.run import CONFIG_JSON, Run
+from colorkeras.training.run import CONFIG_JSON, Run, model_file
 from colorkeras.inference.upsample import check_method, upsample_ab
 
 # Full-resolution L channels (float32, 4 bytes a pixel) wait in memory until their batch
@@ -194,7 +194,7 @@ class Predictor:
         from colorkeras.models.registry import load_model
 
         path = Path(path)
-        model = load_model(path)
+        model = load_model(model_file(path))
         folder = path if path.is_dir() else path.parent
         run = Run(folder) if path.is_dir() or (folder / CONFIG_JSON).is_file() else None
         objective = run.objective if run is not None else None
