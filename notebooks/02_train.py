@@ -172,9 +172,9 @@ print(result.to_text())
 # TensorBoard logs there too.)
 
 # %%
-from colorkeras.evaluation import report
+from colorkeras.evaluation import figures
 
-report.learning_curve_figure(params.run_dir())
+figures.learning_curve_figure(params.run_dir())
 
 # %% [markdown]
 # ## Done
