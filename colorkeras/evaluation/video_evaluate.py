@@ -41,7 +41,7 @@ from colorkeras.inference.temporal import (
 GREY_FLOOR = "grey floor"
 MODES = ("off", "flow", "keyframes")
 # Colourfulness (Hasler & Süsstrunk, 0-255 RGB) below this in every frame: no colour.
-NO_COLOUR = 1.0
+NO_COLOR = 1.0
 COLUMNS = ("frame", "mode", "warping_error", "psnr", "ssim", "colorfulness_pred", "colorfulness_true")
 
 
@@ -75,14 +75,14 @@ class ClipEvaluation:
         return out
 
     @property
-    def has_colour(self) -> bool:
+    def has_color(self) -> bool:
         """Whether the clip's truth has any colour (a grayscale clip cannot rank colorizers)."""
         truth = self.values(GREY_FLOOR, "colorfulness_true")
-        return bool(len(truth)) and float(np.nanmax(truth)) >= NO_COLOUR
+        return bool(len(truth)) and float(np.nanmax(truth)) >= NO_COLOR
 
     def note(self) -> str | None:
         """What a reader must know to read the table: a clip without colour."""
-        if self.has_colour:
+        if self.has_color:
             return None
         return ("This clip has no colour (colourfulness under 1 in every frame): the grey floor is exact "
                 "(PSNR inf where the frame round-trips exactly), so it measures flicker only, not colour; "
@@ -234,7 +234,7 @@ def write_clip_evaluation(evaluation: ClipEvaluation, out_dir, overwrite: bool =
                          for key, value in row.items()})
     summary = {"clip": evaluation.clip, "frames": evaluation.frames,
                "keyframe_every": evaluation.keyframe_every if "keyframes" in evaluation.modes else None,
-               "has_colour": evaluation.has_colour, "note": evaluation.note(),
+               "has_colour": evaluation.has_color, "note": evaluation.note(),
                "mean": {mode: {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                                for k, v in means.items()} for mode, means in evaluation.summary().items()}}
     figure = flicker_figure(evaluation)
