@@ -20,7 +20,7 @@ OWNER = PACKAGE / "training" / "run.py"
 # Every name of a run folder, as run.py spells it.
 RUN_FILES = {run_module.CONFIG_JSON, run_module.LOG_CSV, run_module.BEST_MODEL, run_module.BEST_JSON,
              run_module.STATE_RECORD, run_module.STATE_WEIGHTS, *run_module.EVALUATION_FILES}
-RUN_PREFIXES = (run_module.DAMAGED_PREFIX, run_module.PARTIAL_PREFIX, "epoch-")
+RUN_PREFIXES = (run_module.DAMAGED_PREFIX, run_module.PARTIAL_PREFIX, run_module.STATE_PREFIX)
 RUN_FOLDERS = {run_module.STATE_DIR, run_module.EVAL_DIR, run_module.TENSORBOARD_DIR}
 # Files of another kind that happen to share a run folder file's name: (module, name) -> what they are.
 UNRELATED = {

@@ -47,6 +47,7 @@ BEST_JSON = "best.json"
 STATE_DIR = "state"
 STATE_RECORD = "state.json"
 STATE_WEIGHTS = "train.weights.h5"
+STATE_PREFIX = "epoch-"  # state/epoch-0007: the state after 7 epochs
 PARTIAL_PREFIX = ".partial-"
 DAMAGED_PREFIX = "damaged-"
 TENSORBOARD_DIR = "tensorboard"
@@ -232,7 +233,7 @@ class Run:
     # ------------------------------------------------------------------ training state
     def states(self) -> list[Path]:
         """Complete state folders, oldest first."""
-        found = sorted(self.state_dir.glob("epoch-[0-9][0-9][0-9][0-9]"))
+        found = sorted(self.state_dir.glob(STATE_PREFIX + "[0-9]" * 4))
         return [s for s in found if (s / STATE_RECORD).is_file() and (s / STATE_WEIGHTS).is_file()]
 
     def latest_state(self) -> Path | None:
@@ -250,7 +251,7 @@ class Run:
         rename it into place when complete, and remove the older states."""
         self.state_dir.mkdir(exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=self.state_dir))
-        target = self.state_dir / f"epoch-{epochs_done:04d}"
+        target = self.state_dir / f"{STATE_PREFIX}{epochs_done:04d}"
         try:
             save_weights(tmp / STATE_WEIGHTS)
             (tmp / STATE_RECORD).write_text(json.dumps(record, indent=2))
