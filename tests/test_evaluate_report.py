@@ -475,3 +475,18 @@ def test_a_report_of_one_class_shows_no_best_and_worst(world, tmp_path):
     section = markdown.split("## Best and worst classes by MSE")[1].split("\n## ")[0]
     assert "One class (park): there is no best or worst class to show" in section
     assert "| best |" not in section and "| worst |" not in section
+
+
+def test_names_that_moved_out_of_the_report_still_answer_with_a_warning(tmp_path):
+    """The notebooks' figures moved to colorkeras.evaluation.figures and the log reader to
+    Run; the old names keep working until 0.3, each with a DeprecationWarning."""
+    from colorkeras.evaluation import figures, report
+    from colorkeras.training.run import Run
+
+    with pytest.warns(DeprecationWarning, match="report.class_count_figure moved to colorkeras.evaluation.figures"):
+        assert report.class_count_figure is figures.class_count_figure
+    Run(tmp_path).write_log([{"epoch": 1, "loss": 0.5}])
+    with pytest.warns(DeprecationWarning, match=r"read_log\(\)"):
+        assert report.read_log(tmp_path) == Run(tmp_path).read_log() == [{"epoch": 1.0, "loss": 0.5}]
+    with pytest.raises(AttributeError):
+        report.no_such_name
