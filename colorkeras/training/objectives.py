@@ -14,7 +14,8 @@ colorize never disagree about them:
 ``needs_fit`` is true learns from the training data first (``fit(dataset)``: the ab bins
 of classification); ``to_dict`` then carries what it learned, and ``get_objective(that
 dict)`` rebuilds it, so evaluate and colorize decode exactly as training encoded. Adding
-an objective is one class here and one ``register_objective`` line.
+an objective is one class here and one ``register_objective`` line (plus its Keras loss in
+`colorkeras.training.losses` if Keras has none that fits).
 """
 
 from __future__ import annotations
