@@ -156,7 +156,8 @@ def run_clip(clip, per_frame, recurrent, stabilise: bool, model_kind: str):
 
 
 def measure(clip, outputs):
-    from colorkeras.inference.temporal import clip_quality, temporal_warping_error
+    from colorkeras.evaluation.video_evaluate import clip_quality
+    from colorkeras.inference.temporal import temporal_warping_error
     from colorkeras import color
 
     warp = temporal_warping_error(outputs, clip.flows, clip.masks)

@@ -116,10 +116,10 @@ def flow_fps(clip, preset: str, work_side: int, repeats: int = 8) -> float:
 
     from colorkeras import color
     from colorkeras.inference.temporal import TemporalStabilizer
-    from colorkeras.inference.video import _work_shape
+    from colorkeras.inference.frames import work_shape
 
     height, width = clip.frames.shape[1:3]
-    work_h, work_w = _work_shape(height, width, work_side)
+    work_h, work_w = work_shape(height, width, work_side)
     ls = [cv2.resize(color.rgb_to_l(f), (work_w, work_h), interpolation=cv2.INTER_AREA) for f in clip.frames[:repeats + 1]]
     stabilizer = TemporalStabilizer("flow", 10**6, preset=preset, min_confidence=0.0)
     ab = np.zeros((work_h, work_w, 2), np.float32)
@@ -174,7 +174,7 @@ def main(argv=None) -> None:
     print(f"bench_video_quality {datetime.now():%Y-%m-%d %H:%M}; {machine_line()}")
     with tempfile.TemporaryDirectory() as work:
         model, what = trained_model(Path(work)) if args.train else random_model()
-        predictor = Predictor.open(model) if isinstance(model, Path) else Predictor(model)
+        predictor = Predictor.open(model)
         print(f"model: {what}")
         if not camvid_photos():
             print(f"camvid photos not found at {CAMVID.resolve()}: camera moves over real photos skipped")

@@ -1,4 +1,11 @@
-"""The `colorkeras` command line. Each subcommand is a thin call into the package."""
+"""The `colorkeras` command line. Each subcommand is a thin call into the package.
+
+The parser is a table (`SUBCOMMANDS`): one ``add_<subcommand>`` function per subcommand
+declares its arguments and its handler (``cmd_<subcommand>``). The package's light modules
+are imported here at the top; the ones that import Keras or TensorFlow when they load
+(training, embedding) only inside the handler that needs them, after every check that
+needs no model, so that a mistake (a misspelt path, a wrong option) is said at once.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +13,44 @@ import argparse
 import functools
 import math
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+from colorkeras.app import serve
+from colorkeras.data.pipeline import PreparedDataset
+from colorkeras.data.prepare import PrepareSettings, prepare
+from colorkeras.data.sun397 import SUN397_URL, fetch_urban32
+from colorkeras.data.synthetic import write_toy_city
+from colorkeras.demo import run_demo
+from colorkeras.errors import ColorkerasError, InvalidArgument
+from colorkeras.evaluation.evaluate import GREY_FLOOR, check_inputs, evaluate_run, grey_floor_verdict
+from colorkeras.evaluation.quality import check_sources, run_grid, setting_name
+from colorkeras.evaluation.report import write_report
+from colorkeras.evaluation.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
+from colorkeras.inference.colorize import colorize_paths
+from colorkeras.inference.reference import TRANSFERS
+from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
+from colorkeras.inference.video import colorize_video_paths, is_video_input
+from colorkeras.inference.video_io import MAX_VIDEO_PIXELS
+from colorkeras.models.registry import MODEL_NAMES
+from colorkeras.models.shipped import default_model_dir, exemplar_model_dir, looks_like_model
+from colorkeras.runtime import device_line, quiet_tensorflow_startup
+from colorkeras.training.config import TrainConfig, data_size_problem, parse_overrides
+from colorkeras.training.objectives import OBJECTIVE_NAMES
+from colorkeras.training.recipes import RECIPE_NAMES, RECOMMENDED, recipe_by_name
+from colorkeras.training.run import model_file
 
 
 # ------------------------------------------------------------------------------------
 # Subcommands
 # ------------------------------------------------------------------------------------
 def cmd_toy_city(args) -> int:
-    from colorkeras.data.synthetic import write_toy_city
-
     paths = write_toy_city(args.out, per_class=args.per_class, size=args.size, seed=args.seed, progress=True)
     print(f"Wrote {len(paths)} toy-city images to {args.out}")
     return 0
 
 
 def cmd_prepare(args) -> int:
-    from colorkeras.data.prepare import PrepareSettings, prepare
-
     settings = PrepareSettings(image_size=args.size, seed=args.seed, val_fraction=args.val,
                                test_fraction=args.test, keep_grayscale=args.keep_grayscale,
                                keep_split=args.keep_split)
@@ -34,8 +62,6 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_sun397(args) -> int:
-    from colorkeras.data.sun397 import fetch_urban32
-
     check = fetch_urban32(args.out, archive=args.archive, extracted=args.extracted, url=args.url,
                           force=args.force)
     print(check.to_text())
@@ -44,23 +70,14 @@ def cmd_sun397(args) -> int:
 
 def _announce_device() -> None:
     """One line naming the GPU a command runs on; nothing on a CPU-only machine."""
-    from colorkeras.runtime import device_line
-
     line = device_line()
     if line:
         print(line, flush=True)
 
 
-def _check_prepared(prepared):
-    """The prepared dataset a command reads, opened before TensorFlow starts (a misspelt
-    path fails at once). Raises DatasetError (one line)."""
-    from colorkeras.data.pipeline import PreparedDataset
-
-    return PreparedDataset.open(prepared)
-
-
 def cmd_embed(args) -> int:
-    _check_prepared(args.prepared)
+    # Opened before TensorFlow starts: a misspelt path fails at once (DatasetError, one line).
+    PreparedDataset.open(args.prepared)
     from colorkeras.training.embed import embed_dataset
 
     _announce_device()
@@ -71,12 +88,9 @@ def cmd_embed(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    from colorkeras.training.config import TrainConfig, data_size_problem, parse_overrides
-
-    from colorkeras.errors import InvalidArgument
-    from colorkeras.training.recipes import RECOMMENDED, recipe_by_name
-
+def _train_config(args) -> TrainConfig:
+    """The config `train` trains: the study's recipe for --model, else a named recipe
+    (default: the recommended one), then --set and the flags."""
     base = TrainConfig.smoke if args.smoke else TrainConfig
     overrides = parse_overrides(args.set or [])
     if args.model is not None and args.recipe is not None:
@@ -95,18 +109,20 @@ def cmd_train(args) -> int:
             overrides[field] = getattr(args, field)
     if args.extractor_weights is not None:
         overrides["extractor_weights"] = None if args.extractor_weights == "random" else args.extractor_weights
-    config = base(**overrides)
+    return base(**overrides)
+
+
+def cmd_train(args) -> int:
+    config = _train_config(args)
     # Checked before TensorFlow starts: a misspelt path or a dataset too small fails at once.
-    dataset = _check_prepared(args.prepared)
+    dataset = PreparedDataset.open(args.prepared)
     problem = data_size_problem(args.prepared, dataset.image_size, config.image_size)
     if problem:
         raise InvalidArgument(problem)
-    from colorkeras.training.train import train
+    from colorkeras.training.train import epochs_for_minutes, train
 
     _announce_device()
     if args.minutes is not None:
-        from colorkeras.training.train import epochs_for_minutes
-
         config = config.replace(epochs=epochs_for_minutes(args.prepared, args.out, config, args.minutes))
     result = train(args.prepared, args.out, config, distribute=args.distribute)
     print(result.to_text())
@@ -114,8 +130,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from colorkeras.evaluation.evaluate import GREY_FLOOR, check_inputs, evaluate_run, grey_floor_verdict
-
     # Every run folder and the dataset, before TensorFlow starts or a model loads.
     check_inputs(args.run_dirs, args.data, args.split)
     _announce_device()
@@ -139,8 +153,6 @@ def _number(value, spec: str) -> str:
 
 
 def cmd_report(args) -> int:
-    from colorkeras.evaluation.report import write_report
-
     written = write_report(args.run_dirs, args.out, split=args.split, data_root=args.data,
                            overwrite=args.overwrite)
     for name, path in written.items():
@@ -148,81 +160,82 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_colorize(args) -> int:
-    from colorkeras.errors import InvalidArgument
-    from colorkeras.models.shipped import default_model_dir, looks_like_model
-    from colorkeras.inference.video import is_video_input
+def _named_model(name, reference=None) -> str:
+    """The model a command runs: ``name`` (a run folder or a .keras file, checked to be
+    there before anything loads; or a classical transfer, 'global' or 'welsh'), or the
+    shipped default when it names none (with a ``reference``: the shipped exemplar model)."""
+    if name in TRANSFERS and not Path(name).exists():
+        return name
+    if name is not None:
+        model_file(name)
+        return name
+    model = str(default_model_dir() if reference is None else exemplar_model_dir())
+    print(f"model: the shipped {'default' if reference is None else 'exemplar'} ({model}; its card: "
+          "MODEL_CARD.md there)", flush=True)
+    return model
 
-    # `colorize [MODEL] INPUT...`: a first item that is a model (a .keras file or a run
-    # folder) names it; otherwise (or with --model) every item is an input, and without a
-    # model the shipped default colorizes.
+
+def _model_and_inputs(args) -> tuple[str, list]:
+    """`colorize [MODEL] INPUT...`: a first item that is a model (a .keras file or a run
+    folder) names it; otherwise (or with --model) every item is an input, and without a
+    model the shipped default colorizes. A path that is not there is a mistake (a typo),
+    said before any work: nothing is written."""
     items = list(args.inputs)
-    if args.model is None and len(items) > 1 and looks_like_model(items[0]):
-        args.model = items.pop(0)
-    # A path that is not there is a mistake (a typo), said before any work: nothing is written.
+    model = args.model
+    if model is None and len(items) > 1 and (looks_like_model(items[0]) or
+                                             (items[0] in TRANSFERS and not Path(items[0]).exists())):
+        model = items.pop(0)
     missing = [item for item in items if not Path(item).exists()]
     if missing:
-        first_is_model = args.model is None and len(items) > 1 and missing[0] == items[0]
+        first_is_model = model is None and len(items) > 1 and missing[0] == items[0]
         hint = " (neither a photo, a video nor a model: a run folder or a .keras file)" if first_is_model else ""
         raise InvalidArgument(f"not found: {', '.join(missing)}{hint}")
-    if args.model is not None:
-        from colorkeras.training.run import model_file
+    if model is None and len(items) == 1 and looks_like_model(items[0]):
+        raise InvalidArgument(f"{items[0]} is a model: name the photos or videos to colorize after it")
+    if args.reference is not None and not Path(args.reference).exists():
+        raise InvalidArgument(f"not found: --reference {args.reference}")
+    return _named_model(model, args.reference), items
 
-        model_file(args.model)
-    if args.model is None:
-        if len(items) == 1 and looks_like_model(items[0]):
-            raise InvalidArgument(f"{items[0]} is a model: name the photos or videos to colorize after it")
-        args.model = str(default_model_dir())
-        print(f"model: the shipped default ({args.model}; its card: MODEL_CARD.md there)", flush=True)
-    args.inputs = items
 
+def cmd_colorize(args) -> int:
+    model, inputs = _model_and_inputs(args)
     # Videos (and, with --frames, folders of numbered frames) take the video path; every
     # other input is a photo or a folder of photos.
-    videos = [item for item in args.inputs
-              if is_video_input(item) or (args.frames and Path(item).is_dir())]
-    photos = [item for item in args.inputs if item not in videos]
+    videos = [item for item in inputs if is_video_input(item) or (args.frames and Path(item).is_dir())]
+    photos = [item for item in inputs if item not in videos]
     if videos:
-        photo_only = [f"--{name} {value}" for name, value in (("format", args.format), ("suffix", args.suffix),
-                                                              ("temperature", args.temperature),
-                                                              ("chroma", args.chroma))
-                      if value not in (None, "", "auto")]
+        photo_only = [f"--{name} {value}" for name, value in (("format", args.format), ("suffix", args.suffix))
+                      if value not in (None, "")]
         if photo_only:
             print(f"note: {', '.join(photo_only)} applies to photos only; videos keep their container "
                   "(.mp4 .mov .mkv .webm; .avi -> .mkv; a .gif or frame folder -> .mp4)", flush=True)
     reports = []
     if photos:
-        from colorkeras.inference.colorize import colorize_paths
-
-        reports.append(colorize_paths(args.model, photos, args.out, overwrite=args.overwrite, fmt=args.format,
+        reports.append(colorize_paths(model, photos, args.out, overwrite=args.overwrite, fmt=args.format,
                                       suffix=args.suffix, batch_size=args.batch_size,
-                                      chroma_upsampling=args.chroma,
-                                      temperature=args.temperature))
+                                      chroma_upsampling=args.chroma, temperature=args.temperature,
+                                      reference=args.reference))
     if videos:
-        from colorkeras.inference.video import colorize_video_paths
-
-        reports.append(colorize_video_paths(args.model, videos, args.out, temporal=args.temporal,
-                                            keyframe_every=args.keyframe_every, overwrite=args.overwrite))
+        reports.append(colorize_video_paths(model, videos, args.out, temporal=args.temporal,
+                                            keyframe_every=args.keyframe_every, overwrite=args.overwrite,
+                                            chroma_upsampling=args.chroma, temperature=args.temperature,
+                                            reference=args.reference))
     for report in reports:
         print(report.to_text())
     return 0 if all(report.ok for report in reports) else 1
 
 
 def cmd_evaluate_video(args) -> int:
-    from colorkeras.errors import InvalidArgument
-    from colorkeras.training.run import model_file
-
     # Before the model loads: a misspelt model or clip fails at once.
-    model_file(args.model)
+    model = _named_model(args.model)
     missing = [clip for clip in args.clips if not Path(clip).exists()]
     if missing:
         raise InvalidArgument(f"not found: {', '.join(missing)}")
-    from colorkeras.evaluation.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
-
     modes = ["off", "flow"] + (["keyframes"] if args.keyframe_every else [])
     for clip in args.clips:  # every folder checked before the first clip's work
         check_clip_folder(Path(args.out) / Path(clip).stem, args.overwrite)
     for clip in args.clips:
-        evaluation = evaluate_clip(args.model, clip, modes, args.keyframe_every or 8)
+        evaluation = evaluate_clip(model, clip, modes, args.keyframe_every or 8)
         out = Path(args.out) / Path(clip).stem
         written = write_clip_evaluation(evaluation, out, overwrite=args.overwrite)
         print(evaluation.table())
@@ -231,8 +244,6 @@ def cmd_evaluate_video(args) -> int:
 
 
 def cmd_quality(args) -> int:
-    from colorkeras.evaluation.quality import check_sources, run_grid, setting_name
-
     check_sources(args.train_source, args.ood)  # both, before any preparation
     _announce_device()
     result = run_grid(args.train_source, args.ood, args.out, form=args.form, report=args.report,
@@ -245,39 +256,18 @@ def cmd_quality(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from colorkeras.demo import run_demo
-
     _announce_device()
     return run_demo(args.out, quick=args.quick)
 
 
 def cmd_app(args) -> int:
-    from colorkeras.app import serve
-
     serve(args.model, args.host, args.port, share=args.share, max_pixels=int(args.max_megapixels * 1e6),
           max_clip_seconds=args.max_seconds)
     return 0
 
 
-def add_app(sub) -> None:
-    """The `app` subcommand: the Gradio page (colorkeras/app.py)."""
-    from colorkeras.app import APP_MAX_PIXELS, MAX_CLIP_SECONDS
-
-    p = sub.add_parser("app", help="a page to colorize photos and films in the browser (Gradio; Colab too)")
-    p.add_argument("--model", action="append", metavar="RUN_OR_MODEL",
-                   help="a run folder or .keras file to offer (repeat for several; the first is preselected); "
-                        "the shipped default is offered too where installed")
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
-    p.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
-    p.add_argument("--share", action="store_true", help="also a public gradio.live link (needs the internet)")
-    p.add_argument("--max-megapixels", type=float, default=APP_MAX_PIXELS / 1e6,
-                   help="photos above this are refused before decoding")
-    p.add_argument("--max-seconds", type=float, default=MAX_CLIP_SECONDS, help="films above this are refused")
-    p.set_defaults(func=cmd_app)
-
-
 # ------------------------------------------------------------------------------------
-# Parser
+# Argument types and shared help
 # ------------------------------------------------------------------------------------
 class _DefaultsHelpFormatter(argparse.HelpFormatter):
     """Shows each option's default where there is one to show (not None, False or "")."""
@@ -291,8 +281,9 @@ class _DefaultsHelpFormatter(argparse.HelpFormatter):
         return text
 
 
-# colorkeras.inference.video.MAX_VIDEO_PIXELS in words (the help loads no video code; a test keeps them equal).
-VIDEO_LIMIT = "36 MP (36,000,000 pixels, e.g. 8K UHD 7680x4320); larger videos are refused"
+VIDEO_LIMIT = (f"{MAX_VIDEO_PIXELS / 1e6:.0f} MP ({MAX_VIDEO_PIXELS:,} pixels, e.g. 8K UHD 7680x4320); "
+               "larger videos are refused")
+
 
 def _temperature(text: str) -> float:
     """--temperature: a finite number > 0 (0, negatives, nan and inf are refused here)."""
@@ -326,22 +317,17 @@ OVERWRITE_HELP = ("also replace files of the output's names that {command} did n
                   "always replaced)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="colorkeras",
-        description="Colorize grayscale photographs of cities (Keras 3). "
-                    "Start with `colorkeras demo`.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    # Every subcommand shows its defaults in --help.
-    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_DefaultsHelpFormatter)
-
+# ------------------------------------------------------------------------------------
+# The parser: one add_* per subcommand
+# ------------------------------------------------------------------------------------
+def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the whole path on the embedded toy city: prepare, train, evaluate, report")
     p.add_argument("--out", default="demo", help="output folder")
     p.add_argument("--quick", action="store_true", help="a much shorter run (for tests)")
     p.set_defaults(func=cmd_demo)
 
+
+def add_toy_city(sub) -> None:
     p = sub.add_parser("toy-city", help="write the synthetic toy-city image folder")
     p.add_argument("out", help="output folder (one sub-folder per scene class, and toy_city.json marking "
                                "it synthetic); a file there that toy-city did not write is never replaced")
@@ -350,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the scenes (same seed, same images)")
     p.set_defaults(func=cmd_toy_city)
 
+
+def add_prepare(sub) -> None:
     p = sub.add_parser("prepare", help="image folder (class sub-folders) -> prepared dataset")
     p.add_argument("source", nargs="+", help="folder with one sub-folder per class (or train/test/<class>); "
                                            "several: one dataset, classes named source:class")
@@ -370,17 +358,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "one holding files prepare did not write)")
     p.set_defaults(func=cmd_prepare)
 
+
+def add_sun397(sub) -> None:
     p = sub.add_parser("sun397", help="fetch SUN397's 32 urban classes (streams the archive)")
     p.add_argument("out", help="output folder (one sub-folder per class)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--archive", help="a local SUN397.tar.gz instead of the download")
     source.add_argument("--extracted", help="an unpacked SUN397 folder")
-    from colorkeras.data.sun397 import SUN397_URL
-
     p.add_argument("--url", default=SUN397_URL, help="archive URL")
     p.add_argument("--force", action="store_true", help="read the source again after a complete fetch")
     p.set_defaults(func=cmd_sun397)
 
+
+def add_embed(sub) -> None:
     p = sub.add_parser("embed", help="cache a frozen extractor's outputs for a prepared dataset")
     p.add_argument("prepared", help="prepared dataset folder (from `colorkeras prepare`)")
     p.add_argument("--extractor", choices=("inception_v3", "vit_b16"), required=True, help="the frozen extractor")
@@ -390,11 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tiny: a small random ViT, for tests only")
     p.set_defaults(func=cmd_embed)
 
-    from colorkeras.training.config import TrainConfig
-    from colorkeras.models.registry import MODEL_NAMES
-    from colorkeras.training.objectives import OBJECTIVE_NAMES
-    from colorkeras.training.recipes import RECIPE_NAMES, RECOMMENDED
 
+def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a model on a prepared dataset (resumes if interrupted)")
     study = TrainConfig()
     p.add_argument("prepared", help="prepared dataset folder (from `colorkeras prepare`)")
@@ -421,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "here before the run starts (a resumed run keeps the epochs it started with)")
     p.set_defaults(func=cmd_train)
 
+
+def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="per-image metrics of trained runs and the grey floor")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (from `colorkeras train`)")
     p.add_argument("--data", required=True, help="prepared dataset to evaluate on")
@@ -430,6 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=_temperature, default=None, help=TEMPERATURE_HELP)
     p.set_defaults(func=cmd_evaluate)
 
+
+def add_evaluate_video(sub) -> None:
     p = sub.add_parser("evaluate-video", help="flicker and per-frame quality of video colorization on colour "
                                               "clips, per temporal mode, beside the grey floor")
     p.add_argument("model", help="a saved model (.keras) or a run folder")
@@ -441,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="evaluate-video"))
     p.set_defaults(func=cmd_evaluate_video)
 
+
+def add_quality(sub) -> None:
     p = sub.add_parser("quality", help="the quality ablation: train, evaluate and tabulate every recipe "
                                        "(in domain, out of domain, grey floor)")
     p.add_argument("train_source", help="image folder to train on (class sub-folders, or train/test/<class>)")
@@ -455,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="quality") + " (--report)")
     p.set_defaults(func=cmd_quality)
 
+
+def add_report(sub) -> None:
     p = sub.add_parser("report", help="tables and figures from evaluated runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="evaluated run folders")
     p.add_argument("--out", required=True, help="report folder (Markdown, HTML, CSV, figures)")
@@ -465,10 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(command="report"))
     p.set_defaults(func=cmd_report)
 
+
+def add_colorize(sub) -> None:
     p = sub.add_parser("colorize", help="colorize photos at full resolution")
     p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
-                   help="optionally first a saved model (.keras) or a run folder (default: the model that "
-                        "ships with colorkeras), then image files, videos or folders; photos over 120 MP are "
+                   help="optionally first a saved model (.keras), a run folder or, with --reference, 'global' or "
+                        "'welsh' (classical colour transfers; default: the model that ships with colorkeras), "
+                        "then image files, videos or folders; photos over 120 MP are "
                         "skipped (each megapixel takes about 0.4 s and 30 MB of memory: 40 s and 3 GB for a "
                         "100 MP photo)")
     p.add_argument("--model", default=None,
@@ -480,10 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suffix", default="", help="added to each output file name, e.g. _color")
     p.add_argument("--batch-size", type=int, default=8, help="photos per model call")
     p.add_argument("--chroma", choices=("auto", "guided", "resize"), default="auto",
-                   help="photos: how the model-size colour reaches the photo's size: guided (a guided filter "
+                   help="photos and films: how the model-size colour reaches the photo's size: guided (a guided filter "
                         "steered by the photo's own lightness, so colour keeps to its edges), resize "
                         "(plain bilinear), or auto (guided for photos at least 3x the model's size)")
-    p.add_argument("--temperature", type=_temperature, default=None, help=TEMPERATURE_HELP + " (photos)")
+    p.add_argument("--temperature", type=_temperature, default=None, help=TEMPERATURE_HELP)
+    p.add_argument("--reference", default=None, metavar="PHOTO_OR_FOLDER",
+                   help="colour from a reference: a colour photo of the place (or a coloured frame of the film), "
+                        "or a folder of them (each input gets the most similar, named in the report); for an "
+                        "exemplar model (default: the shipped one), 'global' or 'welsh'")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs colorize wrote before; files it did not write are never replaced")
     video = p.add_argument_group("video (.mp4 .mov .avi .mkv .webm, animated .gif; same size, frame rate, "
@@ -497,13 +499,44 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--frames", action="store_true",
                        help="treat each folder INPUT as the numbered frames of one video (25 fps)")
     p.set_defaults(func=cmd_colorize)
-    add_app(sub)
+
+
+def add_app(sub) -> None:
+    """The `app` subcommand: the Gradio page (colorkeras/app.py)."""
+    p = sub.add_parser("app", help="a page to colorize photos and films in the browser (Gradio; Colab too)")
+    p.add_argument("--model", action="append", metavar="RUN_OR_MODEL",
+                   help="a run folder or .keras file to offer (repeat for several; the first is preselected); "
+                        "the shipped default is offered too where installed")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=None, help="port (default: 7860, or the next free one)")
+    p.add_argument("--share", action="store_true", help="also a public gradio.live link (needs the internet)")
+    p.add_argument("--max-megapixels", type=float, default=APP_MAX_PIXELS / 1e6,
+                   help="photos above this are refused before decoding")
+    p.add_argument("--max-seconds", type=float, default=MAX_CLIP_SECONDS, help="films above this are refused")
+    p.set_defaults(func=cmd_app)
+
+
+# The subcommands in the order `colorkeras --help` lists them.
+SUBCOMMANDS = (add_demo, add_toy_city, add_prepare, add_sun397, add_embed, add_train, add_evaluate,
+               add_evaluate_video, add_quality, add_report, add_colorize, add_app)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="colorkeras",
+        description="Colorize grayscale photographs of cities (Keras 3). "
+                    "Start with `colorkeras demo`.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Every subcommand shows its defaults in --help.
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_DefaultsHelpFormatter)
+    for add in SUBCOMMANDS:
+        add(sub)
     return parser
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("colorkeras")
     except PackageNotFoundError:  # run from a source tree that was not installed
@@ -511,12 +544,8 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
-    from colorkeras.runtime import quiet_tensorflow_startup
-
     quiet_tensorflow_startup()
     args = build_parser().parse_args(argv)
-    from colorkeras.errors import ColorkerasError
-
     try:
         return args.func(args)
     except ColorkerasError as error:

@@ -11,7 +11,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from colorkeras.data.prepare import PrepareSettings, prepare
+from colorkeras.data.synthetic import write_toy_city
+from colorkeras.evaluation.evaluate import evaluate_run
+from colorkeras.evaluation.report import format_overall_table, load_results, write_report
 from colorkeras.training.config import TrainConfig
+from colorkeras.training.recipes import RECOMMENDED, recipe_by_name
 
 # Sized for about two minutes of training on 2 CPU cores: 320 training images at 32 px
 # for 8 epochs (about 0.9 GFLOP per image and step) is enough for the baseline to beat
@@ -41,12 +46,7 @@ def grey_floor_check(data) -> tuple[bool, list[dict]]:
 def run_demo(out_dir="demo", quick: bool = False) -> int:
     """Run the demo into `out_dir`; returns 0 when the model beats the grey floor overall
     and on every scene class."""
-    from colorkeras.data.prepare import PrepareSettings, prepare
-    from colorkeras.data.synthetic import write_toy_city
-    from colorkeras.evaluation.evaluate import evaluate_run
-    from colorkeras.training.recipes import RECOMMENDED, recipe_by_name
-    from colorkeras.evaluation.report import format_overall_table, load_results, write_report
-    from colorkeras.training.train import train
+    from colorkeras.training.train import train  # imports Keras: only when the demo runs
 
     out = Path(out_dir)
     config = TrainConfig.demo(**({"epochs": 3} if quick else {}))

@@ -263,7 +263,7 @@ def _acquire(folder: Path) -> int:
 # What a command wrote into a folder
 # ------------------------------------------------------------------------------------
 # The hidden record of `WrittenFiles`, one per folder (colorize keeps its own, with the
-# inputs: colorkeras.inference.colorize.MANIFEST_NAME).
+# inputs: colorkeras.inference.manifest.MANIFEST_NAME).
 RECORD_NAME = ".colorkeras-written.json"
 
 

@@ -13,7 +13,9 @@ epoch with random extractor weights and no downloads; CI executes the notebooks 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import html
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -21,11 +23,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from colorkeras import color
+from colorkeras.data import clips
+from colorkeras.data.sun397 import REPORT_NAME, fetch_urban32
+from colorkeras.data.synthetic import SCENE_CLASSES, render_scene, write_toy_city
 from colorkeras.errors import InvalidArgument
-from colorkeras.training.config import TrainConfig
-from colorkeras.training.run import Run
+from colorkeras.evaluation.evaluate import evaluate_run
+from colorkeras.evaluation.metrics import LpipsScorer
+from colorkeras.images import list_images
+from colorkeras.inference.colorize import plan_outputs
+from colorkeras.models.registry import FAMILIES, MODEL_NAMES
+from colorkeras.models.shipped import default_model_dir
 from colorkeras.runtime import in_colab
+from colorkeras.training.config import TrainConfig
+from colorkeras.training.recipes import RECIPE_NAMES, recipe_by_name
+from colorkeras.training.run import Run, find_runs
 
 SMOKE_ENV = "COLORKERAS_SMOKE"
 WORKDIR_ENV = "COLORKERAS_WORKDIR"
@@ -124,7 +138,7 @@ class NotebookParams:
         data_root: image folders and prepared datasets.
         run_root: one run folder per model.
         model: "baseline", "inception_fusion" or "vit_fusion" (with the study's recipe).
-        recipe: None, or a recipe of the quality ablation (``colorkeras.evaluation.quality``, e.g.
+        recipe: None, or a recipe of the quality ablation (``colorkeras.training.recipes``, e.g.
             "unet+attention"): it then sets the model and objective, and names the run.
         epochs: training epochs.
         image_size: side of the prepared images and of the model input.
@@ -166,8 +180,6 @@ class NotebookParams:
     def colorizer(self) -> Path:
         """The model that colorizes: the trained run (`run_dir`) if it holds a model, else
         the model that ships with colorkeras (for users who have trained nothing)."""
-        from colorkeras.models.shipped import default_model_dir
-
         if Run(self.run_dir()).best_model_path.is_file():
             print(f"model: the trained run {self.run_dir()}")
             return self.run_dir()
@@ -178,8 +190,6 @@ class NotebookParams:
     def train_config(self) -> TrainConfig:
         """The study's schedule with the model (or the recipe's model and objective); in smoke
         mode its CPU-sized variant with random extractor weights."""
-        from colorkeras.training.recipes import recipe_by_name
-
         chosen = recipe_by_name(self.recipe).changes if self.recipe else {"model": self.model}
         if self.smoke:
             # Random weights: CI is offline. The tiny ViT keeps the ViT path but not its cost.
@@ -194,8 +204,6 @@ class NotebookParams:
     def recipe_line(self) -> str:
         if not self.recipe:
             return f"{self.model} (the study's recipe)"
-        from colorkeras.training.recipes import recipe_by_name
-
         return f"recipe {self.recipe}: {recipe_by_name(self.recipe).summary}"
 
     def to_text(self) -> str:
@@ -231,15 +239,10 @@ def resolve_params(
     Smoke mode overrides ``image_size`` (32) and ``epochs`` (1). Relative folders are
     taken inside the working folder (see :func:`resolve_workdir`).
     """
-    from colorkeras.models.registry import MODEL_NAMES
-
     if model not in MODEL_NAMES:
         raise InvalidArgument(f"MODEL = {model!r}: choose one of {', '.join(MODEL_NAMES)}")
-    if recipe:
-        from colorkeras.training.recipes import RECIPE_NAMES
-
-        if recipe not in RECIPE_NAMES:
-            raise InvalidArgument(f"RECIPE = {recipe!r}: choose None or one of {', '.join(RECIPE_NAMES)}")
+    if recipe and recipe not in RECIPE_NAMES:
+        raise InvalidArgument(f"RECIPE = {recipe!r}: choose None or one of {', '.join(RECIPE_NAMES)}")
     if smoke:
         epochs, image_size = SMOKE_EPOCHS, SMOKE_IMAGE_SIZE
     if int(epochs) < 1:
@@ -277,11 +280,7 @@ def get_source_images(params: NotebookParams, *, archive=None, extracted=None, f
     A finished fetch (``sun397_report.json`` says complete) is not repeated: streaming
     the 39 GB archive again would only confirm what is there.
     """
-    from colorkeras.data.sun397 import REPORT_NAME, fetch_urban32
-
     if params.smoke:
-        from colorkeras.data.synthetic import write_toy_city
-
         paths = write_toy_city(params.source_dir, per_class=SMOKE_IMAGES_PER_CLASS,
                                size=SMOKE_SOURCE_SIZE, seed=0)
         print(f"Toy city: {len(paths)} synthetic images in {params.source_dir}")
@@ -312,8 +311,6 @@ def cache_embeddings(params: NotebookParams, *, batch_size: int = 32, progress: 
     cached here either: a random extractor built here would not be the one inside the
     trained model, so ``train`` caches the outputs of the model's own extractor instead.
     """
-    from colorkeras.models.registry import FAMILIES
-
     config = params.train_config()
     # What a fusion family's name fixes, or the quality family's optional extractor.
     extractor = FAMILIES[config.model].fixed.get("extractor") or config.extractor
@@ -349,32 +346,18 @@ def evaluate_runs(params: NotebookParams, names=None, *, split: str = "test",
     LPIPS is computed in full mode (its AlexNet weights are downloaded once) and skipped
     in smoke mode, which must not download anything.
     """
-    from colorkeras.evaluation.evaluate import evaluate_run
-    from colorkeras.training.run import find_runs
-
     runs = find_runs(params.run_root) if names is None else [params.run_dir(name) for name in names]
     if not runs:
         raise FileNotFoundError(f"No trained run (a folder with best.keras) under {params.run_root}: "
                                 "train one with 02_train first.")
     scorer = None
     if not params.smoke:
-        from colorkeras.evaluation.metrics import LpipsScorer
-
         scorer = LpipsScorer(pretrained=True)
         if not scorer.available:
             print(f"LPIPS will be n/a: {scorer.reason}")
     for run in runs:
         evaluate_run(run, params.prepared_dir, split=split, lpips_scorer=scorer, progress=progress)
     return runs
-
-
-def show_report(markdown_path) -> None:
-    """Display a Markdown report with its figures in the notebook."""
-    from IPython.display import display
-
-    from colorkeras.evaluation.report import report_parts
-
-    display(*report_parts(markdown_path))
 
 
 # ------------------------------------------------------------------------------------
@@ -387,10 +370,6 @@ def write_smoke_photos(folder, count: int = 3, size: tuple[int, int] = SMOKE_PHO
     Each is ``size`` = (width, height) pixels, larger than the smoke model's input and not
     square, so the full-resolution path is exercised as with a real scan.
     """
-    from PIL import Image
-
-    from colorkeras.data.synthetic import SCENE_CLASSES, render_scene
-
     width, height = size
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -412,8 +391,6 @@ def collect_photos(params: NotebookParams, *, upload: bool = False, files_module
     Smoke mode writes a few grayscale stand-ins there; ``upload`` opens Colab's file
     picker. Raises FileNotFoundError, saying where to put photos, when there are none.
     """
-    from colorkeras.images import list_images
-
     if params.smoke:
         write_smoke_photos(params.photos_dir)
     elif upload:
@@ -456,10 +433,8 @@ def before_after_pairs(inputs, out_dir, *, suffix: str = "", fmt: str | None = N
     """(photo, colorized copy) for every photo of ``inputs`` that has one in ``out_dir``.
 
     Give the same ``inputs``, ``suffix`` and ``fmt`` as to ``colorize_paths``; show them
-    with ``report.before_after_figure``.
+    with ``colorkeras.evaluation.figures.before_after_figure``.
     """
-    from colorkeras.inference.colorize import plan_outputs
-
     jobs, _ = plan_outputs(list(inputs), out_dir, suffix=suffix, fmt=fmt)
     return [(source, target) for source, target in jobs if target.is_file()]
 
@@ -474,17 +449,14 @@ def videos_dir(params: NotebookParams) -> Path:
 
 def write_smoke_clip(folder) -> tuple[Path, Path]:
     """Smoke mode's stand-in for an old film: a toy-city camera pan with a scene cut, as
-    the grey clip a user would have and its colour truth. Returns (grey, colour) paths."""
-    from colorkeras import color
-    from colorkeras.data import clips
-
+    the grey clip a user would have and its colour truth. Returns (grey, truth) paths."""
     folder = Path(folder)
     clip = clips.cut_clip(24, 12, 128, 96)
-    colour = clips.write_clip(clip, folder / "toy_film_colour.mp4")
+    truth = clips.write_clip(clip, folder / "toy_film_colour.mp4")
     grey_frames = [np.repeat(np.clip(np.rint(color.rgb_to_l(frame) * 2.55), 0, 255).astype(np.uint8)[..., None], 3, -1)
                    for frame in clip.frames]
     grey = clips.write_clip(dataclasses.replace(clip, frames=np.stack(grey_frames)), folder / "toy_film.mp4")
-    return grey, colour
+    return grey, truth
 
 
 def collect_video(params: NotebookParams, video=None, *, upload: bool = False, files_module=None) -> Path:
@@ -505,9 +477,6 @@ def collect_video(params: NotebookParams, video=None, *, upload: bool = False, f
 
 def side_by_side_videos(paths, titles):
     """An HTML block playing the videos side by side, embedded (works offline and in Colab)."""
-    import base64
-    import html
-
     from IPython.display import HTML
 
     cells = []

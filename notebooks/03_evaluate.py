@@ -136,10 +136,12 @@ print("Evaluated:", ", ".join(run.name for run in runs))
 # grey floor per class.
 
 # %%
+from IPython.display import display
+
 from colorkeras.evaluation import report
 
 written = report.write_report(runs, params.report_dir)
-notebook.show_report(written["markdown"])
+display(*report.report_parts(written["markdown"]))
 
 # %% [markdown]
 # ## Against the grey floor and the study

@@ -181,7 +181,8 @@ def test_the_workspace_keeps_a_session_s_latest_results_and_nothing_after_it_clo
 
 
 def test_models_are_loaded_once_and_a_toy_run_is_labelled_with_its_knob(tinted_model, toy_run, photos, tmp_path):
-    from colorkeras.app import SHIPPED_LABEL, ColorizeApp
+    from colorkeras.app import ColorizeApp
+    from colorkeras.inference.service import SHIPPED_LABEL
 
     app = ColorizeApp([toy_run, tinted_model], temp_parent=tmp_path)
     try:
@@ -208,24 +209,25 @@ def test_models_are_loaded_once_and_a_toy_run_is_labelled_with_its_knob(tinted_m
 
 
 def test_without_a_shipped_model_the_app_asks_for_one(monkeypatch, tmp_path):
-    from colorkeras.app import SHIPPED_LABEL, model_choices
-    from colorkeras.models import shipped
+    from colorkeras.inference import service
+    from colorkeras.inference.service import SHIPPED_LABEL, model_choices
+    from colorkeras.models.shipped import NoShippedModel
 
     def missing():
-        raise shipped.NoShippedModel("the default model is missing from this installation")
+        raise NoShippedModel("the default model is missing from this installation")
 
-    monkeypatch.setattr(shipped, "default_model_dir", missing)
+    monkeypatch.setattr(service, "default_model_dir", missing)
     with pytest.raises(InvalidArgument, match="pass --model|--model RUN_OR_MODEL"):
         model_choices(None)
     with pytest.raises(InvalidArgument, match="not found"):
         model_choices([tmp_path / "nothing.keras"])
-    monkeypatch.setattr(shipped, "default_model_dir", lambda: tmp_path)
+    monkeypatch.setattr(service, "default_model_dir", lambda: tmp_path)
     assert model_choices(None) == {SHIPPED_LABEL: tmp_path}
 
 
 def test_the_command_line_takes_models_host_port_and_limits():
-    from colorkeras.app import APP_MAX_PIXELS, MAX_CLIP_SECONDS
     from colorkeras.cli import build_parser
+    from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
 
     args = build_parser().parse_args(["app", "--model", "a.keras", "--model", "run", "--port", "8000"])
     assert args.model == ["a.keras", "run"] and args.port == 8000 and args.host == "127.0.0.1"

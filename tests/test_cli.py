@@ -1,10 +1,15 @@
-"""The command line: help lists the subcommands; toy-city and prepare run for real."""
+"""The command line: help lists the subcommands; toy-city to colorize run for real; mistakes are one line."""
 
 from __future__ import annotations
 
+import csv
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 SUBCOMMANDS = ("demo", "toy-city", "prepare", "sun397", "embed", "train", "evaluate", "report", "colorize", "quality",
@@ -17,8 +22,6 @@ def run_cli(*args, cwd=None):
 
 
 def test_help_lists_every_subcommand():
-    import re
-
     result = run_cli("--help")
     assert result.returncode == 0
     # argparse lists each subcommand on its own line, indented, before its help text.
@@ -28,14 +31,62 @@ def test_help_lists_every_subcommand():
         assert run_cli(name, "--help").returncode == 0, name
 
 
-def test_toy_city_then_prepare(tmp_path):
-    result = run_cli("toy-city", tmp_path / "city", "--per-class", 3, "--size", 24)
-    assert result.returncode == 0, result.stderr
-    files = sorted((tmp_path / "city").rglob("*.png"))
-    assert len(files) == 12 and Image.open(files[0]).size == (24, 24)
-    result = run_cli("prepare", tmp_path / "city", tmp_path / "prepared", "--size", 16, "--workers", 1)
-    assert result.returncode == 0, result.stderr
-    assert "train:" in result.stdout and (tmp_path / "prepared" / "settings.json").is_file()
+def _last_lines(capsys) -> tuple[list[str], str]:
+    captured = capsys.readouterr()
+    return captured.out.strip().splitlines(), captured.err
+
+
+def test_toy_city_prepare_train_evaluate_colorize_end_to_end(tmp_path, capsys):
+    """The whole path through `main`, on a tiny toy city: what each command writes and
+    prints is what the next one reads, and the numbers printed are the files' numbers."""
+    from colorkeras import color
+    from colorkeras.cli import main
+
+    city, prepared, run = tmp_path / "city", tmp_path / "prepared", tmp_path / "run"
+    assert main(["toy-city", str(city), "--per-class", "6", "--size", "40"]) == 0
+    files = sorted(city.rglob("*.png"))
+    assert len(files) == 24 and Image.open(files[0]).size == (40, 40) and (city / "toy_city.json").is_file()
+    assert main(["prepare", str(city), str(prepared), "--size", "32", "--workers", "1"]) == 0
+    out, _ = _last_lines(capsys)
+    settings = json.loads((prepared / "settings.json").read_text())
+    assert settings["counts"] == {"train": 16, "val": 4, "test": 4} and "  train: 16, val: 4, test: 4" in out
+    assert settings["image_size"] == 32 and settings["synthetic"] is True
+
+    train = ["train", str(prepared), "--model", "baseline", "--out", str(run), "--epochs", "1",
+             "--batch-size", "8", "--image-size", "32"]
+    assert main(train) == 0
+    out, _ = _last_lines(capsys)
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert (saved["model"], saved["epochs"], saved["batch_size"], saved["image_size"]) == ("baseline", 1, 8, 32)
+    assert len((run / "log.csv").read_text().splitlines()) == 2 and out[-1].startswith(f"{run}: 1 epoch(s) done")
+    assert main([*train[:-2], "--image-size", "32", "--batch-size", "4"]) == 2  # another recipe: refused
+    assert "holds another run" in _last_lines(capsys)[1]
+
+    assert main(["evaluate", str(run), "--data", str(prepared), "--no-lpips"]) == 0
+    out, _ = _last_lines(capsys)
+    printed = re.fullmatch(rf"{re.escape(str(run))}: baseline PSNR ([\d.]+) dB, MSE ([\d.]+) \(grey floor "
+                           r"([\d.]+) dB, [\d.]+\): .*, on 4 test images of prepared; per-image metrics in (.+)",
+                           out[-1])
+    assert printed, out[-1]
+    rows = list(csv.DictReader(open(Path(printed[4]) / "per_image.csv")))
+    for model, psnr in (("baseline", printed[1]), ("grey floor", printed[3])):
+        values = [float(row["psnr"]) for row in rows if row["model"] == model]
+        assert len(values) == 4 and abs(np.mean(values) - float(psnr)) <= 0.005, model
+    mse = np.mean([float(row["mse"]) for row in rows if row["model"] == "baseline"])
+    assert abs(mse - float(printed[2])) <= 5e-5
+
+    grey = np.repeat(np.asarray(Image.open(files[0]).convert("L").resize((60, 44)))[..., None], 3, -1)
+    Image.fromarray(grey).save(tmp_path / "old.png")
+    assert main(["colorize", str(run), "--out", str(tmp_path / "out")]) == 2  # a model, nothing to colorize
+    assert "is a model: name the photos" in _last_lines(capsys)[1]
+    assert main(["colorize", str(run), str(tmp_path / "old.png"), "--out", str(tmp_path / "out")]) == 0
+    out, _ = _last_lines(capsys)
+    assert "trained on the synthetic toy city" in out[0] and "colorized 1 photo(s)" in " ".join(out)
+    colorized = np.asarray(Image.open(tmp_path / "out" / "old.png").convert("RGB"))
+    assert colorized.shape == grey.shape  # the photo's own size, and its own lightness
+    assert np.percentile(np.abs(color.rgb_to_l(colorized) - color.rgb_to_l(grey)), 99) < 1.0
+    assert main(["colorize", str(run), str(tmp_path / "old.png"), "--out", str(tmp_path / "out")]) == 0
+    assert "colorized 0 photo(s); 1 already done (kept)" in " ".join(_last_lines(capsys)[0])
 
 
 def test_user_errors_are_one_line_not_a_traceback(tmp_path):
@@ -73,8 +124,6 @@ def test_train_takes_a_recipe_or_a_model_not_both(tmp_path, prepared_toy_city):
 # Mistakes are said at once, as one line with exit code 2 (issue 22, items 11-13)
 # ------------------------------------------------------------------------------------
 def _photo(path, size=(24, 24)):
-    import numpy as np
-
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
     return path

@@ -14,15 +14,15 @@ import pytest
 from PIL import Image
 
 from colorkeras import color
+from colorkeras.images import read_rgb
 from colorkeras.inference.colorize import (
-    MANIFEST_NAME,
     ColorizeReport,
     colorize_array,
     colorize_paths,
     large_photo_note,
     plan_outputs,
 )
-from colorkeras.images import read_rgb
+from colorkeras.inference.manifest import MANIFEST_NAME, OutputManifest, file_stamp
 from colorkeras.inference.predictor import toy_city_evidence
 
 MODEL_SIZE = 32
@@ -422,8 +422,6 @@ def test_a_second_colorize_into_an_output_folder_in_use_is_refused(model_path, t
 
 
 def test_record_updates_keep_what_another_writer_saved_meanwhile(tmp_path):
-    from colorkeras.inference.colorize import OutputManifest, _stamp
-
     # Two writers that read the record before either saved: neither loses the other's entry.
     out = tmp_path / "out"
     _write(tmp_path / "a.png", _photo(8, 8))
@@ -431,7 +429,7 @@ def test_record_updates_keep_what_another_writer_saved_meanwhile(tmp_path):
     first, second = OutputManifest(out), OutputManifest(out)
     for manifest, name in ((first, "a.png"), (second, "b.png")):
         _write(out / name, _photo(8, 8, seed=5))
-        manifest.expect([(tmp_path / name, out / name, _stamp(out / name))])
+        manifest.expect([(tmp_path / name, out / name, file_stamp(out / name))])
         manifest.confirm([out / name])
     assert sorted(json.loads((out / MANIFEST_NAME).read_text())["outputs"]) == ["a.png", "b.png"]
     assert OutputManifest(out).owns(out / "a.png") and OutputManifest(out).owns(out / "b.png")
@@ -440,15 +438,13 @@ def test_record_updates_keep_what_another_writer_saved_meanwhile(tmp_path):
 def test_an_output_renamed_into_place_just_before_a_kill_is_still_owned(model_path, tmp_path, monkeypatch):
     # The other side: a file that colorize put in place is its own even when the run died
     # before it could note so (the record holds what the complete file would be).
-    import colorkeras.inference.colorize as colorize_module
-
     _write(tmp_path / "in" / "a.png", _photo(40, 40))
     out = tmp_path / "out"
     with monkeypatch.context() as patch:
         def killed(self, targets):
             raise KeyboardInterrupt  # as a kill right after the rename
 
-        patch.setattr(colorize_module.OutputManifest, "confirm", killed)
+        patch.setattr(OutputManifest, "confirm", killed)
         with pytest.raises(KeyboardInterrupt):
             colorize_paths(model_path, [tmp_path / "in"], out, progress=False)
     assert (out / "a.png").is_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -64,13 +65,29 @@ def test_embed_resumes_from_its_progress_file(own_prepared_toy_city, monkeypatch
     assert not list((own_prepared_toy_city / "embeddings").glob("*/train.progress.json"))
 
 
-def test_embed_cli_runs_with_random_weights(own_prepared_toy_city):
-    from tests.test_cli import run_cli
+def test_embed_cli_caches_what_its_extractor_computes(own_prepared_toy_city, capsys):
+    """`colorkeras embed` with random weights: the folder it names holds, for every split,
+    the outputs of the extractor it built for each image and its mirror image."""
+    import keras
 
-    result = run_cli("embed", own_prepared_toy_city, "--extractor", "inception_v3", "--weights", "random",
-                     "--batch-size", "16")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Embeddings cached under" in result.stdout
+    from colorkeras.cli import main
+    from colorkeras.training.embed import weights_digest
+
+    keras.utils.set_random_seed(3)
+    assert main(["embed", str(own_prepared_toy_city), "--extractor", "vit_b16", "--weights", "random",
+                 "--extractor-size", "tiny", "--batch-size", "16"]) == 0
+    [folder] = re.findall(r"^Embeddings cached under (.+)$", capsys.readouterr().out, re.MULTILINE)
+    keras.utils.set_random_seed(3)  # the same random extractor again, as the command built it
+    extractor = build_extractor("vit_b16", 32, weights=None, size="tiny")
+    assert folder.endswith(weights_digest(extractor))
+    dataset = PreparedDataset.open(own_prepared_toy_city)
+    for split in ("train", "val", "test"):
+        cached = np.load(f"{folder}/{split}.npy")
+        assert cached.shape == (dataset.count(split), 2, 1000), split
+        l_u8, _ = dataset.arrays(split)
+        l_norm = color.normalize_l(color.dequantize_l(l_u8.astype(np.float32)))[..., None]
+        np.testing.assert_allclose(cached[:, 0], extractor.predict(l_norm, verbose=0), atol=1e-4)
+        np.testing.assert_allclose(cached[:, 1], extractor.predict(l_norm[:, :, ::-1], verbose=0), atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------

@@ -209,8 +209,27 @@ def test_old_import_paths_still_work_for_one_release_with_a_warning():
             "try:\n    import colorkeras.metrics\nexcept DeprecationWarning as w:\n    print(w)\n"
             "warnings.simplefilter('ignore')\n"
             "from colorkeras import metrics\n"
-            "print(metrics is new, metrics.__spec__.name)\n")
+            "print(metrics.psnr is new.psnr, metrics.colorfulness is new.colorfulness)\n"
+            "from colorkeras.data.media import add_video_stream\n"
+            "import colorkeras.video as old_video\n"
+            "warnings.simplefilter('error')\n"
+            "try:\n    old_video.add_video_stream\nexcept DeprecationWarning as w:\n    print(w)\n"
+            "warnings.simplefilter('ignore')\n"
+            "print(old_video.add_video_stream is add_video_stream)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == [
         "colorkeras.metrics moved to colorkeras.evaluation.metrics; the old path goes in colorkeras 0.3",
-        "True colorkeras.evaluation.metrics"]
+        "True True",
+        "colorkeras.video.add_video_stream moved to colorkeras.data.media.add_video_stream; "
+        "the old path goes in colorkeras 0.3",
+        "True"]
+
+
+def test_every_name_that_moved_is_where_the_table_says():
+    import importlib
+
+    from colorkeras.moved import MOVED_NAMES
+
+    missing = [f"{module}.{name}" for module, name in MOVED_NAMES.values()
+               if not hasattr(importlib.import_module(f"colorkeras.{module}"), name)]
+    assert not missing

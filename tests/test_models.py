@@ -25,6 +25,7 @@ FAMILY_TEST_ARGS = {
     "vit_fusion": {"extractor_weights": None, "extractor_size": "tiny"},
     "unet": {"base_filters": 8, "depth": 2},
     "efficient": {"base_filters": 8, "depth": 2},
+    "exemplar": {"base_filters": 8, "depth": 2},
 }
 
 
@@ -40,6 +41,16 @@ def _count(weights):
 
 def _l_batch(n=2, size=SIZE, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype("float32")
+
+
+def _model_inputs(model, l_batch):
+    """What ``model`` takes for a batch of L: L alone, or, for a family with more inputs
+    (the exemplar family's reference L and ab), L and seeded values in [-1, 1] for each."""
+    if len(model.inputs) == 1:
+        return l_batch
+    rng = np.random.default_rng(7)
+    return [l_batch] + [rng.uniform(-1, 1, (len(l_batch),) + tuple(t.shape[1:])).astype("float32")
+                        for t in model.inputs[1:]]
 
 
 def _as_json(config):
@@ -75,7 +86,7 @@ def test_family_contract_build_train_config_and_save_round_trips(name, tmp_path)
     model = _build(name)
     assert isinstance(model, Colorizer) and model.family == name
     assert model.image_size == SIZE and model.output_channels == 2
-    x = _l_batch(4)
+    x = _model_inputs(model, _l_batch(4))
     ab = np.asarray(model.predict(x, verbose=0))
     assert ab.shape == (4, SIZE, SIZE, 2) and ab.dtype == np.float32 and np.abs(ab).max() <= 1.0
 
@@ -83,7 +94,7 @@ def test_family_contract_build_train_config_and_save_round_trips(name, tmp_path)
     trainable = model.training_graph()
     assert {id(v) for v in trainable.trainable_weights} == {id(v) for v in model.trainable_weights}
     trainable.compile(optimizer="adam", loss="mse")
-    inputs = x if len(trainable.inputs) == 1 else [x, np.asarray(model.extractor_model.predict(x, verbose=0))]
+    inputs = x if model.extractor is None else [x, np.asarray(model.extractor_model.predict(x, verbose=0))]
     before = [np.array(v) for v in model.trainable_weights]
     trainable.fit(inputs, np.zeros((4, SIZE, SIZE, 2), "float32"), epochs=1, verbose=0)
     assert any(not np.allclose(b, np.array(v)) for b, v in zip(before, model.trainable_weights))
@@ -128,7 +139,7 @@ def test_family_forward_pass_in_mixed_precision(name, policy):
     first_conv = next(layer for layer in _all_layers(mixed) if isinstance(layer, keras.layers.Conv2D))
     assert first_conv.compute_dtype == policy.removeprefix("mixed_")
     mixed.set_weights(reference.get_weights())
-    x = _l_batch(2)
+    x = _model_inputs(mixed, _l_batch(2))
     out = np.asarray(mixed.predict(x, verbose=0))
     # The output layers stay float32, so ab is never rounded to half precision.
     assert out.dtype == np.float32 and np.all(np.isfinite(out))

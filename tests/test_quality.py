@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from colorkeras.training.config import TrainConfig, parse_overrides
@@ -32,12 +33,48 @@ def test_every_recipe_is_a_valid_config_at_every_form(form):
         assert config.image_size == FORMS[form].image_size
 
 
-def test_recipes_are_the_issues_grid():
-    by_name = {recipe.name: recipe.changes for recipe in RECIPES}
-    assert by_name["study"] == {"model": "baseline", "loss": "mse"}  # the reproduction stays the study's
-    assert by_name["unet"]["attention"] is False and by_name["unet+attention"]["attention"] is True
+def test_each_recipe_changes_what_its_name_says_and_the_change_matters():
+    """Neighbouring recipes of the grid differ in one field, and that field changes what is
+    trained: the attention block is in the model or not, the loss scores the same
+    prediction differently; the reproduction is the study's family and loss."""
+    import keras
+
+    from colorkeras.models import build_model
+    from colorkeras.training.objectives import get_objective
+
+    configs = {recipe.name: FORMS["tiny"].config(recipe).to_dict() for recipe in RECIPES}
+
+    def differences(first, second):
+        return {key for key, value in configs[first].items() if configs[second][key] != value}
+
+    assert differences("study", "study+L1") == differences("study", "study+colourful") == {"loss"}
+    assert differences("unet", "unet+attention") == {"attention"}
+    assert differences("unet+attention", "unet+attention+classify") == {"loss"}
+    assert (configs["study"]["model"], configs["study"]["loss"]) == (TrainConfig().model, TrainConfig().loss)
+
+    def layer_names(name):
+        config = FORMS["tiny"].config(recipe_by_name(name))
+        model = build_model(config.model, config.image_size, **config.architecture())
+        return {layer.name for sub in model.layers for layer in getattr(sub, "layers", [sub])}
+
+    assert "attention_mha" in layer_names("unet+attention") and "attention_mha" not in layer_names("unet")
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(-0.6, 0.6, (2, 8, 8, 2)).astype("float32")
+    muted = (0.3 * truth + rng.normal(0, 0.05, truth.shape)).astype("float32")
+
+    def loss(name):
+        function = get_objective(recipe_by_name(name).changes["loss"]).loss
+        function = keras.losses.get(function) if isinstance(function, str) else function
+        value = function(keras.ops.convert_to_tensor(truth), keras.ops.convert_to_tensor(muted))
+        return float(np.mean(keras.ops.convert_to_numpy(value)))
+
+    mse = float(np.mean((truth - muted) ** 2))
+    np.testing.assert_allclose(loss("study"), mse, rtol=1e-5)
+    np.testing.assert_allclose(loss("study+L1"), np.mean(np.abs(truth - muted)), rtol=1e-5)
+    assert loss("study+colourful") > mse * 1.01  # the colourfulness gap of a muted prediction costs
     classify = recipe_by_name("unet+attention+classify")
-    assert classify.changes["loss"] == "classify" and len(classify.temperatures) >= 3 and 1.0 in classify.temperatures
+    assert get_objective(classify.changes["loss"]).uses_temperature and len(classify.temperatures) >= 3
     with pytest.raises(InvalidArgument, match="unknown recipe 'resnet'"):
         recipe_by_name("resnet")
 
@@ -134,6 +171,10 @@ def test_the_grid_runs_end_to_end_and_resumes(tmp_path):
     recipes = ["study", "unet+attention+classify"]
     result = run_grid(tmp_path / "city", tmp_path / "elsewhere", out, form="tiny", report=report, recipes=recipes)
 
+    # Each run trained the recipe at the form the grid names: config.json holds that config.
+    for name in recipes:
+        saved = json.loads((out / "runs" / name / "config.json").read_text())
+        assert saved["config"] == FORMS["tiny"].config(recipe_by_name(name)).to_dict(), name
     rows = result["rows"]
     temperatures = recipe_by_name("unet+attention+classify").temperatures
     datasets = {row["dataset"] for row in rows}
@@ -142,6 +183,10 @@ def test_the_grid_runs_end_to_end_and_resumes(tmp_path):
         here = [(row["recipe"], row["temperature"]) for row in rows if row["dataset"] == dataset]
         assert sorted(here, key=str) == sorted([("study", None), (GREY, None)]
                                                + [("unet+attention+classify", t) for t in temperatures], key=str)
+        # The classification run is decoded at each of its temperatures: they give different colours.
+        vividness = {row["colourfulness"] for row in rows
+                     if row["dataset"] == dataset and row["recipe"] == "unet+attention+classify"}
+        assert len(vividness) == len(temperatures), (dataset, vividness)
     table = list(csv.DictReader((report / "table.csv").read_text().splitlines()))
     assert all("val" not in row["dataset"] for row in table)  # the table reports test sets only
     assert sum(row["recipe"] == GREY for row in table) == 2

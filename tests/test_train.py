@@ -39,21 +39,39 @@ def read_log(run_dir):
 def test_training_writes_a_complete_run_folder(prepared_toy_city, tmp_path):
     from colorkeras.models import load_model
 
-    run = tmp_path / "run"
-    result = train(prepared_toy_city, run, tiny_config(), verbose=0)
-    assert result.epochs_done == 2 and result.best_epoch in (1, 2)
+    run, config = tmp_path / "run", tiny_config()
+    result = train(prepared_toy_city, run, config, verbose=0)
+    # The config it was given, every field, and the data it trained on.
     saved = json.loads((run / "config.json").read_text())
-    assert saved["model"] == "baseline" and saved["config"]["epochs"] == 2
+    assert saved["model"] == "baseline" and saved["config"] == config.to_dict()
+    assert saved["dataset"]["counts"] == {"train": 40, "val": 4, "test": 4}
+    # One log line per epoch; the best epoch is the lowest validation loss, and best.json,
+    # the state and the result say the same.
     log = read_log(run)
-    assert [row["epoch"] for row in log] == ["1", "2"] and "val_loss" in log[0]
+    assert [row["epoch"] for row in log] == ["1", "2"]
+    val_losses = [float(row["val_loss"]) for row in log]
+    assert all(math.isfinite(float(row["loss"])) for row in log) and all(map(math.isfinite, val_losses))
+    best_epoch = 1 + int(np.argmin(val_losses))
+    assert (result.epochs_done, result.best_epoch, result.best_val_loss) == (2, best_epoch, min(val_losses))
+    best = json.loads((run / "best.json").read_text())
+    assert (best["epoch"], best["val_loss"]) == (best_epoch, min(val_losses))
     state = json.loads((Run(run).latest_state() / "state.json").read_text())
     assert state["epochs_done"] == 2 and state["optimizer_iterations"] == 2 * (40 // 8)
+    assert [h["val_loss"] for h in state["history"]] == val_losses
     model = load_model(run / "best.keras")
     assert model.predict(np.zeros((1, SIZE, SIZE, 1), "float32"), verbose=0).shape == (1, SIZE, SIZE, 2)
     assert any((run / "tensorboard").rglob("*"))
     # Running the finished command again trains nothing more.
-    again = train(prepared_toy_city, run, tiny_config(), verbose=0)
-    assert again.epochs_done == 2 and len(read_log(run)) == 2
+    best_bytes = (run / "best.keras").read_bytes()
+    again = train(prepared_toy_city, run, config, verbose=0)
+    assert again.epochs_done == 2 and read_log(run) == log and (run / "best.keras").read_bytes() == best_bytes
+    # More epochs continue from the saved state: its optimizer steps go on counting.
+    more = train(prepared_toy_city, run, config.replace(epochs=3), verbose=0)
+    assert (more.resumed_from, more.epochs_done) == (2, 3)
+    assert read_log(run)[:2] == log and read_log(run)[2]["epoch"] == "3"
+    state = json.loads((Run(run).latest_state() / "state.json").read_text())
+    assert state["epochs_done"] == 3 and state["optimizer_iterations"] == 3 * (40 // 8)
+    assert json.loads((run / "config.json").read_text())["config"]["epochs"] == 3
 
 
 @pytest.mark.backend
@@ -172,11 +190,15 @@ def test_config_checks_every_field(field, value, message):
         TrainConfig(**{field: value})
 
 
-def test_config_accepts_its_documented_values():
+def test_config_accepts_its_documented_values_and_keeps_them_through_config_json():
     for values in (dict(jit_compile=True), dict(jit_compile=False), dict(max_train_images=1),
                    dict(input_channels=3, extractor_size="tiny", image_size=8), dict(learning_rate=1),
                    dict(weight_decay=0), dict(extractor_weights=None)):
-        assert TrainConfig(**values)  # no error
+        config = TrainConfig(**values)
+        kept = {key: getattr(config, key) for key in values}
+        assert kept == values and all(type(kept[key]) is type(values[key]) for key in values), values
+        # What a run folder's config.json holds (training writes to_dict) gives the same config back.
+        assert TrainConfig(**json.loads(config.to_json())) == config
 
 
 def test_the_image_size_advice_names_a_size_prepare_accepts(prepared_toy_city, tmp_path):

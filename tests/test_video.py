@@ -16,15 +16,12 @@ from PIL import Image
 from colorkeras import color
 from colorkeras.data import clips
 from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.inference.predictor import Predictor
-from colorkeras.inference.temporal import clip_quality, temporal_warping_error, warp_backward
-from colorkeras.inference.video import (
-    VideoError,
-    as_predictor,
-    colorize_frames,
-    colorize_video,
-    colorize_video_paths,
-)
+from colorkeras.evaluation.video_evaluate import clip_quality
+from colorkeras.inference.frames import colorize_frames, work_shape
+from colorkeras.inference.predictor import Predictor, lightness
+from colorkeras.inference.temporal import DEFAULT_WORK_SIDE, TemporalStabilizer, temporal_warping_error, warp_backward
+from colorkeras.inference.video import colorize_video, colorize_video_paths
+from colorkeras.inference.video_io import VideoError
 
 MODEL_SIZE = 32
 
@@ -49,7 +46,7 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(model_path):
-    return as_predictor(model_path)
+    return Predictor.open(model_path)
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +231,39 @@ def test_flow_halves_the_flicker_and_keyframes_flicker_no_more(zoom, predictor):
     assert errors["keyframes"] <= errors["flow"], errors
 
 
+def _film_tail_before_issue_21(predictor, frames, temporal, keyframe_every):
+    """Frames colorized as films were before issue 21, by their own tail: the model's ab
+    resized bilinearly to the working size, stabilised there, and resized bilinearly
+    onto the frame's own L (no guided chroma)."""
+    import cv2
+
+    stabilizer = TemporalStabilizer(temporal, keyframe_every)
+    for rgb in frames:
+        full_l = lightness(rgb)
+        work_h, work_w = work_shape(*full_l.shape, DEFAULT_WORK_SIDE)
+        work_l = full_l if (work_h, work_w) == full_l.shape else cv2.resize(
+            full_l, (work_w, work_h), interpolation=cv2.INTER_AREA)
+
+        def predict(rgb=rgb, work_h=work_h, work_w=work_w):
+            ab = color.denormalize_ab(predictor.predict_normalized(predictor.model_input(rgb)[None])[0])
+            return color.resize_ab(ab, work_h, work_w)
+
+        ab, _ = stabilizer.step(work_l, predict)
+        yield color.merge_l_ab(full_l, ab)
+
+
+@pytest.mark.parametrize("temporal, every", [("off", None), ("flow", None), ("flow", 3)])
+def test_resize_chroma_gives_the_film_output_of_before_byte_for_byte(temporal, every, predictor):
+    frames = clips.pan_clip(5, 400, 240).frames  # above the working side: both resizes run
+    before = list(_film_tail_before_issue_21(predictor, frames, temporal, every))
+    resized = [r.rgb for r in colorize_frames(predictor, frames, temporal, every, chroma_upsampling="resize")]
+    for old, new in zip(before, resized, strict=True):
+        np.testing.assert_array_equal(new, old)
+    # The default ("auto": guided, the model's 32 px being a tenth of the working side) is the fix.
+    default = [r.rgb for r in colorize_frames(predictor, frames, temporal, every)]
+    assert not any(np.array_equal(old, new) for old, new in zip(before, default))
+
+
 def test_colorize_video_paths(pan, model_path, tmp_path):
     _, src = pan
     folder = tmp_path / "shots"
@@ -256,15 +286,21 @@ def test_colorize_video_paths(pan, model_path, tmp_path):
 
 
 def test_a_failed_video_claims_no_output_path(pan, model_path, tmp_path, monkeypatch):
-    import colorkeras.inference.video as video_module
-
     # Issue 22: the record entry of a failed video claimed its output path for ever: a
     # file the user put there later was replaced by --overwrite, or taken for done.
     _, src = pan
     out = tmp_path / "out"
-    real = video_module.as_predictor
+    real = Predictor.predict_normalized
+    calls = []
+
+    def interrupted_at_the_fourth_frame(self, l_norm):
+        calls.append(len(l_norm))
+        if len(calls) >= 4:
+            raise RuntimeError("interrupted")
+        return real(self, l_norm)
+
     with monkeypatch.context() as patch:
-        patch.setattr(video_module, "as_predictor", lambda path: _Counting(real(path), fail_at=4))
+        patch.setattr(Predictor, "predict_normalized", interrupted_at_the_fourth_frame)
         with pytest.raises(RuntimeError, match="interrupted"):
             colorize_video_paths(model_path, [src], out, "off", None, False, progress=False)
     (out / "pan.mp4").write_bytes(b"the user's own file")
@@ -388,13 +424,13 @@ def _giant_gif(path, width=15000, height=15000):
 
 
 def test_videos_over_the_frame_size_limit_are_refused_before_decoding(model_path, pan, tmp_path, monkeypatch):
-    from colorkeras.inference import video
     from colorkeras.cli import VIDEO_LIMIT
+    from colorkeras.inference import video_io
 
-    assert VIDEO_LIMIT.startswith(f"{video.MAX_VIDEO_PIXELS / 1e6:.0f} MP ({video.MAX_VIDEO_PIXELS:,} pixels")
+    assert VIDEO_LIMIT.startswith(f"{video_io.MAX_VIDEO_PIXELS / 1e6:.0f} MP ({video_io.MAX_VIDEO_PIXELS:,} pixels")
     _, src = pan  # 96x64
-    monkeypatch.setattr(video, "MAX_VIDEO_PIXELS", 96 * 64 - 1)
-    monkeypatch.setattr(video._Source, "items", lambda self: pytest.fail("a frame was decoded"))
+    monkeypatch.setattr(video_io, "MAX_VIDEO_PIXELS", 96 * 64 - 1)
+    monkeypatch.setattr(video_io.Source, "items", lambda self: pytest.fail("a frame was decoded"))
     report = colorize_video_paths(model_path, [src], tmp_path / "out", progress=False)
     assert not report.written and len(report.skipped) == 1
     assert report.skipped[0][0] == src
@@ -502,7 +538,7 @@ def test_a_rerun_removes_the_temporary_of_a_killed_encode_and_nothing_else(model
 
 
 def test_stale_frame_folder_temporaries_go_only_when_they_hold_nothing_but_our_frames(tmp_path):
-    from colorkeras.inference.video import remove_stale_temporaries
+    from colorkeras.inference.video_io import remove_stale_temporaries
 
     out = tmp_path / "frames"
     ours = tmp_path / ".frames.999999999.0123abcd.tmp"

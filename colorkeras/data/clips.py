@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.data.media import add_video_stream
+from colorkeras.data.toy_scenes import render_scene
 from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import write_atomic
 
@@ -108,8 +110,6 @@ def camera_clip(picture: np.ndarray, frames: int = 16, width: int = 96, height: 
 
 def city_picture(size: int = 256, scene_class: str = "street", seed: int = 0, index: int = 0) -> np.ndarray:
     """A toy-city scene rendered large, to move a camera over."""
-    from colorkeras.data.synthetic import render_scene
-
     return render_scene(scene_class, size=size, seed=seed, index=index)
 
 
@@ -153,8 +153,6 @@ def write_clip(clip: Clip, path, audio: bool = True, tone_hz: float = 440.0,
     """Write ``clip`` as a video (by suffix: .mp4 .mov .mkv H.264, .webm VP9) with, for
     .mp4/.mov/.mkv, a mono AAC sine tone as long as the clip. Written atomically."""
     import av
-
-    from colorkeras.inference.video import add_video_stream
 
     path = Path(path)
 

@@ -16,6 +16,12 @@ mean sending both embeddings, for no gain in bytes or time.
 
 Embeddings are cached per image *and* per horizontal flip (shape (N, 2, D)), so a
 flipped training image is paired with the embedding of the flipped image.
+
+For a family that takes a reference photo (``references``: the exemplar family), batches
+are ``((l_stored, reference_l, reference_ab), ab_stored)``: each target's reference from
+``colorkeras.data.pairs`` (the same split's photos), normalised float32 (B, S, S, 1) and
+(B, S, S, 2); drawn anew each epoch in training, one fixed reference per photo where the
+reader does not augment (validation).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from colorkeras.errors import ColorkerasError
-from colorkeras.data.prepare import SPLITS, read_settings
+from colorkeras.data.destination import SPLITS, read_settings
+from colorkeras.data.pairs import ReferencePool, reference_batch
 
 
 class DatasetError(ColorkerasError):
@@ -179,11 +186,13 @@ class BatchReader:
 
     ``image_size`` (default: the stored size) is the size batches come out at: smaller
     stored images are refused, larger ones resized, or randomly cropped and resized where
-    ``crop_scale`` is set (`crop_and_resize`)."""
+    ``crop_scale`` is set (`crop_and_resize`). With ``references`` each batch also carries
+    the targets' references (module docstring), fixed per photo where ``fixed_references``."""
 
     def __init__(self, dataset: PreparedDataset, split: str, batch_size: int,
                  embeddings_key: str | None = None, image_size: int | None = None,
-                 crop_scale: float | None = None, seed: int = 0):
+                 crop_scale: float | None = None, seed: int = 0, references: bool = False,
+                 fixed_references: bool = False):
         self.image_size = image_size or dataset.image_size
         if self.image_size > dataset.image_size:
             raise DatasetError(f"{dataset.root} was prepared at {dataset.image_size}px, smaller than the "
@@ -199,6 +208,10 @@ class BatchReader:
         self.batch_size = batch_size
         if len(self.l_array) == 0:
             raise DatasetError(f"{dataset.root}: split {split!r} is empty")
+        if references and embeddings_key:
+            raise DatasetError("a family takes a reference photo or cached embeddings, not both")
+        self.reference_pool = ReferencePool.from_dataset(dataset, split) if references else None
+        self.fixed_references = fixed_references
 
     def stored_batch(self, indices: np.ndarray, flips: np.ndarray | None = None):
         """L (B, S, S) and ab (B, S, S, 2) uint8 at the reader's size: gathered, mirrored,
@@ -212,9 +225,17 @@ class BatchReader:
         """One stored batch: (L uint8 (B, S, S, 1)[, embedding], ab uint8 (B, S, S, 2))."""
         l_u8, ab_stored = self.stored_batch(indices, flips)
         inputs = l_u8[..., None]
+        if self.reference_pool is not None:
+            return (inputs, *self.reference_batch(indices)), ab_stored
         if self.embedding_array is None:
             return inputs, ab_stored
         return (inputs, self.embedding_batch(indices, flips)), ab_stored
+
+    def reference_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised reference L (B, S, S, 1) and ab (B, S, S, 2) float32 of the rows."""
+        ref_l, ref_ab, _ = reference_batch(self.reference_pool, indices, self.image_size, self.seed,
+                                           fixed=self.fixed_references)
+        return ref_l, ref_ab
 
     def embedding_batch(self, indices: np.ndarray, flips: np.ndarray | None = None) -> np.ndarray:
         """The cached embedding of each row, or of its mirror image where `flips` is true."""
@@ -242,6 +263,7 @@ def make_tf_dataset(
     device: str | None = None,
     image_size: int | None = None,
     crop_scale: float | None = None,
+    references: bool = False,
 ):
     """A tf.data pipeline of stored uint8 batches (see the module docstring).
 
@@ -260,54 +282,22 @@ def make_tf_dataset(
             multi-device distribution strategy).
         image_size, crop_scale: the size batches come out at and the random resized crops
             (`BatchReader`).
+        references: each target's reference photo too (fixed per photo without ``augment``).
     """
     import tensorflow as tf
 
     if not isinstance(dataset, PreparedDataset):
         dataset = PreparedDataset.open(dataset)
-    reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed)
-    count = len(reader.l_array)
+    reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed,
+                         references=references, fixed_references=not augment)
     drop_remainder = shuffle if drop_remainder is None else drop_remainder
-    epoch_counter = [start_epoch]
-
-    def index_batches():
-        epoch = epoch_counter[0]
-        epoch_counter[0] += 1
-        yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
-
-    size = reader.image_size
-    with_embedding = reader.embedding_array is not None
-
-    def load(indices, flips):
-        def gather(idx, flp):
-            # Gather and mirror in NumPy on uint8 (a few ms per batch); TF's reverse +
-            # where over the float32 batch cost ~70 ms and capped the pipeline.
-            idx, flp = np.asarray(idx), np.asarray(flp)
-            l_u8, ab_u8 = reader.stored_batch(idx, flp)
-            emb = reader.embedding_batch(idx, flp) if with_embedding else np.zeros((len(idx), 0), np.float32)
-            return l_u8, ab_u8, emb
-
-        l_u8, ab_u8, emb = tf.numpy_function(gather, [indices, flips], [tf.uint8, tf.uint8, tf.float32])
-        l_u8.set_shape([None, size, size])
-        ab_u8.set_shape([None, size, size, 2])
-        l_u8 = l_u8[..., None]
-        if with_embedding:
-            emb.set_shape([None, reader.embedding_array.shape[-1]])
-            return (l_u8, emb), ab_u8
-        return l_u8, ab_u8
-
-    indices = tf.data.Dataset.from_generator(
-        index_batches, output_signature=tf.TensorSpec([None], tf.int64)
-    )
-    if augment:
-        flips = tf.data.Dataset.random(seed=seed).map(lambda x: x % 2 == 0)
-        flips = flips.batch(batch_size).repeat()
-    else:
-        flips = tf.data.Dataset.from_tensors(tf.zeros([batch_size], tf.bool)).repeat()
-    pipeline = tf.data.Dataset.zip(indices, flips).map(
+    index_batches = _epochs_of_batches(len(reader.l_array), seed, shuffle, max_images, batch_size,
+                                       drop_remainder, start_epoch)
+    indices = tf.data.Dataset.from_generator(index_batches, output_signature=tf.TensorSpec([None], tf.int64))
+    pipeline = tf.data.Dataset.zip(indices, _tf_flips(augment, seed, batch_size)).map(
         lambda idx, flp: (idx, flp[: tf.shape(idx)[0]])
     )
-    pipeline = pipeline.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    pipeline = pipeline.map(_tf_loader(reader), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = True
     pipeline = pipeline.with_options(options)
@@ -317,6 +307,62 @@ def make_tf_dataset(
     if device:
         pipeline = pipeline.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=2))
     return pipeline
+
+
+def _epochs_of_batches(count: int, seed: int, shuffle: bool, max_images, batch_size: int, drop_remainder: bool,
+                       start_epoch: int):
+    """A generator function whose every call yields the index batches of the next epoch
+    (its own seeded order), starting at ``start_epoch``."""
+    epoch_counter = [start_epoch]
+
+    def index_batches():
+        epoch = epoch_counter[0]
+        epoch_counter[0] += 1
+        yield from _batches(epoch_order(count, seed, epoch, shuffle, max_images), batch_size, drop_remainder)
+
+    return index_batches
+
+
+def _tf_flips(augment: bool, seed: int, batch_size: int):
+    """Endless batches of horizontal-flip flags: seeded coin tosses, or all False."""
+    import tensorflow as tf
+
+    if augment:
+        flips = tf.data.Dataset.random(seed=seed).map(lambda x: x % 2 == 0)
+        return flips.batch(batch_size).repeat()
+    return tf.data.Dataset.from_tensors(tf.zeros([batch_size], tf.bool)).repeat()
+
+
+def _tf_loader(reader: BatchReader):
+    """(indices, flips) -> the stored batch, as tf.data's map function over the reader."""
+    import tensorflow as tf
+
+    size = reader.image_size
+    with_embedding = reader.embedding_array is not None
+    references = reader.reference_pool is not None
+
+    def gather(idx, flp):
+        # Gather and mirror in NumPy on uint8 (a few ms per batch); TF's reverse +
+        # where over the float32 batch cost ~70 ms and capped the pipeline.
+        idx, flp = np.asarray(idx), np.asarray(flp)
+        l_u8, ab_u8 = reader.stored_batch(idx, flp)
+        emb = reader.embedding_batch(idx, flp) if with_embedding else np.zeros((len(idx), 0), np.float32)
+        return (l_u8, ab_u8, emb, *reader.reference_batch(idx)) if references else (l_u8, ab_u8, emb)
+
+    def load(indices, flips):
+        l_u8, ab_u8, emb, *refs = tf.numpy_function(
+            gather, [indices, flips], [tf.uint8, tf.uint8, tf.float32] + [tf.float32] * 2 * references)
+        l_u8.set_shape([None, size, size])
+        ab_u8.set_shape([None, size, size, 2])
+        l_u8 = l_u8[..., None]
+        if references:
+            return (l_u8, *(tf.ensure_shape(r, [None, size, size, c]) for r, c in zip(refs, (1, 2)))), ab_u8
+        if with_embedding:
+            emb.set_shape([None, reader.embedding_array.shape[-1]])
+            return (l_u8, emb), ab_u8
+        return l_u8, ab_u8
+
+    return load
 
 
 # ------------------------------------------------------------------------------------
@@ -338,6 +384,7 @@ def make_py_dataset(
     queue: int = 10,
     image_size: int | None = None,
     crop_scale: float | None = None,
+    references: bool = False,
 ):
     """A ``keras.utils.PyDataset`` of stored uint8 batches over the memory-mapped arrays
     (no TensorFlow needed; see the module docstring).
@@ -351,7 +398,8 @@ def make_py_dataset(
 
     if not isinstance(dataset, PreparedDataset):
         dataset = PreparedDataset.open(dataset)
-    reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed)
+    reader = BatchReader(dataset, split, batch_size, embeddings_key, image_size, crop_scale, seed,
+                         references=references, fixed_references=not augment)
     drop_remainder = shuffle if drop_remainder is None else drop_remainder
 
     class PreparedPyDataset(keras.utils.PyDataset):

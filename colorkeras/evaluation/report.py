@@ -33,14 +33,12 @@ import io
 import math
 import os
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
 from colorkeras.errors import InvalidArgument
-from colorkeras.evaluation import figures
 from colorkeras.evaluation.evaluate import GREY_FLOOR, format_number, grey_floor_verdict
 from colorkeras.evaluation.figures import (default_sample_rows, gain_figure, learning_curve_figure,
                                            qualitative_figure, save_figure)
@@ -547,24 +545,3 @@ def study_comparison_markdown(run_dirs, split: str = "test") -> str:
         ]
     return "\n".join(parts).rstrip() + "\n"
 
-
-# ------------------------------------------------------------------------------------
-# Names that moved out of this module in 0.2: they answer, with a warning, until 0.3
-# ------------------------------------------------------------------------------------
-MOVED_TO_FIGURES = ("FIGURE_DPI", "SAMPLE_CLASSES", "before_after_figure", "class_count_figure", "class_counts",
-                    "comparison_panels", "sample_grid_figure")
-
-
-def __getattr__(name: str):
-    """``report.class_count_figure`` and the other figures of the notebooks (now in
-    `colorkeras.evaluation.figures`), and ``report.read_log`` (now `Run.read_log`), each
-    with a DeprecationWarning naming the new place."""
-    if name in MOVED_TO_FIGURES:
-        new, value = f"colorkeras.evaluation.figures.{name}", getattr(figures, name)
-    elif name == "read_log":
-        new, value = "colorkeras.training.run.Run(run_dir).read_log()", lambda run_dir: Run(run_dir).read_log()
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"{__name__}.{name} moved to {new}; the old name goes in colorkeras 0.3",
-                  DeprecationWarning, stacklevel=2)
-    return value

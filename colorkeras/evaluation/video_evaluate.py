@@ -10,7 +10,7 @@ colours are the truth: the model sees only their L. Per frame it records
   means no flicker). The motion is the clip's true flow when it is known (a generated
   clip, `colorkeras.data.clips`), otherwise DIS optical flow on the truth's L with its
   forward-backward-consistent pixels, the same for every mode;
-* PSNR, SSIM and colourfulness against the truth (`colorkeras.inference.temporal.clip_quality`).
+* PSNR, SSIM and colourfulness against the truth (`clip_quality`).
 
 ``write_clip_evaluation`` writes ``per_frame.csv``, ``summary.json``, ``table.md`` and a
 flicker chart (``flicker.png``, warping error per frame for each mode).
@@ -24,19 +24,23 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from colorkeras import color
 from colorkeras.errors import InvalidArgument
+from colorkeras.evaluation import metrics
 from colorkeras.fileio import WrittenFiles, writing_into
+from colorkeras.inference.frames import FrameColorizer
+from colorkeras.inference.predictor import Predictor
 from colorkeras.inference.temporal import (
     DEFAULT_WORK_SIDE,
-    clip_quality,
     flow_confidence,
     lightness_u8,
     warping_error_frame,
 )
+from colorkeras.inference.video_io import Source
 
 GREY_FLOOR = "grey floor"
 MODES = ("off", "flow", "keyframes")
@@ -104,6 +108,24 @@ class ClipEvaluation:
         return "\n".join(lines)
 
 
+def clip_quality(pred_rgb: Iterable[np.ndarray], true_rgb: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-frame PSNR, SSIM and colourfulness of a colorized clip against its truth.
+
+    Both are uint8 RGB frames of equal sizes; the metrics are `colorkeras.evaluation.metrics`'s
+    (sRGB in [0, 1]). Returns name -> (T,) float64: psnr, ssim, colorfulness_pred,
+    colorfulness_true.
+    """
+    rows = []
+    for pred, true in zip(pred_rgb, true_rgb, strict=True):
+        p = np.asarray(pred, np.float32) / 255.0
+        t = np.asarray(true, np.float32) / 255.0
+        rows.append((metrics.psnr(p, t), metrics.ssim(p, t),
+                     metrics.colorfulness(np.asarray(pred)), metrics.colorfulness(np.asarray(true))))
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    return {name: values[:, i] for i, name in
+            enumerate(("psnr", "ssim", "colorfulness_pred", "colorfulness_true"))}
+
+
 def _dis():
     import cv2
 
@@ -126,12 +148,10 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         work_side, stabilizer_options: passed to every mode's `FrameColorizer` (e.g.
             ``preset``, see `colorkeras.inference.temporal.TemporalStabilizer`).
     """
-    from colorkeras.inference.video import FrameColorizer, _Source, as_predictor
-
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise InvalidArgument(f"modes must be some of {', '.join(MODES)}, got {list(modes)}")
-    predictor = as_predictor(model)
+    predictor = Predictor.open(model)
     colorizers = {mode: FrameColorizer(predictor, "off" if mode == "off" else "flow",
                                        keyframe_every if mode == "keyframes" else None, work_side=work_side,
                                        **stabilizer_options)
@@ -140,48 +160,60 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         name, frames = "generated clip", iter(clip.frames)
         truth_flows, truth_masks = clip.flows, clip.masks
     else:
-        source = _Source(Path(clip))
+        source = Source(Path(clip))
         name = Path(clip).name
         frames = (payload for kind, payload, _ in source.items() if kind == "video")
     evaluation = ClipEvaluation(name, 0, list(modes), keyframe_every)
-    previous = {}
-    previous_l = None
-    dis = _dis()
+    previous, previous_l, dis = {}, None, _dis()
     for index, truth in enumerate(frames):
         outputs = {mode: colorizer(truth) for mode, colorizer in colorizers.items()}
-        some = next(iter(outputs.values()))
-        work_h, work_w = some.ab.shape[:2]
+        work_h, work_w = next(iter(outputs.values())).ab.shape[:2]
         full_l = color.rgb_to_l(truth)
         work_l = _resize(full_l, work_h, work_w)
-        flow = mask = None
-        if index > 0:
-            if truth_flows is not None:
-                scale_x, scale_y = work_w / truth.shape[1], work_h / truth.shape[0]
-                flow = _resize(np.asarray(truth_flows[index], np.float32), work_h, work_w) * [scale_x, scale_y]
-                mask = _resize(np.asarray(truth_masks[index], np.float32), work_h, work_w) > 0.5
-            else:
-                current, before = lightness_u8(work_l), lightness_u8(previous_l)
-                flow = dis.calc(current, before, None)
-                mask = flow_confidence(flow, dis.calc(before, current, None)) > 0.5
-        quality = {}
-        for mode, result in outputs.items():
-            quality[mode] = clip_quality([result.rgb], [truth])
-        grey_rgb = color.merge_l_ab(full_l, np.zeros(truth.shape[:2] + (2,), np.float32))
-        quality[GREY_FLOOR] = clip_quality([grey_rgb], [truth])
-        abs_now = {mode: result.ab for mode, result in outputs.items()}
-        abs_now[GREY_FLOOR] = np.zeros((work_h, work_w, 2), np.float32)
-        for mode, ab in abs_now.items():
-            error = (warping_error_frame(ab, previous[mode], flow, mask)
-                     if flow is not None and mask.any() else math.nan)
-            values = quality[mode]
-            evaluation.rows.append({"frame": index, "mode": mode, "warping_error": error,
-                                    **{key: float(values[key][0]) for key in COLUMNS[3:]}})
-        previous, previous_l = abs_now, work_l
+        flow, mask = (None, None) if index == 0 else _motion(index, truth, work_l, previous_l, truth_flows,
+                                                              truth_masks, dis)
+        previous = _add_frame_rows(evaluation, index, truth, full_l, outputs, previous, flow, mask)
+        previous_l = work_l
         evaluation.frames = index + 1
     evaluation.model_frames = {mode: colorizer.model_frames for mode, colorizer in colorizers.items()}
     if evaluation.frames < 2:
         raise InvalidArgument(f"{name}: a clip needs at least two frames to measure flicker")
     return evaluation
+
+
+def _motion(index: int, truth: np.ndarray, work_l: np.ndarray, previous_l: np.ndarray, truth_flows, truth_masks,
+            dis):
+    """(backward flow, visible pixels) at the work size from frame ``index`` to the one
+    before: the true motion when it is known, else DIS flow on the truth's L with its
+    forward-backward-consistent pixels."""
+    work_h, work_w = work_l.shape[:2]
+    if truth_flows is not None:
+        scale_x, scale_y = work_w / truth.shape[1], work_h / truth.shape[0]
+        flow = _resize(np.asarray(truth_flows[index], np.float32), work_h, work_w) * [scale_x, scale_y]
+        return flow, _resize(np.asarray(truth_masks[index], np.float32), work_h, work_w) > 0.5
+    current, before = lightness_u8(work_l), lightness_u8(previous_l)
+    flow = dis.calc(current, before, None)
+    return flow, flow_confidence(flow, dis.calc(before, current, None)) > 0.5
+
+
+def _add_frame_rows(evaluation: ClipEvaluation, index: int, truth: np.ndarray, full_l: np.ndarray, outputs: dict,
+                    previous: dict, flow, mask) -> dict:
+    """A row per mode and one for the grey floor of frame ``index``: its flicker against
+    the frame before (NaN without motion) and its quality against the truth. Returns each
+    row's ab at the work size, for the next frame."""
+    work_h, work_w = next(iter(outputs.values())).ab.shape[:2]
+    quality = {mode: clip_quality([result.rgb], [truth]) for mode, result in outputs.items()}
+    grey_rgb = color.merge_l_ab(full_l, np.zeros(truth.shape[:2] + (2,), np.float32))
+    quality[GREY_FLOOR] = clip_quality([grey_rgb], [truth])
+    abs_now = {mode: result.ab for mode, result in outputs.items()}
+    abs_now[GREY_FLOOR] = np.zeros((work_h, work_w, 2), np.float32)
+    for mode, ab in abs_now.items():
+        error = (warping_error_frame(ab, previous[mode], flow, mask)
+                 if flow is not None and mask.any() else math.nan)
+        values = quality[mode]
+        evaluation.rows.append({"frame": index, "mode": mode, "warping_error": error,
+                                **{key: float(values[key][0]) for key in COLUMNS[3:]}})
+    return abs_now
 
 
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -21,12 +21,13 @@ All of it works on a "working" resolution (the frame scaled down to at most
 ``work_side`` pixels on its longer side): the ab field is smooth, so flow and blending
 there cost little, and `colorkeras.color.merge_l_ab` puts it on the full-size L.
 
-Measures: `temporal_warping_error` (how much the output changes along the true motion)
-and `clip_quality` (per-frame PSNR, SSIM and colourfulness against a truth clip).
+Measure: `temporal_warping_error` (how much the output changes along the true motion);
+the per-frame quality against a truth clip is `colorkeras.evaluation.video_evaluate`'s.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -239,8 +240,6 @@ class TemporalStabilizer:
             predict: returns the model's ab for this frame, (h, w, 2) un-normalised;
                 called only when the model is needed.
         """
-        import time
-
         cut = self.cuts(lightness)
         first = self._previous_ab is None
         if self.mode == "off" or first or cut:
@@ -311,23 +310,3 @@ def warping_error_frame(ab: np.ndarray, previous_ab: np.ndarray, flow: np.ndarra
     warped = warp_backward(np.asarray(previous_ab, np.float32), flow)
     distance = np.sqrt(np.sum((np.asarray(ab, np.float32) - warped) ** 2, axis=-1))
     return float(distance[np.asarray(mask, bool)].mean())
-
-
-def clip_quality(pred_rgb: Iterable[np.ndarray], true_rgb: Iterable[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-frame PSNR, SSIM and colourfulness of a colorized clip against its truth.
-
-    Both are uint8 RGB frames of equal sizes; the metrics are `colorkeras.evaluation.metrics`'s
-    (sRGB in [0, 1]). Returns name -> (T,) float64: psnr, ssim, colorfulness_pred,
-    colorfulness_true.
-    """
-    from colorkeras.evaluation import metrics
-
-    rows = []
-    for pred, true in zip(pred_rgb, true_rgb, strict=True):
-        p = np.asarray(pred, np.float32) / 255.0
-        t = np.asarray(true, np.float32) / 255.0
-        rows.append((metrics.psnr(p, t), metrics.ssim(p, t),
-                     metrics.colorfulness(np.asarray(pred)), metrics.colorfulness(np.asarray(true))))
-    values = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    return {name: values[:, i] for i, name in
-            enumerate(("psnr", "ssim", "colorfulness_pred", "colorfulness_true"))}

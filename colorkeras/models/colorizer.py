@@ -11,7 +11,10 @@ Contract, for every family:
   ab (``colorkeras.training.objectives``): for regression, 2 channels of ab / 127.5 in [-1, 1];
 * ``training_graph()``: the graph that training fits (the model itself, or a graph that
   takes cached inputs, such as a frozen extractor's embedding, beside L);
-* ``extractor``: the frozen extractor a family needs cached outputs of, or None.
+* ``extractor``: the frozen extractor a family needs cached outputs of, or None;
+* ``takes_reference``: True for a family that also takes a reference photo's normalised L
+  and ab, ``(batch, S, S, 1)`` and ``(batch, S, S, 2)``, after the target's L
+  (``colorkeras.models.exemplar``); training then feeds references (``colorkeras.data.pairs``).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Colorizer(keras.Model):
     """
 
     family = ""
+    takes_reference = False  # inputs: target L, reference L, reference ab (module docstring)
 
     def __init__(self, *args, image_size: int, input_channels: int = 1, **kwargs):
         super().__init__(*args, **kwargs)

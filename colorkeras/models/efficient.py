@@ -26,7 +26,15 @@ from keras import layers
 
 from colorkeras.errors import InvalidArgument
 from colorkeras.models.colorizer import Colorizer, check_image_size, check_input_channels
-from colorkeras.models.unet import ATTENTION_HEADS, _is_int, _self_attention
+from colorkeras.models.blocks import (
+    ATTENTION_HEADS,
+    check_attention,
+    check_base_filters,
+    check_depth,
+    check_output_channels,
+    is_whole_number,
+    self_attention,
+)
 
 BLOCKS = ("fused", "mbconv")
 WIDTH_STEPS = (1, 1.5, 2.5, 5, 8, 10)  # MobileNet-like widening, per level below the stem
@@ -39,7 +47,7 @@ def level_widths(base_filters: int, depth: int) -> list[int]:
     return [max(8, int(round(base_filters * step / 8)) * 8) for step in WIDTH_STEPS[: depth + 1]]
 
 
-def _block(x, filters: int, block: str, stride: int, name: str):
+def mbconv_block(x, filters: int, block: str, stride: int, name: str):
     """One fused-MBConv or inverted-residual block; residual when shape is kept."""
     inputs = x
     expanded = x.shape[-1] * EXPANSION
@@ -58,6 +66,37 @@ def _block(x, filters: int, block: str, stride: int, name: str):
     x = layers.BatchNormalization(name=f"{name}_project_bn")(x)
     if stride == 1 and inputs.shape[-1] == filters:
         x = layers.Add(name=f"{name}_residual")([inputs, x])
+    return x
+
+
+def _encoder(x, widths: list[int], block: str, blocks: int) -> list:
+    """The stem (S -> S/2) and the levels below it: the output of each, the last lowest."""
+    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem")(x)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = layers.Activation("relu", name="stem_relu")(x)
+    skips = [x]
+    for level in range(1, len(widths)):
+        x = mbconv_block(x, widths[level], block, 2, f"encoder{level}_down")
+        for index in range(blocks):
+            x = mbconv_block(x, widths[level], block, 1, f"encoder{level}_block{index}")
+        skips.append(x)
+    return skips
+
+
+def _decoder(x, skips: list, widths: list[int], block: str, output_channels: int):
+    """Up through the levels, adding each skip; the head at S/2, in float32, then bilinear to S."""
+    for level in reversed(range(len(widths) - 1)):
+        x = layers.Conv2D(widths[level], 1, use_bias=False, name=f"decoder{level}_reduce")(x)
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(x)
+        x = layers.Add(name=f"decoder{level}_skip")([x, skips[level]])
+        x = layers.BatchNormalization(name=f"decoder{level}_bn")(x)
+        x = layers.Activation("relu", name=f"decoder{level}_relu")(x)
+        x = mbconv_block(x, widths[level], block, 1, f"decoder{level}_block")
+    # The head in float32 at S/2 (chroma is low-frequency), then bilinear to S.
+    x = layers.Conv2D(output_channels, 1, dtype="float32", name="head")(x)
+    x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name="head_up")(x)
+    if output_channels == 2:
+        x = layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
     return x
 
 
@@ -94,50 +133,24 @@ class EfficientUNet(Colorizer):
     ):
         check_image_size(image_size)
         check_input_channels(input_channels)
-        if not _is_int(depth) or not 1 <= depth <= MAX_DEPTH:
-            raise InvalidArgument(f"depth must be a whole number from 1 to {MAX_DEPTH}, got {depth!r}")
+        check_depth(depth, MAX_DEPTH)
         if image_size % 2 ** (depth + 1):
             raise InvalidArgument(f"image_size {image_size} must be a multiple of 2**(depth+1) = {2 ** (depth + 1)}")
-        if not _is_int(base_filters) or base_filters < ATTENTION_HEADS:
-            raise InvalidArgument(f"base_filters must be a whole number >= {ATTENTION_HEADS}, got {base_filters!r}")
-        if not _is_int(blocks) or blocks < 0:
+        check_base_filters(base_filters)
+        if not is_whole_number(blocks) or blocks < 0:
             raise InvalidArgument(f"blocks must be a whole number >= 0, got {blocks!r}")
         if block not in BLOCKS:
             raise InvalidArgument(f"unknown block {block!r}; expected one of {', '.join(BLOCKS)}")
-        if not isinstance(attention, bool):
-            raise InvalidArgument(f"attention must be True or False, got {attention!r}")
-        if not _is_int(output_channels) or output_channels < 2:
-            raise InvalidArgument(f"output_channels must be a whole number >= 2, got {output_channels!r}")
+        check_attention(attention)
+        check_output_channels(output_channels)
         widths = level_widths(base_filters, depth)
 
         # === Functional Model ===
         inputs = keras.Input((image_size, image_size, 1), name="l")
-        x = inputs
-        if input_channels == 3:
-            x = layers.Concatenate(name="repeat_l")([x, x, x])
-        x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem")(x)
-        x = layers.BatchNormalization(name="stem_bn")(x)
-        x = layers.Activation("relu", name="stem_relu")(x)
-        skips = [x]
-        for level in range(1, depth + 1):
-            x = _block(x, widths[level], block, 2, f"encoder{level}_down")
-            for index in range(blocks):
-                x = _block(x, widths[level], block, 1, f"encoder{level}_block{index}")
-            skips.append(x)
-        if attention:
-            x = _self_attention(x, ATTENTION_HEADS, "attention")
-        for level in reversed(range(depth)):
-            x = layers.Conv2D(widths[level], 1, use_bias=False, name=f"decoder{level}_reduce")(x)
-            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(x)
-            x = layers.Add(name=f"decoder{level}_skip")([x, skips[level]])
-            x = layers.BatchNormalization(name=f"decoder{level}_bn")(x)
-            x = layers.Activation("relu", name=f"decoder{level}_relu")(x)
-            x = _block(x, widths[level], block, 1, f"decoder{level}_block")
-        # The head in float32 at S/2 (chroma is low-frequency), then bilinear to S.
-        x = layers.Conv2D(output_channels, 1, dtype="float32", name="head")(x)
-        x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name="head_up")(x)
-        if output_channels == 2:
-            x = layers.Activation("tanh", dtype="float32", name="head_tanh")(x)
+        x = layers.Concatenate(name="repeat_l")([inputs] * 3) if input_channels == 3 else inputs
+        skips = _encoder(x, widths, block, blocks)
+        x = self_attention(skips[-1], ATTENTION_HEADS, "attention") if attention else skips[-1]
+        x = _decoder(x, skips, widths, block, output_channels)
         super().__init__(inputs=inputs, outputs=x, image_size=image_size, input_channels=input_channels,
                          name=name, **kwargs)
         self.base_filters = base_filters

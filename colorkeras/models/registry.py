@@ -69,6 +69,9 @@ register_family("unet", "colorkeras.models.unet:UNet", "U-Net with skips, bottle
 register_family("efficient", "colorkeras.models.efficient:EfficientUNet",
                 "the default model: efficient U-Net (strided stem, fused-MBConv blocks, ab at half size)",
                 options=("base_filters", "depth", "blocks", "block", "attention"))
+register_family("exemplar", "colorkeras.models.exemplar:ExemplarUNet",
+                "colour from a reference photo: shared encoder, attention to the reference at S/8, gated fallback",
+                options=("base_filters", "depth", "blocks", "block", "attention"))
 
 MODEL_NAMES = tuple(FAMILIES)
 

@@ -3,7 +3,9 @@
 ``colorkeras/weights/default/`` is a run folder as `colorkeras train` writes one, trimmed
 to what inference reads: ``best.keras`` (float32 weights), ``config.json`` (family,
 objective and its default decode temperature, recipe, data identity), ``best.json`` and
-``MODEL_CARD.md`` (data and their terms, recipe, measured table, known limits). Anything
+``MODEL_CARD.md`` (data and their terms, recipe, measured table, known limits).
+``colorkeras/weights/exemplar/``, where present, is the same for the exemplar family
+(colour from a reference photo), run by ``colorize --reference`` without a model. Anything
 that opens a run folder opens it (`colorkeras.inference.predictor.Predictor.open`), so the shipped
 model goes through the same predictor as a user's own runs.
 """
@@ -15,6 +17,8 @@ from pathlib import Path
 from colorkeras.errors import ColorkerasError
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
+# The exemplar family's model: what `colorize --reference` runs when no model is named.
+EXEMPLAR_MODEL_DIR = DEFAULT_MODEL_DIR.parent / "exemplar"
 MODEL_CARD = "MODEL_CARD.md"
 
 
@@ -33,6 +37,19 @@ def default_model_dir() -> Path:
             f"the default model is missing from this installation ({DEFAULT_MODEL_DIR / 'best.keras'}); "
             "reinstall colorkeras, or name a model: a run folder or a .keras file")
     return DEFAULT_MODEL_DIR
+
+
+def exemplar_model_dir() -> Path:
+    """The shipped exemplar model's run folder (colour from a reference photo).
+
+    Raises:
+        NoShippedModel: this installation has none.
+    """
+    if not (EXEMPLAR_MODEL_DIR / "best.keras").is_file():
+        raise NoShippedModel(
+            f"no exemplar model in this installation ({EXEMPLAR_MODEL_DIR / 'best.keras'}); name one "
+            "(a run folder of family 'exemplar'), or a classical transfer: 'global' or 'welsh'")
+    return EXEMPLAR_MODEL_DIR
 
 
 def looks_like_model(path) -> bool:

@@ -23,16 +23,19 @@ from keras import layers
 
 from colorkeras.errors import InvalidArgument
 from colorkeras.models.baseline import RepeatChannels
+from colorkeras.models.blocks import (
+    ATTENTION_HEADS,
+    check_attention,
+    check_base_filters,
+    check_depth,
+    check_output_channels,
+    self_attention,
+)
 from colorkeras.models.colorizer import Colorizer, check_image_size, check_input_channels
 from colorkeras.models.extractors import build_extractor
 from colorkeras.models.fusion import FUSION_FAMILIES, TileEmbedding, fuse_embedding
 
-ATTENTION_HEADS = 4
 MAX_DEPTH = 6
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _conv_block(x, filters: int, name: str):
@@ -41,20 +44,6 @@ def _conv_block(x, filters: int, name: str):
         x = layers.BatchNormalization(name=f"{name}_bn{index}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{index}")(x)
     return x
-
-
-def _self_attention(x, heads: int, name: str):
-    """Self-attention over the flattened (G, G, C) grid, with a residual and LayerNorm.
-
-    In float32 under mixed precision: the block is a small part of the cost, it keeps the
-    attention logits and softmax exact, and JAX on CPU has no float16 matrix products."""
-    grid, channels = x.shape[1], x.shape[-1]
-    tokens = layers.Reshape((grid * grid, channels), name=f"{name}_flatten")(x)
-    attended = layers.MultiHeadAttention(heads, key_dim=max(1, channels // heads), dtype="float32",
-                                         name=f"{name}_mha")(tokens, tokens)
-    tokens = layers.Add(dtype="float32", name=f"{name}_residual")([tokens, attended])
-    tokens = layers.LayerNormalization(dtype="float32", name=f"{name}_norm")(tokens)
-    return layers.Reshape((grid, grid, channels), name=f"{name}_grid")(tokens)
 
 
 def level_filters(base_filters: int, depth: int) -> list[int]:
@@ -85,7 +74,7 @@ def build_unet_decoder(image_size: int, base_filters: int, depth: int, attention
     skips = [keras.Input((image_size >> level, image_size >> level, filters[level]), name=f"skip{level}")
              for level in range(depth)]
     bottom = keras.Input((image_size >> depth, image_size >> depth, filters[depth]), name="bottom")
-    x = _self_attention(bottom, ATTENTION_HEADS, "attention") if attention else bottom
+    x = self_attention(bottom, ATTENTION_HEADS, "attention") if attention else bottom
     for level in reversed(range(depth)):
         x = layers.Conv2D(filters[level], 1, name=f"decoder_reduce{level}")(x)
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder_up{level}")(x)
@@ -137,16 +126,12 @@ class UNet(Colorizer):
     ):
         check_image_size(image_size)
         check_input_channels(input_channels)
-        if not _is_int(depth) or not 1 <= depth <= MAX_DEPTH:
-            raise InvalidArgument(f"depth must be a whole number from 1 to {MAX_DEPTH}, got {depth!r}")
+        check_depth(depth, MAX_DEPTH)
         if image_size % 2**depth:
             raise InvalidArgument(f"image_size {image_size} must be a multiple of 2**depth = {2**depth}")
-        if not _is_int(base_filters) or base_filters < ATTENTION_HEADS:
-            raise InvalidArgument(f"base_filters must be a whole number >= {ATTENTION_HEADS}, got {base_filters!r}")
-        if not isinstance(attention, bool):
-            raise InvalidArgument(f"attention must be True or False, got {attention!r}")
-        if not _is_int(output_channels) or output_channels < 2:
-            raise InvalidArgument(f"output_channels must be a whole number >= 2, got {output_channels!r}")
+        check_base_filters(base_filters)
+        check_attention(attention)
+        check_output_channels(output_channels)
         if extractor is not None and extractor not in FUSION_FAMILIES:
             raise InvalidArgument(
                 f"unknown extractor {extractor!r}; expected None or one of {', '.join(FUSION_FAMILIES)}")

@@ -50,6 +50,14 @@ CPU_RECIPES: tuple[Recipe, ...] = (
            "96 px random resized crops, cosine learning rate: the CPU-trained default model",
            {"model": "efficient", "loss": "confidence", "image_size": 96, "batch_size": 32,
             "learning_rate": 2e-3, "schedule": "cosine", "crop_scale": 0.3, "epochs": 40}),
+    # "exemplar" (issue 19): the default's schedule for the exemplar family, each 96 px
+    # target with a reference (colorkeras.data.pairs: the same photo under change or another
+    # of its class, 50/50); MSE (its 2 outputs); targets cropped from 0.5 of the area, so a
+    # same-photo reference (itself a crop of 0.3 to 1) mostly shows what the target shows.
+    Recipe("exemplar", "exemplar family (colour from a reference photo: shared encoder, attention at S/8, "
+           "gated fallback), MSE, 96 px crops, references 50/50 same photo / same class, cosine learning rate",
+           {"model": "exemplar", "loss": "mse", "image_size": 96, "batch_size": 32,
+            "learning_rate": 2e-3, "schedule": "cosine", "crop_scale": 0.5, "epochs": 40}),
 )
 RECIPE_NAMES = tuple(recipe.name for recipe in RECIPES + CPU_RECIPES)
 # What `colorkeras train` trains without --model or --recipe: the accurate pick of the

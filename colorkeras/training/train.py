@@ -467,14 +467,17 @@ def _make_inputs(dataset, config, embeddings_key, initial_epoch):
     # the end of the data (which costs an extra, empty optimizer step on TensorFlow).
     steps = _steps_per_epoch(dataset, config)
     crops = config.crop_scale if config.augment else None
+    # A family that takes a reference photo gets one per target (colorkeras.data.pairs).
+    references = FAMILIES[config.model].cls.takes_reference
     train_data = make(dataset, "train", batch_size=config.batch_size, shuffle=True,
                       augment=config.augment, seed=config.seed, embeddings_key=embeddings_key,
                       start_epoch=initial_epoch, max_images=config.max_train_images,
-                      image_size=config.image_size, crop_scale=crops, **train_extra)
+                      image_size=config.image_size, crop_scale=crops, references=references, **train_extra)
     val_data, val_steps = None, None
     if dataset.count("val"):
         val_data = make(dataset, "val", batch_size=config.batch_size, shuffle=False, augment=False,
-                        seed=config.seed, embeddings_key=embeddings_key, image_size=config.image_size)
+                        seed=config.seed, embeddings_key=embeddings_key, image_size=config.image_size,
+                        references=references)
         val_steps = math.ceil(dataset.count("val") / config.batch_size)
     return train_data, val_data, steps, val_steps
 
@@ -521,9 +524,13 @@ def training_rate(config: TrainConfig, steps: int = 8, model=None) -> float:
     shape = (config.batch_size, config.image_size, config.image_size)
     l_u8 = rng.integers(0, 256, shape + (1,), dtype=np.uint8)
     ab_u8 = rng.integers(96, 160, shape + (2,), dtype=np.uint8)
+    # Further inputs (a reference photo's normalised L and ab) as random normalised values.
+    extra = [rng.uniform(-1, 1, (config.batch_size, *tensor.shape[1:])).astype("float32")
+             for tensor in trainable.inputs[1:]]
+    inputs = [l_u8, *extra] if extra else l_u8
     for _ in range(2):
-        trainable.train_on_batch(l_u8, ab_u8)
+        trainable.train_on_batch(inputs, ab_u8)
     start = time.perf_counter()
     for _ in range(steps):
-        trainable.train_on_batch(l_u8, ab_u8)
+        trainable.train_on_batch(inputs, ab_u8)
     return steps * config.batch_size / (time.perf_counter() - start)
