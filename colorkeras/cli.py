@@ -24,7 +24,6 @@ from colorkeras.data.synthetic import write_toy_city
 from colorkeras.demo import run_demo
 from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.evaluation.evaluate import GREY_FLOOR, check_inputs, evaluate_run, grey_floor_verdict
-from colorkeras.evaluation.quality import RECIPE_NAMES, RECOMMENDED, recipe_by_name  # the recipes
 from colorkeras.evaluation.quality import check_sources, run_grid, setting_name
 from colorkeras.evaluation.report import write_report
 from colorkeras.evaluation.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
@@ -33,11 +32,13 @@ from colorkeras.inference.reference import TRANSFERS
 from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
 from colorkeras.inference.video import colorize_video_paths, is_video_input
 from colorkeras.inference.video_io import MAX_VIDEO_PIXELS
-from colorkeras.models.registry import MODEL_NAMES, saved_model_path
+from colorkeras.models.registry import MODEL_NAMES
 from colorkeras.models.shipped import default_model_dir, exemplar_model_dir, looks_like_model
 from colorkeras.runtime import device_line, quiet_tensorflow_startup
 from colorkeras.training.config import TrainConfig, data_size_problem, parse_overrides
 from colorkeras.training.objectives import OBJECTIVE_NAMES
+from colorkeras.training.recipes import RECIPE_NAMES, RECOMMENDED, recipe_by_name
+from colorkeras.training.run import model_file
 
 
 # ------------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def _named_model(name, reference=None) -> str:
     if name in TRANSFERS and not Path(name).exists():
         return name
     if name is not None:
-        saved_model_path(name)
+        model_file(name)
         return name
     model = str(default_model_dir() if reference is None else exemplar_model_dir())
     print(f"model: the shipped {'default' if reference is None else 'exemplar'} ({model}; its card: "

@@ -14,9 +14,9 @@ from pathlib import Path
 from colorkeras.data.prepare import PrepareSettings, prepare
 from colorkeras.data.synthetic import write_toy_city
 from colorkeras.evaluation.evaluate import evaluate_run
-from colorkeras.evaluation.quality import RECOMMENDED, recipe_by_name  # the recipes
 from colorkeras.evaluation.report import format_overall_table, load_results, write_report
 from colorkeras.training.config import TrainConfig
+from colorkeras.training.recipes import RECOMMENDED, recipe_by_name
 
 # Sized for about two minutes of training on 2 CPU cores: 320 training images at 32 px
 # for 8 epochs (about 0.9 GFLOP per image and step) is enough for the baseline to beat

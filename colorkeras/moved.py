@@ -49,6 +49,19 @@ MOVED_NAMES = {
     ("quality", "RECIPE_NAMES"): ("training.recipes", "RECIPE_NAMES"),
     ("quality", "RECOMMENDED"): ("training.recipes", "RECOMMENDED"),
     ("quality", "recipe_by_name"): ("training.recipes", "recipe_by_name"),
+    **{("report", name): ("evaluation.figures", name) for name in (
+        "FIGURE_DPI", "SAMPLE_CLASSES", "comparison_panels", "class_counts", "class_count_figure",
+        "sample_grid_figure", "before_after_figure")},
+    ("evaluate", "PER_IMAGE_CSV"): ("training.run", "PER_IMAGE_CSV"),
+    ("evaluate", "PREDICTIONS_FILE"): ("training.run", "PREDICTIONS_FILE"),
+    ("train", "PARTIAL_PREFIX"): ("training.run", "PARTIAL_PREFIX"),
+    ("train", "DAMAGED_PREFIX"): ("training.run", "DAMAGED_PREFIX"),
+    **{("train", name): ("training.callbacks", name) for name in (
+        "NonFiniteLoss", "StopOnNonFiniteLoss", "ProgressLines", "RunCheckpoint")},
+    ("objectives", "ColourfulRegression"): ("training.objectives", "ColorfulRegression"),
+    ("objectives", "COLOURFULNESS_WEIGHT"): ("training.objectives", "COLORFULNESS_WEIGHT"),
+    **{("objectives", name): ("training.losses", name) for name in (
+        "squared_bin_distances", "nearest_bins_ops", "soft_encode_ops")},
     **{("app", name): ("inference.service", name) for name in (
         "Workspace", "ModelInfo", "model_choices", "PhotoResult", "PhotoBatch", "FilmResult",
         "APP_MAX_PIXELS", "MAX_CLIP_SECONDS", "PREVIEW_SIDE", "SHIPPED_LABEL", "TEMPORAL_MODES")},

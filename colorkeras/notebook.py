@@ -32,13 +32,13 @@ from colorkeras.data.synthetic import SCENE_CLASSES, render_scene, write_toy_cit
 from colorkeras.errors import InvalidArgument
 from colorkeras.evaluation.evaluate import evaluate_run
 from colorkeras.evaluation.metrics import LpipsScorer
-from colorkeras.evaluation.quality import RECIPE_NAMES, recipe_by_name  # the recipes
 from colorkeras.images import list_images, save_rgb
 from colorkeras.inference.colorize import plan_outputs
 from colorkeras.models.registry import FAMILIES, MODEL_NAMES
 from colorkeras.models.shipped import NoShippedModel, default_model_dir, exemplar_model_dir
 from colorkeras.runtime import in_colab
 from colorkeras.training.config import TrainConfig
+from colorkeras.training.recipes import RECIPE_NAMES, recipe_by_name
 from colorkeras.training.run import Run, find_runs
 
 SMOKE_ENV = "COLORKERAS_SMOKE"
@@ -138,7 +138,7 @@ class NotebookParams:
         data_root: image folders and prepared datasets.
         run_root: one run folder per model.
         model: "baseline", "inception_fusion" or "vit_fusion" (with the study's recipe).
-        recipe: None, or a recipe of the quality ablation (``colorkeras.evaluation.quality``, e.g.
+        recipe: None, or a recipe of the quality ablation (``colorkeras.training.recipes``, e.g.
             "unet+attention"): it then sets the model and objective, and names the run.
         epochs: training epochs.
         image_size: side of the prepared images and of the model input.
@@ -433,7 +433,7 @@ def before_after_pairs(inputs, out_dir, *, suffix: str = "", fmt: str | None = N
     """(photo, colorized copy) for every photo of ``inputs`` that has one in ``out_dir``.
 
     Give the same ``inputs``, ``suffix`` and ``fmt`` as to ``colorize_paths``; show them
-    with ``report.before_after_figure``.
+    with ``colorkeras.evaluation.figures.before_after_figure``.
     """
     jobs, _ = plan_outputs(list(inputs), out_dir, suffix=suffix, fmt=fmt)
     return [(source, target) for source, target in jobs if target.is_file()]

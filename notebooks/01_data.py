@@ -158,9 +158,9 @@ print(prepared.to_text())
 # noisier mean.
 
 # %%
-from colorkeras.evaluation import report
+from colorkeras.evaluation import figures
 
-report.class_count_figure(params.prepared_dir)
+figures.class_count_figure(params.prepared_dir)
 
 # %% [markdown]
 # What the model gets and what it must produce: the top row is the lightness L alone (the
@@ -168,7 +168,7 @@ report.class_count_figure(params.prepared_dir)
 # learns is how colour follows from structure: sky at the top, foliage texture, brick.
 
 # %%
-report.sample_grid_figure(params.prepared_dir, split="train", count=8)
+figures.sample_grid_figure(params.prepared_dir, split="train", count=8)
 
 # %% [markdown]
 # ## Done

@@ -109,7 +109,7 @@ WORKDIR = None  # None: Drive if USE_DRIVE, else $COLORKERAS_WORKDIR, else ./col
 DATA_ROOT = None  # None: WORKDIR/data
 RUN_ROOT = None  # None: WORKDIR/runs
 MODEL = "baseline"  # "baseline", "inception_fusion" or "vit_fusion"
-RECIPE = None  # None: MODEL with the study's recipe; or e.g. "unet+attention" (colorkeras.evaluation.quality.RECIPE_NAMES)
+RECIPE = None  # None: MODEL with the study's recipe; or e.g. "unet+attention" (colorkeras.training.recipes.RECIPE_NAMES)
 EPOCHS = 50  # the study trained 50 epochs
 IMAGE_SIZE = 256  # must match the prepared data (01_data)
 
@@ -172,9 +172,9 @@ print(result.to_text())
 # TensorBoard logs there too.)
 
 # %%
-from colorkeras.evaluation import report
+from colorkeras.evaluation import figures
 
-report.learning_curve_figure(params.run_dir())
+figures.learning_curve_figure(params.run_dir())
 
 # %% [markdown]
 # ## Done

@@ -145,7 +145,7 @@ print(report.to_text())
 # cars and signs are rarer in its training images and tend to stay muted.
 
 # %%
-from colorkeras.evaluation.report import before_after_figure
+from colorkeras.evaluation.figures import before_after_figure
 
 before_after_figure(notebook.before_after_pairs([params.photos_dir], params.colorized_dir))
 

@@ -79,7 +79,7 @@ def main() -> None:
 
     from colorkeras.models.flops import forward_flops
     from colorkeras.models.registry import build_model, load_model
-    from colorkeras.evaluation.quality import recipe_by_name
+    from colorkeras.training.recipes import recipe_by_name
 
     best = args.run / "best.keras"
     size = best.stat().st_size

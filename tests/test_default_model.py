@@ -165,7 +165,8 @@ def test_confidence_loss_is_lowest_where_the_variance_is_the_error_it_will_make(
 # ------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_train_small_with_crops_then_evaluate_at_the_data_size(prepared_toy_city, tmp_path):
-    from colorkeras.evaluation.evaluate import PREDICTIONS_FILE, evaluate_run
+    from colorkeras.evaluation.evaluate import evaluate_run
+    from colorkeras.training.run import predictions_path
     from colorkeras.training.train import train
 
     config = TrainConfig(model="efficient", loss="confidence", image_size=16, epochs=2, batch_size=8,
@@ -177,7 +178,7 @@ def test_train_small_with_crops_then_evaluate_at_the_data_size(prepared_toy_city
     evaluation = evaluate_run(tmp_path / "run", prepared_toy_city, "test", lpips_scorer=None, progress=False,
                               temperature=2.0)
     assert evaluation.record["model_size"] == 16 and evaluation.record["image_size"] == 32
-    predictions = np.load(evaluation.folder / PREDICTIONS_FILE)
+    predictions = np.load(predictions_path(evaluation.folder))
     assert predictions.shape == (4, 32, 32, 2)
     for label, means in evaluation.record["mean"].items():
         assert np.isfinite(means["psnr"]), label

@@ -375,7 +375,7 @@ def test_report_has_a_learning_curve_and_a_grid_that_covers_every_class(world, t
 
 
 def _fake_data(classes_count, per_class=3):
-    from colorkeras.evaluation.report import ReportData, Series
+    from colorkeras.evaluation.results import ReportData, Series
 
     rows = [{"row": i, "relpath": f"c{i // per_class:02d}/{i}.png", "class": f"c{i // per_class:02d}",
              **{name: float(i) for name in ("psnr", "ssim", "lpips", "mse")}}
@@ -384,7 +384,7 @@ def _fake_data(classes_count, per_class=3):
 
 
 def test_default_sample_rows_cover_the_classes_up_to_a_cap():
-    from colorkeras.evaluation.report import SAMPLE_CLASSES, default_sample_rows
+    from colorkeras.evaluation.figures import SAMPLE_CLASSES, default_sample_rows
 
     data = _fake_data(4)
     rows = default_sample_rows(data)
@@ -475,3 +475,20 @@ def test_a_report_of_one_class_shows_no_best_and_worst(world, tmp_path):
     section = markdown.split("## Best and worst classes by MSE")[1].split("\n## ")[0]
     assert "One class (park): there is no best or worst class to show" in section
     assert "| best |" not in section and "| worst |" not in section
+
+
+
+def test_names_that_left_the_report_still_answer_at_the_old_path():
+    """0.1's ``colorkeras.report`` had the notebooks' figures; they now live in
+    colorkeras.evaluation.figures, and the old path answers with a DeprecationWarning."""
+    import warnings
+
+    from colorkeras.evaluation import figures
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from colorkeras import report as old_report
+    with pytest.warns(DeprecationWarning, match="colorkeras.report.class_count_figure moved to "
+                                                "colorkeras.evaluation.figures.class_count_figure"):
+        assert old_report.class_count_figure is figures.class_count_figure
+    assert old_report.write_report is write_report  # what stayed is the report's own

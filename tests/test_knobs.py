@@ -184,7 +184,8 @@ def test_the_toy_warning_and_the_temperature_note_reach_every_medium(toy_run, fr
 
 def test_evaluation_decodes_at_the_temperature_it_is_given(toy_run, prepared_toy_city):
     from colorkeras.data.pipeline import PreparedDataset
-    from colorkeras.evaluation.evaluate import PREDICTIONS_FILE, evaluate_run
+    from colorkeras.evaluation.evaluate import evaluate_run
+    from colorkeras.training.run import predictions_path
 
     l_array, ab_array = PreparedDataset.open(prepared_toy_city).arrays("test")
     l_norm, _ = color.stored_to_normalized(np.asarray(l_array, np.float32), np.asarray(ab_array, np.float32))
@@ -192,7 +193,7 @@ def test_evaluation_decodes_at_the_temperature_it_is_given(toy_run, prepared_toy
     for temperature in (0.5, 3.0):
         evaluation = evaluate_run(toy_run, prepared_toy_city, lpips_scorer=None, progress=False,
                                   temperature=temperature)
-        stored = np.load(evaluation.folder / PREDICTIONS_FILE)
+        stored = np.load(predictions_path(evaluation.folder))
         core = Predictor.open(toy_run, batch_size=32, temperature=temperature).predict_at_size(l_norm)
         np.testing.assert_array_equal(stored, color.quantize_ab(color.denormalize_ab(core)))
         ab = color.dequantize_ab(stored.astype(np.float32))

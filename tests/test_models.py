@@ -306,8 +306,12 @@ def tiny_keras_file(tmp_path_factory):
 def test_load_model_names_a_missing_file(tmp_path):
     from colorkeras.errors import ColorkerasError
 
+    from colorkeras.training.run import model_file
+
     with pytest.raises(ColorkerasError, match="no saved model at .*best.keras"):
-        load_model(tmp_path)  # a folder without best.keras
+        model_file(tmp_path)  # a run folder without best.keras
+    with pytest.raises(ColorkerasError, match="no saved model at "):
+        load_model(tmp_path)  # a folder is no model file
     with pytest.raises(ColorkerasError, match="no saved model at .*nothing.keras"):
         load_model(tmp_path / "nothing.keras")
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from colorkeras import notebook
 
-from colorkeras.evaluation import report
+from colorkeras.evaluation import figures, report
 from colorkeras.training.config import TrainConfig
 from colorkeras.training.run import Run, find_runs
 
@@ -155,14 +155,14 @@ def test_get_source_images_fetches_once(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------
-# 01: figures of the data (colorkeras.evaluation.report)
+# 01: figures of the data (colorkeras.evaluation.figures)
 # ------------------------------------------------------------------------------------
 def test_class_counts_and_chart(prepared_toy_city):
-    counts = report.class_counts(prepared_toy_city)
+    counts = figures.class_counts(prepared_toy_city)
     assert sorted(counts) == ["park", "skyline", "street", "waterfront"]
     assert sum(sum(c.values()) for c in counts.values()) == 48
     assert all(c["train"] == 10 for c in counts.values())
-    figure = report.class_count_figure(prepared_toy_city)
+    figure = figures.class_count_figure(prepared_toy_city)
     axes = figure.axes[0]
     assert len(axes.patches) == 4 * 3  # a bar per class and split
     assert "48 in total" in axes.get_title()
@@ -170,19 +170,19 @@ def test_class_counts_and_chart(prepared_toy_city):
 
 def test_sample_rows_take_turns_over_classes():
     labels = ["a"] * 5 + ["b"] * 2 + ["c"] * 1
-    rows = report._sample_rows(labels, 6, seed=0)
+    rows = figures._sample_rows(labels, 6, seed=0)
     assert [labels[r] for r in rows[:3]] == ["a", "b", "c"]
     assert len(rows) == len(set(rows)) == 6
-    assert len(report._sample_rows(labels, 20, seed=0)) == 8  # never more than there are
+    assert len(figures._sample_rows(labels, 20, seed=0)) == 8  # never more than there are
 
 
 def test_sample_grid(prepared_toy_city, tmp_path):
-    figure = report.sample_grid_figure(prepared_toy_city, count=4)
+    figure = figures.sample_grid_figure(prepared_toy_city, count=4)
     assert len(figure.axes) == 2 * 4
     grey = figure.axes[0].images[0].get_array()
     assert np.allclose(grey[..., 0], grey[..., 1], atol=2e-3)  # the top row has no colour
     with pytest.raises(ValueError, match="no images"):
-        report.sample_grid_figure(_without_test_split(prepared_toy_city, tmp_path), split="test")
+        figures.sample_grid_figure(_without_test_split(prepared_toy_city, tmp_path), split="test")
 
 
 def _without_test_split(prepared, tmp_path):
@@ -211,7 +211,7 @@ def test_cache_embeddings_skips_the_baseline_and_random_weights(tmp_path, capsys
 
 
 # ------------------------------------------------------------------------------------
-# 02: the learning curve (colorkeras.evaluation.report)
+# 02: the learning curve (colorkeras.evaluation.figures; the log from colorkeras.training.run)
 # ------------------------------------------------------------------------------------
 def _write_log(run_dir, rows):
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -222,8 +222,8 @@ def _write_log(run_dir, rows):
 def test_learning_curve(tmp_path):
     run = tmp_path / "runs" / "baseline"
     _write_log(run, [(1, 0.30, 5.0, 0.20), (2, 0.20, 5.0, 0.10), (3, 0.15, 5.0, 0.12)])
-    assert report.read_log(run)[1] == {"epoch": 2.0, "loss": 0.2, "seconds": 5.0, "val_loss": 0.1}
-    figure = report.learning_curve_figure(run)
+    assert Run(run).read_log()[1] == {"epoch": 2.0, "loss": 0.2, "seconds": 5.0, "val_loss": 0.1}
+    figure = figures.learning_curve_figure(run)
     axes = figure.axes[0]
     labels = [line.get_label() for line in axes.get_lines()]
     assert labels[:2] == ["training", "validation"]
@@ -232,7 +232,7 @@ def test_learning_curve(tmp_path):
 
 def test_learning_curve_before_any_epoch(tmp_path):
     with pytest.raises(FileNotFoundError, match="no epoch"):
-        report.learning_curve_figure(tmp_path / "empty")
+        figures.learning_curve_figure(tmp_path / "empty")
 
 
 # ------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def test_report_parts_keeps_text_around_images(tmp_path):
 
 
 # ------------------------------------------------------------------------------------
-# 04: your own photos (their before/after figure from colorkeras.evaluation.report)
+# 04: your own photos (their before/after figure from colorkeras.evaluation.figures)
 # ------------------------------------------------------------------------------------
 def test_write_smoke_photos_are_grey_jpegs_bigger_than_the_model(tmp_path):
     paths = notebook.write_smoke_photos(tmp_path / "photos", count=5)
@@ -333,8 +333,8 @@ def test_before_after_pairs_and_figure(tmp_path):
     Image.new("RGB", notebook.SMOKE_PHOTO_SIZE, (200, 120, 40)).save(out / "old_park_00.jpg")
     pairs = notebook.before_after_pairs([photos], out)
     assert pairs == [(photos / "old_park_00.jpg", out / "old_park_00.jpg")]  # only done ones
-    figure = report.before_after_figure(pairs)
+    figure = figures.before_after_figure(pairs)
     assert len(figure.axes) == 2
     assert "96x72" in figure.axes[1].get_title()
     with pytest.raises(ValueError, match="colorize"):
-        report.before_after_figure([])
+        figures.before_after_figure([])

@@ -30,15 +30,28 @@ def test_colourful_loss_is_zero_at_the_truth_and_grows_for_a_greyed_prediction()
     assert float(loss(truth, truth)) == pytest.approx(0.0, abs=1e-7)
     greyed = 0.5 * truth  # same hues, half the chroma
     mse = float(np.mean((greyed - truth) ** 2))
-    colourful = float(loss(truth, greyed))
+    colorful = float(loss(truth, greyed))
     # The MSE alone, plus the chroma gap (mean and spread halved) times lambda.
     chroma = np.sqrt((truth**2).sum(-1) + 1e-6)
     half = np.sqrt(((0.5 * truth) ** 2).sum(-1) + 1e-6)
     gap = np.mean((chroma.mean((1, 2)) - half.mean((1, 2))) ** 2 + (chroma.std((1, 2)) - half.std((1, 2))) ** 2)
-    assert colourful == pytest.approx(mse + objective.colourfulness_weight * gap, rel=1e-3)
-    assert colourful > float(loss(truth, 0.9 * truth)) > 0
-    assert objective.to_dict()["colourfulness_weight"] == objective.colourfulness_weight
-    assert get_objective(objective.to_dict() | {"colourfulness_weight": 0.25}).colourfulness_weight == 0.25
+    assert colorful == pytest.approx(mse + objective.colorfulness_weight * gap, rel=1e-3)
+    assert colorful > float(loss(truth, 0.9 * truth)) > 0
+    # Runs record the weight under the name they always have.
+    assert objective.to_dict()["colourfulness_weight"] == objective.colorfulness_weight == 1.0
+    assert get_objective(objective.to_dict() | {"colourfulness_weight": 0.25}).colorfulness_weight == 0.25
+
+
+def test_the_colourful_loss_keeps_the_name_saved_configs_carry():
+    import keras
+
+    loss = get_objective("colourful").loss
+    assert keras.saving.get_registered_name(type(loss)) == "colorkeras>ColourfulnessLoss"
+    config = keras.saving.serialize_keras_object(loss)
+    assert config["registered_name"] == "colorkeras>ColourfulnessLoss" and config["config"]["name"] == "colourfulness_loss"
+    again = keras.saving.deserialize_keras_object(config)
+    truth = _ab_batch()
+    assert float(again(truth, 0.5 * truth)) == pytest.approx(float(loss(truth, 0.5 * truth)))
 
 
 # ------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ import pytest
 
 from colorkeras.training.config import TrainConfig, parse_overrides
 from colorkeras.errors import InvalidArgument
-from colorkeras.evaluation.quality import (COMBINED, FORMS, GREY, RECIPES, RECOMMENDED, combine, recipe_by_name, run_grid,
-                                select, table_csv, table_markdown)
+from colorkeras.evaluation.quality import COMBINED, FORMS, GREY, combine, run_grid, select, table_csv, table_markdown
+from colorkeras.training.recipes import RECIPES, RECOMMENDED, recipe_by_name
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -446,10 +446,10 @@ def test_both_readers_give_each_target_its_reference_fixed_for_validation(prepar
 def test_the_exemplar_family_trains_into_a_run_folder_and_resumes(prepared_toy_city, tmp_path):
     import json
 
-    from colorkeras.models import load_model
     from colorkeras.models.exemplar import ExemplarUNet
     from colorkeras.training.config import TrainConfig
-    from colorkeras.training.train import latest_state, train
+    from colorkeras.training.run import Run
+    from colorkeras.training.train import train
 
     config = TrainConfig(model="exemplar", image_size=32, epochs=2, batch_size=8, learning_rate=1e-3,
                          base_filters=8, depth=2, crop_scale=0.5, schedule="cosine")
@@ -458,10 +458,10 @@ def test_the_exemplar_family_trains_into_a_run_folder_and_resumes(prepared_toy_c
     assert result.epochs_done == 1
     result = train(prepared_toy_city, run, config, verbose=0)  # resumed: one more epoch
     assert result.resumed_from == 1 and result.epochs_done == 2
-    state = json.loads((latest_state(run) / "state.json").read_text())
+    state = json.loads((Run(run).latest_state() / "state.json").read_text())
     assert state["epochs_done"] == 2 and state["optimizer_iterations"] == 2 * (40 // 8)
     assert all(np.isfinite(row["val_loss"]) for row in state["history"])
-    model = load_model(run)
+    model = Run(run).load_best()
     assert isinstance(model, ExemplarUNet) and model.takes_reference
     l_norm = np.zeros((1, 32, 32, 1), np.float32)
     out = model.predict([l_norm, l_norm, np.zeros((1, 32, 32, 2), np.float32)], verbose=0)

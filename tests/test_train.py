@@ -18,7 +18,8 @@ import pytest
 
 from colorkeras.training.config import TrainConfig, parse_overrides
 from colorkeras.errors import InvalidArgument
-from colorkeras.training.train import TrainingError, latest_state, train
+from colorkeras.training.run import Run
+from colorkeras.training.train import TrainingError, train
 
 SIZE = 32
 
@@ -54,7 +55,7 @@ def test_training_writes_a_complete_run_folder(prepared_toy_city, tmp_path):
     assert (result.epochs_done, result.best_epoch, result.best_val_loss) == (2, best_epoch, min(val_losses))
     best = json.loads((run / "best.json").read_text())
     assert (best["epoch"], best["val_loss"]) == (best_epoch, min(val_losses))
-    state = json.loads((latest_state(run) / "state.json").read_text())
+    state = json.loads((Run(run).latest_state() / "state.json").read_text())
     assert state["epochs_done"] == 2 and state["optimizer_iterations"] == 2 * (40 // 8)
     assert [h["val_loss"] for h in state["history"]] == val_losses
     model = load_model(run / "best.keras")
@@ -68,7 +69,7 @@ def test_training_writes_a_complete_run_folder(prepared_toy_city, tmp_path):
     more = train(prepared_toy_city, run, config.replace(epochs=3), verbose=0)
     assert (more.resumed_from, more.epochs_done) == (2, 3)
     assert read_log(run)[:2] == log and read_log(run)[2]["epoch"] == "3"
-    state = json.loads((latest_state(run) / "state.json").read_text())
+    state = json.loads((Run(run).latest_state() / "state.json").read_text())
     assert state["epochs_done"] == 3 and state["optimizer_iterations"] == 3 * (40 // 8)
     assert json.loads((run / "config.json").read_text())["config"]["epochs"] == 3
 
@@ -136,7 +137,7 @@ def test_divergence_stops_with_a_clear_message_and_saves_nothing_bad(prepared_to
     run = tmp_path / "run"
     with pytest.raises(TrainingError, match="loss became nan"):
         train(prepared_toy_city, run, tiny_config(learning_rate=1e35), verbose=0)
-    assert latest_state(run) is None and not (run / "best.keras").exists()
+    assert Run(run).latest_state() is None and not (run / "best.keras").exists()
 
 
 def test_overrides_are_typed():
@@ -265,7 +266,7 @@ def test_a_damaged_state_is_named_moved_aside_and_the_run_goes_on(prepared_toy_c
     assert (run / "state" / "damaged-epoch-0001" / "train.weights.h5").is_file()
     assert result.resumed_from == 1 and result.epochs_done == 2
     assert [row["epoch"] for row in read_log(run)] == ["1", "2"]
-    state = json.loads((latest_state(run) / "state.json").read_text())
+    state = json.loads((Run(run).latest_state() / "state.json").read_text())
     assert state["epochs_done"] == 2 and state["optimizer_iterations"] == 40 // 8  # fresh optimizer
 
     # Without a usable best.keras either, it starts again from epoch 1, and says so.
@@ -324,13 +325,13 @@ def test_resume_after_a_real_kill_finishes_the_same_epochs_with_the_optimizer_st
     assert process.poll() is None, "training finished before it could be killed"
     process.send_signal(signal.SIGKILL)  # a Colab disconnect: no clean-up of any kind
     process.wait()
-    killed_after = latest_state(run)
+    killed_after = Run(run).latest_state()
     assert killed_after is not None and json.loads((killed_after / "state.json").read_text())["epochs_done"] < 6
     finished = subprocess.run(command, capture_output=True, text=True, env=environment)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "resumed after epoch" in finished.stdout
     assert [row["epoch"] for row in read_log(run)] == [str(e) for e in range(1, 7)]
-    state = json.loads((latest_state(run) / "state.json").read_text())
+    state = json.loads((Run(run).latest_state() / "state.json").read_text())
     # A restart without the optimizer state would have counted its steps from zero.
     assert state["epochs_done"] == 6 and state["optimizer_iterations"] == 6 * (40 // 8)
 
@@ -359,7 +360,7 @@ def test_a_full_disk_mid_run_keeps_the_last_good_state(prepared_toy_city, tmp_pa
                                 str(40 * 2**20)], capture_output=True, text=True)
     assert completed.returncode == 3, completed.stdout + completed.stderr[-2000:]
     assert "Input/output error" in completed.stdout and "rerun the same command" in completed.stdout
-    assert latest_state(run) is None  # no half-written state is ever trusted
+    assert Run(run).latest_state() is None  # no half-written state is ever trusted
     assert not list((run / "state").glob(".partial-*"))
     from colorkeras.models import load_model
 
@@ -422,7 +423,7 @@ def test_mixed_float16_trains_with_loss_scaling_and_saves_a_float32_model(prepar
         trainable = compile_for_training(in_training, config, get_objective(config.loss))
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    _read_state(latest_state(run), trainable)
+    _read_state(Run(run).latest_state(), trainable)
     optimizer = trainable.optimizer
     assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     assert int(optimizer.iterations) == 2 and float(optimizer.dynamic_scale) == 2.0**15  # finite steps

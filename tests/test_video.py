@@ -597,7 +597,7 @@ def test_a_grayscale_clip_has_an_exact_grey_floor_and_says_it_has_no_colour(pred
     evaluation = evaluate_clip(predictor, tmp_path / "grey", ("off", "flow"))
     summary = evaluation.summary()
     assert not math.isnan(summary[GREY_FLOOR]["psnr"]) and summary[GREY_FLOOR]["psnr"] > 40
-    assert not evaluation.has_colour
+    assert not evaluation.has_color
     table = evaluation.table()
     assert "keyframes every" not in table  # keyframe mode was not measured
     assert "This clip has no colour" in table and "| grey floor |" in table and "nan" not in table

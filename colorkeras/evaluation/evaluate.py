@@ -38,17 +38,20 @@ from pathlib import Path
 
 import numpy as np
 
-from colorkeras.errors import ColorkerasError, InvalidArgument
+from tqdm.auto import tqdm
+
 from colorkeras import color
 from colorkeras.data.pipeline import DatasetError, PreparedDataset
-from colorkeras.fileio import free_bytes_if_short, process_alive, write_atomic, write_text_atomic
+from colorkeras.data.sun397 import load_urban32
+from colorkeras.errors import ColorkerasError, InvalidArgument
 from colorkeras.evaluation.metrics import LPIPS_MIN_SIZE, METRIC_NAMES, LpipsScorer, batch_metrics
-from colorkeras.training.run import BEST_MODEL, EVALUATION_JSON, Run, dataset_identity, dataset_key
+from colorkeras.fileio import free_bytes_if_short, process_alive, write_atomic, write_text_atomic
+from colorkeras.inference.predictor import Predictor
+from colorkeras.training.run import (BEST_MODEL, EVALUATION_FILES, Run, dataset_identity, dataset_key,
+                                     evaluation_record_path, per_image_path, predictions_path)
 
 GREY_FLOOR = "grey floor"
 CSV_COLUMNS = ("row", "relpath", "class", "model") + METRIC_NAMES
-PER_IMAGE_CSV = "per_image.csv"
-PREDICTIONS_FILE = "predictions_ab.npy"
 
 
 class EvaluationError(ColorkerasError):
@@ -116,8 +119,6 @@ def grey_floor_verdict(model_psnr, grey_psnr) -> str:
 # ------------------------------------------------------------------------------------
 def urban32_class_names() -> frozenset[str]:
     """The study's 32 SUN397 class names (the ``class`` column of sun397_urban32.csv)."""
-    from colorkeras.data.sun397 import load_urban32
-
     return frozenset(entry.name for entry in load_urban32())
 
 
@@ -212,15 +213,41 @@ def evaluate_run(
             dataset whose image size differs from the model's, too little free disk
             space, or a write that failed (nothing partial is left behind).
     """
+    _check_arguments(batch_size, lpips_scorer)
+    run = _check_run(Path(run_dir))
+    dataset = _open_dataset(data)
+    l_array, ab_array, manifest = _split(dataset, split)
+    predictor = _open_predictor(run, batch_size, temperature)
+    label = _label(run, predictor)
+    scorer, lpips_info = _lpips_for(lpips_scorer, dataset.image_size)
+    identity = dataset_identity(dataset)
+    out_dir = run.eval_dir(identity, split, predictor.temperature)
+    shape = (len(l_array), dataset.image_size, dataset.image_size, 2)
+    _check_free_space(run.root, _bytes_needed(shape))
+    _clear(out_dir)
+    bar = tqdm(total=len(l_array), desc=f"evaluate {run.root.name} ({split})", unit="img", disable=not progress)
+    with bar:
+        metrics = _predict_and_score(predictor, l_array, ab_array, scorer, predictions_path(out_dir), shape, bar)
+    with _writing(per_image_path(out_dir)):
+        write_text_atomic(per_image_path(out_dir), _per_image_csv(label, manifest, metrics))
+    record = {**_record(run, label, predictor, dataset, identity, split), "count": len(l_array),
+              "classes": list(dataset.classes), "sun397_urban32": is_sun397_urban32(dataset.classes),
+              "lpips": lpips_info, "mean": _means(label, metrics),
+              "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    with _writing(evaluation_record_path(out_dir)):
+        write_text_atomic(evaluation_record_path(out_dir), json.dumps(record, indent=2) + "\n")
+    return Evaluation(out_dir, record, {label: metrics["model"], GREY_FLOOR: metrics["grey"]}, manifest)
+
+
+def _check_arguments(batch_size: int, lpips_scorer) -> None:
     if batch_size < 1:
         raise InvalidArgument(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(lpips_scorer, str) and lpips_scorer != "auto":
         raise InvalidArgument(f"lpips_scorer must be 'auto', None or an LpipsScorer, got {lpips_scorer!r}")
-    run_dir = Path(run_dir)
-    run = _check_run(run_dir)
-    model_path = run.best_model_path
 
-    dataset = _open_dataset(data)
+
+def _split(dataset: PreparedDataset, split: str):
+    """(L array, ab array, manifest rows in array order) of a split that has images."""
     try:
         l_array, ab_array = dataset.arrays(split)
     except DatasetError as error:
@@ -234,50 +261,56 @@ def evaluate_run(
             f"{dataset.root}: manifest.csv lists {len(manifest)} {split} images but the arrays "
             f"hold {count}; prepare the dataset again"
         )
+    return l_array, ab_array, manifest
 
-    # Imported here, not at the top: the report and the notebook helpers import this
-    # module and should not pay for Keras.
-    from colorkeras.inference.predictor import Predictor
 
+def _open_predictor(run: Run, batch_size: int, temperature: float | None) -> Predictor:
     try:
-        predictor = Predictor.open(run_dir, batch_size=batch_size, temperature=temperature)
+        return Predictor.open(run.root, batch_size=batch_size, temperature=temperature)
     except ColorkerasError as error:  # a damaged or foreign file: one clear message
-        raise EvaluationError(f"cannot load {model_path}: {error}") from error
-    # A model trained at another size than the data is scored as users see it: through
-    # the full-resolution path of colorize (`Predictor.predict_at_size`), at the data's size.
-    model_size, size = predictor.image_size, dataset.image_size
+        raise EvaluationError(f"cannot load {run.best_model_path}: {error}") from error
+
+
+def _label(run: Run, predictor: Predictor) -> str:
+    """The model's row label: its family, and the objective and temperature of a
+    classification run, e.g. "unet+classify (T=0.38)"."""
     label = str(run.model_name or predictor.model.family)
-    if predictor.temperature is not None:  # e.g. "unet+classify (T=0.38)"
+    if predictor.temperature is not None:
         label = f"{label}+{predictor.objective.name} (T={predictor.temperature:g})"
     if label == GREY_FLOOR:
         raise EvaluationError(f"a model may not be called {GREY_FLOOR!r}: that label is the ab = 0 baseline")
+    return label
+
+
+def _lpips_for(lpips_scorer, size: int) -> tuple[LpipsScorer | None, dict]:
+    """(scorer or None, what evaluation.json says about LPIPS) for images of ``size`` px."""
     if lpips_scorer is not None and size < LPIPS_MIN_SIZE:
-        scorer = None
-        lpips_info = {**_lpips_info(None), "reason": (
+        return None, {**_lpips_info(None), "reason": (
             f"LPIPS (AlexNet) needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels; "
             f"these are {size}x{size}")}
-    else:
-        scorer = _resolve_scorer(lpips_scorer)
-        lpips_info = _lpips_info(scorer)
-    identity = dataset_identity(dataset)
-    out_dir = run.eval_dir(identity, split, predictor.temperature)
-    shape = (count, size, size, 2)
-    _check_free_space(run_dir, _bytes_needed(shape))
+    scorer = _resolve_scorer(lpips_scorer)
+    return scorer, _lpips_info(scorer)
+
+
+def _clear(out_dir: Path) -> None:
+    """The evaluation folder, made ready: what a killed evaluation left is removed, and
+    the record that marks it complete goes first, so an interrupted re-evaluation never
+    leaves it over half-replaced files."""
     with _writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(out_dir)
-        # evaluation.json is written last and marks the folder complete: take it away first,
-        # so an interrupted re-evaluation never leaves it over half-replaced files.
-        (out_dir / EVALUATION_JSON).unlink(missing_ok=True)
+        evaluation_record_path(out_dir).unlink(missing_ok=True)
 
-    model_metrics = {name: np.empty(count) for name in METRIC_NAMES}
-    grey_metrics = {name: np.empty(count) for name in METRIC_NAMES}
-    predictions_path = out_dir / PREDICTIONS_FILE
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=count, desc=f"evaluate {run_dir.name} ({split})", unit="img")
+def _predict_and_score(predictor: Predictor, l_array, ab_array, scorer, path: Path, shape: tuple, bar) -> dict:
+    """Predict every image into ``path`` (the predicted ab, stored as the dataset stores
+    ab) and score it; {"model": metrics, "grey": metrics}, each metric an array per image.
+
+    A model trained at another size than the data is scored as users see it: through the
+    full-resolution path of colorize (`Predictor.predict_at_size`), at the data's size.
+    """
+    count = shape[0]
+    metrics = {which: {name: np.empty(count) for name in METRIC_NAMES} for which in ("model", "grey")}
 
     def predict_all(tmp: Path) -> None:
         # Ordinary writes, batch by batch, keep memory bounded whatever the split size, and
@@ -287,45 +320,51 @@ def evaluate_run(
                 "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
                 "fortran_order": False, "shape": shape})
             _reserve(handle, handle.tell() + math.prod(shape))
-            for start in range(0, count, batch_size):
-                stop = min(start + batch_size, count)
+            for start in range(0, count, predictor.batch_size):
+                stop = min(start + predictor.batch_size, count)
                 l_norm, true_ab = color.stored_to_normalized(
                     np.asarray(l_array[start:stop], np.float32), np.asarray(ab_array[start:stop], np.float32)
                 )
                 pred_ab = predictor.predict_at_size(l_norm)
                 handle.write(np.ascontiguousarray(color.quantize_ab(color.denormalize_ab(pred_ab)), np.uint8))
-                for metrics, ab in ((model_metrics, pred_ab), (grey_metrics, np.zeros_like(true_ab))):
+                for which, ab in (("model", pred_ab), ("grey", np.zeros_like(true_ab))):
                     values = batch_metrics(l_norm, ab, true_ab, scorer)
                     for name in METRIC_NAMES:
-                        metrics[name][start:stop] = values[name]
-                if bar is not None:
-                    bar.update(stop - start)
+                        metrics[which][name][start:stop] = values[name]
+                bar.update(stop - start)
 
-    try:
-        with _writing(predictions_path):
-            write_atomic(predictions_path, predict_all)
-    finally:
-        if bar is not None:
-            bar.close()
+    with _writing(path):
+        write_atomic(path, predict_all)
+    return metrics
 
+
+def _means(label: str, metrics: dict) -> dict:
+    """{label: {metric: mean over images}} for the model and the grey floor; a mean that
+    is not finite (an inf PSNR) is None."""
+    return {row_label: {name: _json_number(np.mean(values[name])) for name in METRIC_NAMES}
+            for row_label, values in ((label, metrics["model"]), (GREY_FLOOR, metrics["grey"]))}
+
+
+def _per_image_csv(label: str, manifest: list[dict], metrics: dict) -> str:
+    """One row per image for the model, then one per image for the grey floor."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row_label, metrics in ((label, model_metrics), (GREY_FLOOR, grey_metrics)):
+    for row_label, values in ((label, metrics["model"]), (GREY_FLOOR, metrics["grey"])):
         for i, entry in enumerate(manifest):
             writer.writerow([i, entry["relpath"], entry["class"], row_label]
-                            + [format_number(metrics[name][i]) for name in METRIC_NAMES])
-    with _writing(out_dir / PER_IMAGE_CSV):
-        write_text_atomic(out_dir / PER_IMAGE_CSV, buffer.getvalue())
+                            + [format_number(values[name][i]) for name in METRIC_NAMES])
+    return buffer.getvalue()
 
-    classes = list(dataset.classes)
-    summary = {
-        row_label: {name: _json_number(np.mean(metrics[name])) for name in METRIC_NAMES}
-        for row_label, metrics in ((label, model_metrics), (GREY_FLOOR, grey_metrics))
-    }
-    evaluation = {
-        "run": run_dir.resolve().name,
-        "run_dir": str(run_dir.resolve()),
+
+def _record(run: Run, label: str, predictor: Predictor, dataset: PreparedDataset, identity: dict,
+            split: str) -> dict:
+    """What evaluation.json says was evaluated, on what and how (the counts, LPIPS and the
+    means follow it)."""
+    model_size, size = predictor.image_size, dataset.image_size
+    return {
+        "run": run.root.resolve().name,
+        "run_dir": str(run.root.resolve()),
         "model": label,
         "model_file": BEST_MODEL,
         "objective": predictor.objective.to_dict(),
@@ -335,20 +374,10 @@ def evaluate_run(
         "dataset_key": dataset_key(identity),
         "dataset": identity,
         "split": split,
-        "image_size": dataset.image_size,
+        "image_size": size,
         "model_size": model_size,  # the model's input side; below image_size: through the full-resolution path
-        "chroma_upsampling": predictor.chroma_upsampling if model_size != dataset.image_size else None,
-        "count": count,
-        "classes": classes,
-        "sun397_urban32": is_sun397_urban32(classes),
-        "lpips": lpips_info,
-        "mean": summary,  # over images; non-finite means (e.g. an inf PSNR) are null
-        "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "chroma_upsampling": predictor.chroma_upsampling if model_size != size else None,
     }
-    with _writing(out_dir / EVALUATION_JSON):
-        write_text_atomic(out_dir / EVALUATION_JSON, json.dumps(evaluation, indent=2) + "\n")
-    metrics = {label: model_metrics, GREY_FLOOR: grey_metrics}
-    return Evaluation(out_dir, evaluation, metrics, manifest)
 
 
 # ------------------------------------------------------------------------------------
@@ -407,7 +436,7 @@ _TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.(?P<pid>\d+)\.[0-9a-f]+\.tmp(?P<suffi
 
 def _remove_stale_temporaries(out_dir: Path) -> None:
     """Remove temporaries of our files left by a killed evaluation (its process is gone)."""
-    ours = {PREDICTIONS_FILE, PER_IMAGE_CSV, EVALUATION_JSON}
+    ours = set(EVALUATION_FILES)
     for path in out_dir.iterdir():
         match = _TEMPORARY.match(path.name)
         if not match or match["stem"] + match["suffix"] not in ours:

@@ -1,4 +1,4 @@
-"""Image-quality metrics of a colorization, each defined once (DESIGN.md, decision 6).
+"""Image-quality metrics of a colorization, each defined once (README, "Metrics").
 
 The definitions are fixed so that our numbers compare with the study's table:
 

@@ -22,82 +22,35 @@ grid of the same photos for every recipe, a chart of PSNR against colourfulness 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from colorkeras.training.config import TrainConfig
+from colorkeras.data.pipeline import PreparedDataset
+from colorkeras.data.prepare import PrepareSettings, check_source, prepare
 from colorkeras.errors import InvalidArgument
-from colorkeras.fileio import WrittenFiles, read_json_object, writing_into
+from colorkeras.evaluation.evaluate import GREY_FLOOR, evaluate_run
+from colorkeras.evaluation.figures import comparison_panels, save_figure
+from colorkeras.evaluation.report import csv_text, markdown_table
+from colorkeras.fileio import WrittenFiles, writing_into
+from colorkeras.runtime import gpu_names
+from colorkeras.training.config import TrainConfig
+from colorkeras.training.recipes import RECIPES, Recipe
+from colorkeras.training.run import Run, dataset_identity, predictions_path
 
-GREY = "grey floor"  # colorkeras.evaluation.evaluate.GREY_FLOOR, without importing Keras here
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A named point of the grid: the TrainConfig fields that define it, and the decode
-    temperatures it is evaluated at (None: regression, or the objective's default)."""
-
-    name: str
-    summary: str
-    changes: dict
-    temperatures: tuple = (None,)
+GREY = GREY_FLOOR  # the grey floor's rows in the grid's table
 
 
-
-# The study's baseline, each of its proposals alone, then the quality family.
-RECIPES: tuple[Recipe, ...] = (
-    Recipe("study", "the study's baseline: CNN encoder-decoder, MSE", {"model": "baseline", "loss": "mse"}),
-    Recipe("study+L1", "the baseline trained with L1", {"model": "baseline", "loss": "l1"}),
-    Recipe("study+colourful", "the baseline, MSE plus the colourfulness-gap term",
-           {"model": "baseline", "loss": "colourful"}),
-    Recipe("unet", "U-Net: skips and bilinear upsampling, no attention, MSE",
-           {"model": "unet", "attention": False, "loss": "mse"}),
-    Recipe("unet+attention", "U-Net with self-attention at the lowest resolution, MSE",
-           {"model": "unet", "attention": True, "loss": "mse"}),
-    Recipe("unet+attention+classify", "U-Net + attention, ab bins with rebalancing, annealed mean",
-           {"model": "unet", "attention": True, "loss": "classify"}, temperatures=(1.0, 0.6, 0.38, 0.2)),
-)
-# Recipes outside the grid. "default" makes the model that ships (issue 18, DESIGN.md
-# decision 17): the efficient family at 96 px on two CPU cores. Why each value:
-# 96 px: ab is predicted at 48 px and brought to the photo's size by its own L, and the
-# fused blocks train at ~115 images/s at 64 px here (bench/bench_efficient.py), so 96 px
-# still gives tens of epochs in an hour; crops from 160 px storage: scale variety;
-# lr 2e-3 with a cosine decay: a short run that must end converged; batch 32: small
-# steps suit two cores and few images (3,383).
-CPU_RECIPES: tuple[Recipe, ...] = (
-    Recipe("default", "efficient U-Net (fused-MBConv, ab at half size), MSE + learnt confidence, "
-           "96 px random resized crops, cosine learning rate: the CPU-trained default model",
-           {"model": "efficient", "loss": "confidence", "image_size": 96, "batch_size": 32,
-            "learning_rate": 2e-3, "schedule": "cosine", "crop_scale": 0.3, "epochs": 40}),
-    # "exemplar" (issue 19): the default's schedule for the exemplar family, each 96 px
-    # target with a reference (colorkeras.data.pairs: the same photo under change or another
-    # of its class, 50/50); MSE (its 2 outputs); targets cropped from 0.5 of the area, so a
-    # same-photo reference (itself a crop of 0.3 to 1) mostly shows what the target shows.
-    Recipe("exemplar", "exemplar family (colour from a reference photo: shared encoder, attention at S/8, "
-           "gated fallback), MSE, 96 px crops, references 50/50 same photo / same class, cosine learning rate",
-           {"model": "exemplar", "loss": "mse", "image_size": 96, "batch_size": 32,
-            "learning_rate": 2e-3, "schedule": "cosine", "crop_scale": 0.5, "epochs": 40}),
-)
-RECIPE_NAMES = tuple(recipe.name for recipe in RECIPES + CPU_RECIPES)
-# What `colorkeras train` trains without --model or --recipe: the accurate pick of the
-# committed ablation (results/quality/selection.json; a test keeps the two in step).
-RECOMMENDED = "study"
 COMBINED = "combined"
 # Which recipes compete for the architecture (all MSE) and for the regression loss (all on
 # the study's family) of the best combination.
 ARCHITECTURE_CANDIDATES = ("study", "unet", "unet+attention")
 LOSS_CANDIDATES = ("study", "study+L1", "study+colourful")
-
-
-def recipe_by_name(name: str) -> Recipe:
-    for recipe in RECIPES + CPU_RECIPES:
-        if recipe.name == name:
-            return recipe
-    raise InvalidArgument(f"unknown recipe {name!r}; expected one of {', '.join(RECIPE_NAMES)}")
 
 
 @dataclass(frozen=True)
@@ -186,15 +139,11 @@ def check_sources(train_source, ood_source) -> None:
     Raises:
         PrepareError: the first folder that cannot be used, named.
     """
-    from colorkeras.data.prepare import check_source
-
     for label, source in (("", train_source), ("--ood ", ood_source)):
         check_source(Path(source).resolve(), label)
 
 
 def prepare_data(train_source, ood_source, out: Path, form: Form) -> GridData:
-    from colorkeras.data.prepare import PrepareSettings, prepare
-
     check_sources(train_source, ood_source)
     train_source, ood_source = Path(train_source), Path(ood_source)
     train_dir = out / "data" / f"{train_source.name}-{form.image_size}px"
@@ -211,17 +160,12 @@ def prepare_data(train_source, ood_source, out: Path, form: Form) -> GridData:
 
 
 def _evaluate(run_dir: Path, prepared: Path, split: str, temperature):
-    """The means of one evaluation, reusing a finished one that is newer than best.keras."""
-    from colorkeras.data.pipeline import PreparedDataset
-    from colorkeras.evaluation.evaluate import evaluate_run
-    from colorkeras.training.run import Run, dataset_identity
-
+    """The means of one evaluation, reusing a finished one that is newer than the run's
+    best model."""
     run = Run(run_dir)
     folder = run.eval_dir(dataset_identity(PreparedDataset.open(prepared)), split, temperature)
-    record_path = folder / "evaluation.json"
-    if record_path.is_file() and record_path.stat().st_mtime >= run.best_model_path.stat().st_mtime:
-        record = read_json_object(record_path)
-    else:
+    record = run.fresh_evaluation(folder)
+    if record is None:
         record = evaluate_run(run_dir, prepared, split=split, lpips_scorer=None, progress=False,
                               temperature=temperature).record
     return record, folder
@@ -253,9 +197,30 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
     if form not in FORMS:
         raise InvalidArgument(f"unknown form {form!r}; expected one of {', '.join(FORMS)}")
     chosen_form = FORMS[form]
-    import logging
-
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes: one model after another
+    wanted = _wanted(recipes)
+    out = Path(out)
+    report = Path(report) if report is not None else out / "report"
+    WrittenFiles(report, "quality", overwrite).check(QUALITY_FILES)  # before hours of work
+    data = prepare_data(train_source, ood_source, out, chosen_form)
+    started = time.time()
+    grid = GridRuns(out / "runs", data, chosen_form, config_overrides)
+    for recipe in RECIPES:
+        if recipe.name in wanted:
+            grid.run(recipe)
+    combined = _train_combined(grid) if COMBINED in wanted else None
+    selection = select(grid.val_rows())
+    meta = {"form": chosen_form.__dict__, "data": {label: str(folder) for label, folder, _ in data.sets},
+            "command": f"colorkeras quality {train_source} --ood {ood_source} --form {form}",
+            "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
+            "train_seconds": grid.timings, "combined": combined.summary if combined else None,
+            "recipes": {r.name: r.changes for r in RECIPES if r.name in wanted}}
+    written = write_quality_report(grid.rows, selection, meta, grid.folders, data, report, overwrite)
+    return {"rows": grid.rows, "selection": selection, "written": written}
+
+
+def _wanted(recipes) -> list[str]:
+    """The recipe names to run: ``recipes``, or every recipe and then the best combination."""
     names = [recipe.name for recipe in RECIPES]
     wanted = list(recipes) if recipes else names + [COMBINED]
     unknown = [name for name in wanted if name not in names + [COMBINED]]
@@ -265,65 +230,63 @@ def run_grid(train_source, ood_source, out, form: str = "quick", report=None, re
     if COMBINED in wanted and needed:
         raise InvalidArgument(f"{COMBINED} is chosen from {', '.join(dict.fromkeys(ARCHITECTURE_CANDIDATES + LOSS_CANDIDATES))}: "
                               f"add {', '.join(dict.fromkeys(needed))}, or leave {COMBINED} out")
-    out = Path(out)
-    report = Path(report) if report is not None else out / "report"
-    WrittenFiles(report, "quality", overwrite).check(QUALITY_FILES)  # before hours of work
-    data = prepare_data(train_source, ood_source, out, chosen_form)
-    started = time.time()
-    rows, folders, timings = [], {}, {}
+    return wanted
 
-    def run_recipe(recipe: Recipe) -> None:
-        from colorkeras.evaluation.report import read_log
-        from colorkeras.training.train import train
 
-        run_dir = out / "runs" / recipe.name
-        config = chosen_form.config(recipe, **config_overrides)
+@dataclass
+class GridRuns:
+    """The grid's runs as they are trained and evaluated: a row per recipe, temperature
+    and evaluated set (and one grey floor row per set), each row's evaluation folder, and
+    each run's training seconds."""
+
+    runs: Path
+    data: GridData
+    form: Form
+    config_overrides: dict
+    rows: list[dict] = field(default_factory=list)
+    folders: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    def run(self, recipe: Recipe) -> None:
+        """Train ``recipe`` (or resume it) and evaluate it on every set at each temperature."""
+        from colorkeras.training.train import train  # Keras starts here, after every check
+
+        run_dir = self.runs / recipe.name
+        config = self.form.config(recipe, **self.config_overrides)
         print(f"== {recipe.name}: {recipe.summary}", flush=True)
-        result = train(data.train, run_dir, config, verbose=2)
+        result = train(self.data.train, run_dir, config, verbose=2)
         # From the run's log, so a resumed grid still reports each run's own training time.
-        timings[recipe.name] = round(sum(row.get("seconds", 0.0) for row in read_log(run_dir)), 1)
+        self.timings[recipe.name] = round(sum(row.get("seconds", 0.0) for row in Run(run_dir).read_log()), 1)
         print(result.to_text(), flush=True)
         for temperature in recipe.temperatures:
-            for label, prepared, split in data.sets:
+            for label, prepared, split in self.data.sets:
                 record, folder = _evaluate(run_dir, prepared, split, temperature)
-                rows.append(_row(recipe.name, temperature, label, record["mean"][record["model"]], record["count"]))
-                folders[(recipe.name, temperature, label)] = folder
-                if not any(r["recipe"] == GREY and r["dataset"] == label for r in rows):
-                    rows.append(_row(GREY, None, label, record["mean"][GREY], record["count"]))
-                    folders[(GREY, None, label)] = folder
+                self.rows.append(_row(recipe.name, temperature, label, record["mean"][record["model"]],
+                                      record["count"]))
+                self.folders[(recipe.name, temperature, label)] = folder
+                if not any(r["recipe"] == GREY and r["dataset"] == label for r in self.rows):
+                    self.rows.append(_row(GREY, None, label, record["mean"][GREY], record["count"]))
+                    self.folders[(GREY, None, label)] = folder
 
-    for recipe in RECIPES:
-        if recipe.name in wanted:
-            run_recipe(recipe)
-    val_label = data.sets[0][0]
-    val_rows = [row for row in rows if row["dataset"] == val_label]
-    combined = None
-    if COMBINED in wanted:
-        combined = combine(val_rows)
-        same = next((recipe for recipe in RECIPES if recipe.changes == combined.changes), None)
-        if same is None:
-            run_recipe(combined)
-        else:
-            print(f"== {COMBINED}: the same recipe as {same.name!r} ({combined.summary}); not trained twice",
-                  flush=True)
-            combined = Recipe(COMBINED, f"= {same.name} ({combined.summary})", same.changes)
-    val_rows = [row for row in rows if row["dataset"] == val_label]
-    selection = select(val_rows)
-    meta = {"form": chosen_form.__dict__, "data": {label: str(folder) for label, folder, _ in data.sets},
-            "command": f"colorkeras quality {train_source} --ood {ood_source} --form {form}",
-            "hardware": _hardware(), "minutes": round((time.time() - started) / 60, 1),
-            "train_seconds": timings, "combined": combined.summary if combined else None,
-            "recipes": {r.name: r.changes for r in RECIPES if r.name in wanted}}
-    written = write_quality_report(rows, selection, meta, folders, data, report, overwrite)
-    return {"rows": rows, "selection": selection, "written": written}
+    def val_rows(self) -> list[dict]:
+        """The rows of the validation split: the only ones any choice looks at."""
+        return [row for row in self.rows if row["dataset"] == self.data.sets[0][0]]
+
+
+def _train_combined(grid: GridRuns) -> Recipe:
+    """The best combination, chosen on validation, trained unless a recipe of the grid
+    already is that combination."""
+    combined = combine(grid.val_rows())
+    same = next((recipe for recipe in RECIPES if recipe.changes == combined.changes), None)
+    if same is None:
+        grid.run(combined)
+        return combined
+    print(f"== {COMBINED}: the same recipe as {same.name!r} ({combined.summary}); not trained twice", flush=True)
+    return Recipe(COMBINED, f"= {same.name} ({combined.summary})", same.changes)
 
 
 def _hardware() -> str:
-    import os
-
     import keras
-
-    from colorkeras.runtime import gpu_names
 
     gpus = gpu_names()
     device = ", ".join(gpus) if gpus else f"CPU only ({os.cpu_count()} cores)"
@@ -342,14 +305,10 @@ def setting_name(row: dict) -> str:
 
 
 def table_csv(rows: list[dict]) -> str:
-    from colorkeras.evaluation.report import _csv_text
-
-    return _csv_text(list(CSV_COLUMNS), rows)
+    return csv_text(list(CSV_COLUMNS), rows)
 
 
 def table_markdown(rows: list[dict], dataset: str) -> str:
-    from colorkeras.evaluation.report import markdown_table
-
     chosen = [row for row in rows if row["dataset"] == dataset]
     grey = [row for row in chosen if row["recipe"] == GREY]
     models = [row for row in chosen if row["recipe"] != GREY]
@@ -373,10 +332,6 @@ def qualitative_figure(rows: list[dict], folders: dict, data: GridData, per_set:
     recipe and temperature, with the input L and the truth."""
     from matplotlib.figure import Figure
 
-    from colorkeras.data.pipeline import PreparedDataset
-    from colorkeras.evaluation.evaluate import PREDICTIONS_FILE
-    from colorkeras.evaluation.report import comparison_panels
-
     tests = [(label, prepared, split) for label, prepared, split in data.sets if split == "test"]
     settings = [(row["recipe"], row["temperature"]) for row in rows
                 if row["dataset"] == tests[0][0] and row["recipe"] != GREY]
@@ -384,7 +339,7 @@ def qualitative_figure(rows: list[dict], folders: dict, data: GridData, per_set:
     images = []
     for label, prepared, split in tests:
         l_array, ab_array = PreparedDataset.open(prepared).arrays(split)
-        predictions = [np.load(folders[(recipe, temperature, label)] / PREDICTIONS_FILE, mmap_mode="r")
+        predictions = [np.load(predictions_path(folders[(recipe, temperature, label)]), mmap_mode="r")
                        for recipe, temperature in settings]
         for index in _figure_rows(len(l_array), per_set):
             images.append((f"{label.split(' ')[0]}\n#{index}", comparison_panels(l_array, ab_array, index, predictions)))
@@ -449,11 +404,8 @@ def _write_quality_report(rows, selection, meta, folders, data: GridData, files:
     written["table_csv"] = files.write_text("table.csv", table_csv([r for r in rows if r["dataset"] in tests]))
     written["selection_csv"] = files.write_text("selection.csv", table_csv([r for r in rows if r["dataset"] in val]))
     written["selection"] = files.write_text("selection.json", json.dumps({**selection, "meta": meta}, indent=2) + "\n")
-
-    from colorkeras.evaluation.report import _save_figure
-
-    written["qualitative"] = _save_figure(qualitative_figure(rows, folders, data), files, "qualitative.png")
-    written["chart"] = _save_figure(chart_figure(rows, tests), files, "psnr_vs_colourfulness.png")
+    written["qualitative"] = save_figure(qualitative_figure(rows, folders, data), files, "qualitative.png")
+    written["chart"] = save_figure(chart_figure(rows, tests), files, "psnr_vs_colourfulness.png")
     form = meta["form"]
     lines = [f"# Quality ablation ({form['name']} form)", "",
              f"Size and hardware: {form['image_size']} px, {form['epochs']} epoch(s), batch {form['batch_size']}, "

@@ -45,7 +45,7 @@ from colorkeras.inference.video_io import Source
 GREY_FLOOR = "grey floor"
 MODES = ("off", "flow", "keyframes")
 # Colourfulness (Hasler & Süsstrunk, 0-255 RGB) below this in every frame: no colour.
-NO_COLOUR = 1.0
+NO_COLOR = 1.0
 COLUMNS = ("frame", "mode", "warping_error", "psnr", "ssim", "colorfulness_pred", "colorfulness_true")
 
 
@@ -79,14 +79,14 @@ class ClipEvaluation:
         return out
 
     @property
-    def has_colour(self) -> bool:
+    def has_color(self) -> bool:
         """Whether the clip's truth has any colour (a grayscale clip cannot rank colorizers)."""
         truth = self.values(GREY_FLOOR, "colorfulness_true")
-        return bool(len(truth)) and float(np.nanmax(truth)) >= NO_COLOUR
+        return bool(len(truth)) and float(np.nanmax(truth)) >= NO_COLOR
 
     def note(self) -> str | None:
         """What a reader must know to read the table: a clip without colour."""
-        if self.has_colour:
+        if self.has_color:
             return None
         return ("This clip has no colour (colourfulness under 1 in every frame): the grey floor is exact "
                 "(PSNR inf where the frame round-trips exactly), so it measures flicker only, not colour; "
@@ -164,44 +164,56 @@ def evaluate_clip(model, clip, modes=("off", "flow"), keyframe_every: int = 8, *
         name = Path(clip).name
         frames = (payload for kind, payload, _ in source.items() if kind == "video")
     evaluation = ClipEvaluation(name, 0, list(modes), keyframe_every)
-    previous = {}
-    previous_l = None
-    dis = _dis()
+    previous, previous_l, dis = {}, None, _dis()
     for index, truth in enumerate(frames):
         outputs = {mode: colorizer(truth) for mode, colorizer in colorizers.items()}
-        some = next(iter(outputs.values()))
-        work_h, work_w = some.ab.shape[:2]
+        work_h, work_w = next(iter(outputs.values())).ab.shape[:2]
         full_l = color.rgb_to_l(truth)
         work_l = _resize(full_l, work_h, work_w)
-        flow = mask = None
-        if index > 0:
-            if truth_flows is not None:
-                scale_x, scale_y = work_w / truth.shape[1], work_h / truth.shape[0]
-                flow = _resize(np.asarray(truth_flows[index], np.float32), work_h, work_w) * [scale_x, scale_y]
-                mask = _resize(np.asarray(truth_masks[index], np.float32), work_h, work_w) > 0.5
-            else:
-                current, before = lightness_u8(work_l), lightness_u8(previous_l)
-                flow = dis.calc(current, before, None)
-                mask = flow_confidence(flow, dis.calc(before, current, None)) > 0.5
-        quality = {}
-        for mode, result in outputs.items():
-            quality[mode] = clip_quality([result.rgb], [truth])
-        grey_rgb = color.merge_l_ab(full_l, np.zeros(truth.shape[:2] + (2,), np.float32))
-        quality[GREY_FLOOR] = clip_quality([grey_rgb], [truth])
-        abs_now = {mode: result.ab for mode, result in outputs.items()}
-        abs_now[GREY_FLOOR] = np.zeros((work_h, work_w, 2), np.float32)
-        for mode, ab in abs_now.items():
-            error = (warping_error_frame(ab, previous[mode], flow, mask)
-                     if flow is not None and mask.any() else math.nan)
-            values = quality[mode]
-            evaluation.rows.append({"frame": index, "mode": mode, "warping_error": error,
-                                    **{key: float(values[key][0]) for key in COLUMNS[3:]}})
-        previous, previous_l = abs_now, work_l
+        flow, mask = (None, None) if index == 0 else _motion(index, truth, work_l, previous_l, truth_flows,
+                                                              truth_masks, dis)
+        previous = _add_frame_rows(evaluation, index, truth, full_l, outputs, previous, flow, mask)
+        previous_l = work_l
         evaluation.frames = index + 1
     evaluation.model_frames = {mode: colorizer.model_frames for mode, colorizer in colorizers.items()}
     if evaluation.frames < 2:
         raise InvalidArgument(f"{name}: a clip needs at least two frames to measure flicker")
     return evaluation
+
+
+def _motion(index: int, truth: np.ndarray, work_l: np.ndarray, previous_l: np.ndarray, truth_flows, truth_masks,
+            dis):
+    """(backward flow, visible pixels) at the work size from frame ``index`` to the one
+    before: the true motion when it is known, else DIS flow on the truth's L with its
+    forward-backward-consistent pixels."""
+    work_h, work_w = work_l.shape[:2]
+    if truth_flows is not None:
+        scale_x, scale_y = work_w / truth.shape[1], work_h / truth.shape[0]
+        flow = _resize(np.asarray(truth_flows[index], np.float32), work_h, work_w) * [scale_x, scale_y]
+        return flow, _resize(np.asarray(truth_masks[index], np.float32), work_h, work_w) > 0.5
+    current, before = lightness_u8(work_l), lightness_u8(previous_l)
+    flow = dis.calc(current, before, None)
+    return flow, flow_confidence(flow, dis.calc(before, current, None)) > 0.5
+
+
+def _add_frame_rows(evaluation: ClipEvaluation, index: int, truth: np.ndarray, full_l: np.ndarray, outputs: dict,
+                    previous: dict, flow, mask) -> dict:
+    """A row per mode and one for the grey floor of frame ``index``: its flicker against
+    the frame before (NaN without motion) and its quality against the truth. Returns each
+    row's ab at the work size, for the next frame."""
+    work_h, work_w = next(iter(outputs.values())).ab.shape[:2]
+    quality = {mode: clip_quality([result.rgb], [truth]) for mode, result in outputs.items()}
+    grey_rgb = color.merge_l_ab(full_l, np.zeros(truth.shape[:2] + (2,), np.float32))
+    quality[GREY_FLOOR] = clip_quality([grey_rgb], [truth])
+    abs_now = {mode: result.ab for mode, result in outputs.items()}
+    abs_now[GREY_FLOOR] = np.zeros((work_h, work_w, 2), np.float32)
+    for mode, ab in abs_now.items():
+        error = (warping_error_frame(ab, previous[mode], flow, mask)
+                 if flow is not None and mask.any() else math.nan)
+        values = quality[mode]
+        evaluation.rows.append({"frame": index, "mode": mode, "warping_error": error,
+                                **{key: float(values[key][0]) for key in COLUMNS[3:]}})
+    return abs_now
 
 
 def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -254,7 +266,7 @@ def write_clip_evaluation(evaluation: ClipEvaluation, out_dir, overwrite: bool =
                          for key, value in row.items()})
     summary = {"clip": evaluation.clip, "frames": evaluation.frames,
                "keyframe_every": evaluation.keyframe_every if "keyframes" in evaluation.modes else None,
-               "has_colour": evaluation.has_colour, "note": evaluation.note(),
+               "has_colour": evaluation.has_color, "note": evaluation.note(),
                "mean": {mode: {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                                for k, v in means.items()} for mode, means in evaluation.summary().items()}}
     figure = flicker_figure(evaluation)

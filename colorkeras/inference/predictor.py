@@ -49,7 +49,7 @@ from colorkeras.inference.upsample import check_method, upsample_ab
 from colorkeras.models.registry import as_family, load_model
 from colorkeras.models.shipped import default_model_dir
 from colorkeras.training.objectives import decode_to_numpy, get_objective
-from colorkeras.training.run import CONFIG_JSON, Run
+from colorkeras.training.run import CONFIG_JSON, Run, model_file
 
 # Full-resolution L channels (float32, 4 bytes a pixel) wait in memory until their batch
 # has been through the model; past this many pixels the batch is run early, so a folder
@@ -229,7 +229,7 @@ class Predictor:
         folder = path if path.is_dir() else path.parent
         run = Run(folder) if path.is_dir() or (folder / CONFIG_JSON).is_file() else None
         objective = run.objective if run is not None else None
-        return cls(load_model(path), objective, source_run=run, **knobs)
+        return cls(load_model(model_file(path)), objective, source_run=run, **knobs)
 
     def with_knobs(self, **knobs) -> "Predictor":
         """A Predictor on this one's model and objective (nothing loaded again) with the

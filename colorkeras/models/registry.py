@@ -131,22 +131,20 @@ def build_model(
 
 
 def saved_model_path(path) -> Path:
-    """The ``.keras`` file a model path names (a run folder's best.keras), checked to
-    exist without importing Keras.
+    """A saved model's ``.keras`` file, checked to exist without importing Keras (a run
+    folder's file: `colorkeras.training.run.model_file`).
 
     Raises:
         ModelLoadError: no file there.
     """
     path = Path(path)
-    if path.is_dir():
-        path = path / "best.keras"
     if not path.is_file():
         raise ModelLoadError(f"no saved model at {path}")
     return path
 
 
 def load_model(path) -> Colorizer:
-    """Load a saved colorizer (a ``.keras`` file, or a run folder's best.keras) in safe mode.
+    """Load a saved colorizer (a ``.keras`` file) in safe mode.
 
     Safe mode stays on: a model that carries Python code (a Lambda layer) is refused.
     Files saved before families were classes hold a plain functional model; they are

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from colorkeras import color
 from colorkeras.data.pipeline import PreparedDataset, embedding_path
@@ -56,8 +57,6 @@ def embed_dataset(
         weights: the extractor's weights ("imagenet", a local path, None for random).
         model: an already built extractor (skips building one).
     """
-    from tqdm.auto import tqdm
-
     dataset = prepared if isinstance(prepared, PreparedDataset) else PreparedDataset.open(prepared)
     if model is None:
         model = build_extractor(extractor, dataset.image_size, weights, extractor_size)
@@ -72,34 +71,39 @@ def embed_dataset(
     dim = int(model.output.shape[-1])
     _check_free_space(dataset, key, todo, dim)
     for split in todo:
-        final = embedding_path(dataset.root, key, split)
-        partial = final.with_name(f"{split}.partial.npy")
-        progress_file = final.with_name(f"{split}.progress.json")
-        l_array, _ = dataset.arrays(split)
-        count = len(l_array)
-        done = 0
-        if partial.is_file() and progress_file.is_file():
-            done = json.loads(progress_file.read_text())["rows_done"]
-            out = np.load(partial, mmap_mode="r+")
-            _allocate_or_explain(partial, remove=False)  # a sparse file of an older version
-        else:
-            out = _create_partial(partial, (count, 2, dim))
-        bar = tqdm(total=count, initial=done, desc=f"embed {split}", unit="img", disable=not progress)
-        chunk = batch_size * CHUNK_BATCHES
-        for start in range(done, count, chunk):
-            stop = min(start + chunk, count)
-            l_norm = color.normalize_l(color.dequantize_l(l_array[start:stop].astype(np.float32)))[..., None]
-            out[start:stop, 0] = model.predict(l_norm, batch_size=batch_size, verbose=0)
-            out[start:stop, 1] = model.predict(l_norm[:, :, ::-1], batch_size=batch_size, verbose=0)
-            with _writing(progress_file, "the rows done so far are kept; rerun to continue"):
-                out.flush()
-                write_text_atomic(progress_file, json.dumps({"rows_done": stop}))
-            bar.update(stop - start)
-        bar.close()
-        del out
-        os.replace(partial, final)
-        progress_file.unlink(missing_ok=True)
+        _embed_split(dataset, embedding_path(dataset.root, key, split), split, model, dim, batch_size, progress)
     return key
+
+
+def _embed_split(dataset, final: Path, split: str, model, dim: int, batch_size: int, progress: bool) -> None:
+    """Embed one split into ``final``, chunk by chunk, continuing a partial file whose
+    progress was recorded."""
+    partial = final.with_name(f"{split}.partial.npy")
+    progress_file = final.with_name(f"{split}.progress.json")
+    l_array, _ = dataset.arrays(split)
+    count = len(l_array)
+    done = 0
+    if partial.is_file() and progress_file.is_file():
+        done = json.loads(progress_file.read_text())["rows_done"]
+        out = np.load(partial, mmap_mode="r+")
+        _allocate_or_explain(partial, remove=False)  # a sparse file of an older version
+    else:
+        out = _create_partial(partial, (count, 2, dim))
+    bar = tqdm(total=count, initial=done, desc=f"embed {split}", unit="img", disable=not progress)
+    chunk = batch_size * CHUNK_BATCHES
+    for start in range(done, count, chunk):
+        stop = min(start + chunk, count)
+        l_norm = color.normalize_l(color.dequantize_l(l_array[start:stop].astype(np.float32)))[..., None]
+        out[start:stop, 0] = model.predict(l_norm, batch_size=batch_size, verbose=0)
+        out[start:stop, 1] = model.predict(l_norm[:, :, ::-1], batch_size=batch_size, verbose=0)
+        with _writing(progress_file, "the rows done so far are kept; rerun to continue"):
+            out.flush()
+            write_text_atomic(progress_file, json.dumps({"rows_done": stop}))
+        bar.update(stop - start)
+    bar.close()
+    del out
+    os.replace(partial, final)
+    progress_file.unlink(missing_ok=True)
 
 
 def _check_free_space(dataset, key: str, todo, dim: int) -> None:

@@ -14,7 +14,8 @@ colorize never disagree about them:
 ``needs_fit`` is true learns from the training data first (``fit(dataset)``: the ab bins
 of classification); ``to_dict`` then carries what it learned, and ``get_objective(that
 dict)`` rebuilds it, so evaluate and colorize decode exactly as training encoded. Adding
-an objective is one class here and one ``register_objective`` line.
+an objective is one class here and one ``register_objective`` line (plus its Keras loss in
+`colorkeras.training.losses` if Keras has none that fits).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from colorkeras import color
+from colorkeras.data.pipeline import PreparedDataset
 from colorkeras.errors import ColorkerasError, InvalidArgument
 
 
@@ -43,97 +45,6 @@ def check_temperature(temperature) -> float:
 # ====================================================================================
 # Regression
 # ====================================================================================
-def _keras_losses():
-    """The loss classes (defined on first use: this module loads without Keras)."""
-    global _LOSSES
-    if _LOSSES is None:
-        _LOSSES = _define_losses()
-    return _LOSSES
-
-
-_LOSSES = None
-
-
-def _define_losses():
-    import keras
-    from keras import ops
-
-    @keras.saving.register_keras_serializable(package="colorkeras")
-    class ColourfulnessLoss(keras.losses.Loss):
-        """Per image: the mean squared (or absolute) ab error plus ``weight`` times the
-        squared gaps between predicted and true chroma mean and chroma spread
-        (`colorkeras.color.chroma_statistics_ops`, on normalised ab)."""
-
-        def __init__(self, base="mse", weight=1.0, name="colourfulness_loss", **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.base, self.weight = base, weight
-
-        def call(self, y_true, y_pred):
-            y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
-            error = y_pred - y_true
-            error = ops.square(error) if self.base == "mse" else ops.abs(error)
-            per_image = ops.mean(error, axis=(1, 2, 3))
-            true_mean, true_spread = color.chroma_statistics_ops(y_true)
-            pred_mean, pred_spread = color.chroma_statistics_ops(y_pred)
-            gap = ops.square(pred_mean - true_mean) + ops.square(pred_spread - true_spread)
-            return per_image + self.weight * gap
-
-        def get_config(self):
-            return {**super().get_config(), "base": self.base, "weight": self.weight}
-
-    @keras.saving.register_keras_serializable(package="colorkeras")
-    class BinCrossEntropy(keras.losses.Loss):
-        """Rebalanced cross-entropy between soft-encoded ab bins and the model's logits
-        (see `Classification`). y_true is normalised ab; y_pred the logits (B, H, W, Q)."""
-
-        def __init__(self, bins=(), weights=(), neighbours=5, sigma=5.0, name="bin_cross_entropy", **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.bins = [list(map(float, b)) for b in bins]
-            self.class_weights = [float(w) for w in weights]
-            self.neighbours, self.sigma = int(neighbours), float(sigma)
-
-        def call(self, y_true, y_pred):
-            bins = ops.convert_to_tensor(np.asarray(self.bins, np.float32))
-            weights = ops.convert_to_tensor(np.asarray(self.class_weights, np.float32))
-            distances = squared_bin_distances(y_true, bins)
-            # The soft target is zero beyond k bins: gather k log-probabilities, never
-            # build the (B, H, W, Q) target.
-            indices, target = nearest_bins_ops(distances, self.neighbours, self.sigma)
-            log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
-            cross_entropy = -ops.sum(target * ops.take_along_axis(log_probs, indices, axis=-1), axis=-1)
-            pixel_weight = ops.take(weights, indices[..., 0])  # the nearest bin's weight
-            return ops.mean(pixel_weight * cross_entropy, axis=(1, 2))
-
-        def get_config(self):
-            return {**super().get_config(), "bins": self.bins, "weights": self.class_weights,
-                    "neighbours": self.neighbours, "sigma": self.sigma}
-
-    @keras.saving.register_keras_serializable(package="colorkeras")
-    class ConfidenceLoss(keras.losses.Loss):
-        """MSE of tanh(output[..., :2]) against normalised ab, plus ``weight`` times the
-        Gaussian negative log-likelihood of the squared error under the predicted
-        log-variance output[..., 2]. The error is held constant in the second term
-        (stop-gradient), so the ab head is fitted by MSE alone and the variance head learns
-        E[error^2 | L] (see `Confidence`)."""
-
-        def __init__(self, weight=0.1, name="confidence_loss", **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.weight = weight
-
-        def call(self, y_true, y_pred):
-            y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
-            ab = ops.tanh(y_pred[..., :2])
-            squared = ops.mean(ops.square(ab - y_true), axis=-1)
-            log_variance = ops.clip(y_pred[..., 2], -12.0, 4.0)
-            nll = ops.stop_gradient(squared) * ops.exp(-log_variance) + log_variance
-            return ops.mean(squared, axis=(1, 2)) + self.weight * ops.mean(nll, axis=(1, 2))
-
-        def get_config(self):
-            return {**super().get_config(), "weight": self.weight}
-
-    return {"colourful": ColourfulnessLoss, "classify": BinCrossEntropy, "confidence": ConfidenceLoss}
-
-
 @dataclass(frozen=True)
 class Regression:
     """Regression of normalised ab: the model outputs ab itself (identity decoding).
@@ -179,31 +90,34 @@ class Regression:
 # prediction of a typical city photo (true chroma mean ~0.15, spread ~0.1) pays a gap of
 # about 0.03, a few times the ab-MSE of the grey floor (~0.008): the term matters as much
 # as the pixel error without overruling it.
-COLOURFULNESS_WEIGHT = 1.0
+COLORFULNESS_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
-class ColourfulRegression(Regression):
+class ColorfulRegression(Regression):
     """Regression plus the study's proposed colourfulness term: per image, lambda times
     the squared gaps between the predicted and true mean and standard deviation of the
     chroma sqrt(a^2 + b^2) (on normalised ab), added to the MSE ("mse") or L1 ("mae").
 
     Args:
-        colourfulness_weight: lambda (default `COLOURFULNESS_WEIGHT`).
+        colorfulness_weight: lambda (default `COLORFULNESS_WEIGHT`); recorded in a run
+            as "colourfulness_weight", the name runs have always carried.
     """
 
-    colourfulness_weight: float = COLOURFULNESS_WEIGHT
+    colorfulness_weight: float = COLORFULNESS_WEIGHT
 
     @property
     def loss(self):
-        return _keras_losses()["colourful"](base=self.loss_name, weight=self.colourfulness_weight)
+        from colorkeras.training import losses
+
+        return losses.ColorfulnessLoss(base=self.loss_name, weight=self.colorfulness_weight)
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "colourfulness_weight": self.colourfulness_weight}
+        return {**super().to_dict(), "colourfulness_weight": self.colorfulness_weight}
 
-    def from_dict(self, record: dict) -> "ColourfulRegression":
-        return replace(self, colourfulness_weight=float(record.get("colourfulness_weight",
-                                                                    self.colourfulness_weight)))
+    def from_dict(self, record: dict) -> "ColorfulRegression":
+        return replace(self, colorfulness_weight=float(record.get("colourfulness_weight",
+                                                                  self.colorfulness_weight)))
 
 
 # ====================================================================================
@@ -230,8 +144,9 @@ def confidence_gain(ab_norm, log_variance, temperature: float) -> np.ndarray:
 @dataclass(frozen=True)
 class Confidence:
     """MSE regression of normalised ab plus a per-pixel log-variance of its error, learnt
-    with the loss (`ConfidenceLoss`); the decode temperature shrinks chroma towards grey
-    where the model is unsure, or boosts it where it is sure (`confidence_gain`).
+    with the loss (`colorkeras.training.losses.ConfidenceLoss`); the decode temperature
+    shrinks chroma towards grey where the model is unsure, or boosts it where it is sure
+    (`confidence_gain`).
 
     Output: 3 raw channels, tanh(a), tanh(b) normalised ab and the log-variance.
 
@@ -250,7 +165,9 @@ class Confidence:
 
     @property
     def loss(self):
-        return _keras_losses()["confidence"](weight=self.weight)
+        from colorkeras.training import losses
+
+        return losses.ConfidenceLoss(weight=self.weight)
 
     def encode(self, ab_norm):
         return ab_norm
@@ -284,37 +201,6 @@ class Confidence:
 # ====================================================================================
 # Classification of ab into bins (Zhang, Isola & Efros 2016)
 # ====================================================================================
-def squared_bin_distances(ab_norm, bins_ab):
-    """Normalised ab (..., 2) and bin centres (Q, 2) in ab units -> squared ab distances
-    (..., Q) in ab units, with keras.ops."""
-    from keras import ops
-
-    ab = color.denormalize_ab(ops.cast(ab_norm, "float32"))
-    return ops.sum(ops.square(ab[..., None, :] - bins_ab), axis=-1)
-
-
-def nearest_bins_ops(distances, neighbours: int, sigma: float):
-    """Squared distances (..., Q) -> (indices, weights), each (..., k): the ``neighbours``
-    nearest bins (ties broken by bin order) and a Gaussian over them (``sigma`` in ab
-    units) summing to 1, with keras.ops."""
-    from keras import ops
-
-    neighbours = min(neighbours, int(distances.shape[-1]))
-    negative, indices = ops.top_k(-distances, neighbours)
-    # Relative to the nearest bin, so the kernel never underflows to an all-zero sum.
-    kernel = ops.exp((negative - negative[..., :1]) / (2.0 * sigma * sigma))
-    return indices, kernel / ops.sum(kernel, axis=-1, keepdims=True)
-
-
-def soft_encode_ops(distances, neighbours: int, sigma: float):
-    """Squared distances (..., Q) -> the soft target (..., Q): `nearest_bins_ops` spread
-    over all Q bins (zero beyond the ``neighbours`` nearest)."""
-    from keras import ops
-
-    indices, weights = nearest_bins_ops(distances, neighbours, sigma)
-    return ops.sum(ops.one_hot(indices, int(distances.shape[-1])) * weights[..., None], axis=-2)
-
-
 @dataclass(frozen=True, eq=False)
 class Classification:
     """ab classification: ab quantised into in-gamut bins of the training data, trained
@@ -374,8 +260,6 @@ class Classification:
                 uint8 ab is read through `colorkeras.color.dequantize_ab`.
             max_images: at most this many training images, evenly spaced, are counted.
         """
-        from colorkeras.data.pipeline import PreparedDataset
-
         if not isinstance(dataset, PreparedDataset):
             dataset = PreparedDataset.open(dataset)
         _, ab_array = dataset.arrays("train")
@@ -406,17 +290,21 @@ class Classification:
     # ------------------------------------------------------------- the contract
     @property
     def loss(self):
+        from colorkeras.training import losses
+
         self._fitted()
-        return _keras_losses()["classify"](bins=self.bins, weights=self.weights, neighbours=self.neighbours,
-                                           sigma=self.soft_sigma)
+        return losses.BinCrossEntropy(bins=self.bins, weights=self.weights, neighbours=self.neighbours,
+                                      sigma=self.soft_sigma)
 
     def encode(self, ab_norm):
         """Normalised ab (..., 2) -> the soft target over the bins (..., Q), keras.ops."""
         from keras import ops
 
+        from colorkeras.training import losses
+
         self._fitted()
-        distances = squared_bin_distances(ab_norm, ops.convert_to_tensor(self.bins))
-        return soft_encode_ops(distances, self.neighbours, self.soft_sigma)
+        distances = losses.squared_bin_distances(ab_norm, ops.convert_to_tensor(self.bins))
+        return losses.soft_encode_ops(distances, self.neighbours, self.soft_sigma)
 
     def resolve_temperature(self, temperature=None) -> float:
         return check_temperature(self.temperature if temperature is None else temperature)
@@ -476,7 +364,7 @@ def register_objective(objective) -> None:
 register_objective(Regression("mse", "mse", "mean squared error on normalised ab (the study)"))
 register_objective(Regression("l1", "mae", "mean absolute error on normalised ab"))
 register_objective(Regression("huber", "huber", "Huber loss (delta 0.1) on normalised ab"))
-register_objective(ColourfulRegression(
+register_objective(ColorfulRegression(
     "colourful", "mse", "MSE plus the gap in per-image chroma mean and spread (the study's proposal)"))
 register_objective(Classification(
     "classify", "ab bins of the training data, rebalanced cross-entropy, annealed-mean decoding"))

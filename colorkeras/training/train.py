@@ -1,38 +1,26 @@
 """Train a colorizer with Keras `fit`, resumable after a kill at any moment.
 
-A run folder holds everything about one run:
-
-```
-config.json     the resolved TrainConfig plus the dataset it trains on
-log.csv         one row per finished epoch (loss, val_loss, seconds)
-tensorboard/    TensorBoard logs
-best.keras      the end-to-end model of the best validation epoch (float32)
-best.json       which epoch that is, and its validation loss
-state/epoch-NNNN/   the last finished epoch: weights with optimizer state, and state.json
-```
-
-Each state folder is written under a temporary name (``state/.partial-*``) and renamed
-when complete; running the same command again loads the newest ``state/epoch-*`` and
+Everything about one run goes into its run folder (`colorkeras.training.run` says what is
+where): the record of what the run is, a log line per epoch, TensorBoard logs, the best
+model and the last finished epoch's state. Each state is written under a temporary name
+and renamed when complete; running the same command again loads the newest state and
 continues with the next epoch, until the configured number of epochs is done. A state that
-cannot be loaded (a disk that corrupted it) is moved aside to ``state/damaged-epoch-NNNN``
-and the run goes on from the newest state that loads, else from best.keras's weights, else
-from scratch, saying so. ``config.json`` is written when the first epoch is about to start,
-so a start that fails its checks leaves no run behind. While a training runs it holds the
-folder's lock (hidden ``.colorkeras.lock``, `colorkeras.fileio.folder_lock`): a second
-``train`` into the same folder is refused, and a killed one holds nothing.
+cannot be loaded (a disk that corrupted it) is moved aside and the run goes on from the
+newest state that loads, else from the best model's weights, else from scratch, saying
+so. The record is written when the first epoch is about to start, so a start that fails
+its checks leaves no run behind. While a training runs it holds the folder's lock
+(`colorkeras.fileio.folder_lock`): a second ``train`` into the same folder is refused, and
+a killed one holds nothing.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import functools
 import importlib.util
-import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,15 +28,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from colorkeras.errors import ColorkerasError, InvalidArgument
-from colorkeras.training.config import TrainConfig, data_size_problem
-from colorkeras.fileio import folder_lock, write_atomic, write_text_atomic
-from colorkeras.data.pipeline import DatasetError, PreparedDataset
+from colorkeras.data.pipeline import DatasetError, PreparedDataset, make_py_dataset, make_tf_dataset
+from colorkeras.errors import ColorkerasError
+from colorkeras.fileio import folder_lock
 from colorkeras.models import FAMILIES, build_model
+from colorkeras.models.registry import load_model
 from colorkeras.models.stored_input import StoredTargetLoss, stored_input_graph
-from colorkeras.training.objectives import get_objective
-from colorkeras.training.run import Run, dataset_identity, is_run_record, model_arguments
 from colorkeras.runtime import resolve_precision
+from colorkeras.training.callbacks import NonFiniteLoss, RunCheckpoint, StopOnNonFiniteLoss, progress_settings
+from colorkeras.training.config import TrainConfig, data_size_problem
+from colorkeras.training.objectives import get_objective
+from colorkeras.training.run import (BEST_MODEL, CONFIG_JSON, STATE_RECORD, STATE_WEIGHTS, Run, dataset_identity,
+                                     is_run_record, model_arguments)
 
 
 class TrainingError(ColorkerasError):
@@ -79,8 +70,6 @@ class TrainResult:
 def _distribution_scope(distribute: bool):
     """(context for building the model, number of replicas): data parallel over all
     visible accelerators (or CPU devices when there are none) through the standard engines."""
-    import contextlib
-
     if not distribute:
         return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
@@ -101,31 +90,6 @@ def _distribution_scope(distribute: bool):
 # ------------------------------------------------------------------------------------
 # State on disk
 # ------------------------------------------------------------------------------------
-PARTIAL_PREFIX = ".partial-"
-DAMAGED_PREFIX = "damaged-"
-
-
-def latest_state(run_dir: Path) -> Path | None:
-    return Run(run_dir).latest_state()
-
-
-def _remove_stale_partials(run_dir: Path) -> None:
-    """A kill during a state save leaves ``state/.partial-*`` (tens of MB): nothing else
-    writes there while this run holds the folder (its lock), so they are ours and stale."""
-    for partial in (run_dir / "state").glob(PARTIAL_PREFIX + "*"):
-        if partial.is_dir():
-            shutil.rmtree(partial, ignore_errors=True)
-
-
-def _move_aside(state: Path) -> Path:
-    """state/epoch-0007 -> state/damaged-epoch-0007 (kept for inspection, never loaded)."""
-    target, number = state.with_name(DAMAGED_PREFIX + state.name), 2
-    while target.exists():
-        target, number = state.with_name(f"{DAMAGED_PREFIX}{state.name}-{number}"), number + 1
-    os.replace(state, target)
-    return target
-
-
 def _read_state(state: Path, trainable) -> dict:
     """Load a state's weights and optimizer into ``trainable``; raise if it is damaged.
 
@@ -134,38 +98,37 @@ def _read_state(state: Path, trainable) -> dict:
     """
     import h5py
 
-    saved = json.loads((state / "state.json").read_text())
+    saved = Run.state_record(state)
     if not isinstance(saved.get("history"), list) or not isinstance(saved.get("epochs_done"), int):
-        raise ValueError("state.json lacks history or epochs_done")
-    with h5py.File(state / "train.weights.h5", "r") as handle:
+        raise ValueError(f"{STATE_RECORD} lacks history or epochs_done")
+    weights = Run.state_weights(state)
+    with h5py.File(weights, "r") as handle:
         handle.visititems(lambda name, item: item[()] if isinstance(item, h5py.Dataset) else None)
     trainable.optimizer.build(trainable.trainable_variables)
-    trainable.load_weights(state / "train.weights.h5")
+    trainable.load_weights(weights)
     return saved
 
 
-def _best_history(run_dir: Path, best_epoch: int | None) -> list[dict]:
-    """log.csv's rows up to best.keras's epoch, as RunCheckpoint writes them."""
-    from colorkeras.evaluation.report import read_log
-
+def _best_history(run: Run, best_epoch: int | None) -> list[dict]:
+    """The log's rows up to the best model's epoch, as RunCheckpoint writes them."""
     if best_epoch is None:
         return []
     try:
-        rows = read_log(run_dir)
+        rows = run.read_log()
     except (OSError, ValueError):
         return []
     history = [{**row, "epoch": int(row["epoch"])} for row in rows if row.get("epoch", math.inf) <= best_epoch]
     return history if [row["epoch"] for row in history] == list(range(1, best_epoch + 1)) else []
 
 
-def _restore(run_dir: Path, trainable, end_to_end) -> tuple[list[dict], int]:
+def _restore(run: Run, trainable, end_to_end) -> tuple[list[dict], int]:
     """(history, epochs done) of the newest state that loads; damaged ones are moved aside.
 
-    Without a loadable state the run continues from best.keras's weights (with a fresh
+    Without a loadable state the run continues from the best model's weights (with a fresh
     optimizer) when its log is whole up to that epoch, else it starts again from scratch;
     either way stderr says what happened, as it changes what the run will produce.
     """
-    states = Run(run_dir).states()
+    states = run.states()
     if not states:
         return [], 0
     initial = trainable.get_weights()
@@ -174,7 +137,8 @@ def _restore(run_dir: Path, trainable, end_to_end) -> tuple[list[dict], int]:
         try:
             saved = _read_state(state, trainable)
         except Exception as error:  # noqa: BLE001 - any failure to load means: do not trust it
-            damaged.append((state, f"{type(error).__name__}: {error}"))
+            damaged.append(f"  {state} ({STATE_WEIGHTS} or {STATE_RECORD}) cannot be loaded ({_reason(error)}); "
+                           f"moved aside to {run.set_aside_state(state)}")
             continue
         if damaged:
             _say_damaged(damaged, f"resuming from the older state {state} instead")
@@ -183,175 +147,30 @@ def _restore(run_dir: Path, trainable, end_to_end) -> tuple[list[dict], int]:
     for variable in trainable.optimizer.variables:
         variable.assign(keras.ops.zeros_like(variable))
     trainable.set_weights(initial)
-    _, best_epoch = Run(run_dir).best()
-    history = _best_history(run_dir, best_epoch)
+    _, best_epoch = run.best()
+    history = _best_history(run, best_epoch)
     if history:
         try:
-            from colorkeras.models.registry import load_model
-
-            end_to_end.set_weights(load_model(run_dir / "best.keras").get_weights())
-        except Exception as error:  # noqa: BLE001 - a damaged best.keras as well
+            end_to_end.set_weights(load_model(run.best_model_path).get_weights())
+        except Exception as error:  # noqa: BLE001 - a damaged best model as well
             history = []
             trainable.set_weights(initial)
-            damaged.append((run_dir / "best.keras", f"{type(error).__name__}: {error}"))
-            # Kept for inspection; without best.json the first new epoch writes a new best.
-            os.replace(run_dir / "best.keras", run_dir / "damaged-best.keras")
-            (run_dir / "best.json").unlink(missing_ok=True)
-    plan = (f"continuing from best.keras (epoch {best_epoch}) with a fresh optimizer state" if history
+            # Kept for inspection; without its record the first new epoch writes a new best.
+            damaged.append(f"  {run.best_model_path} cannot be loaded ({_reason(error)}); "
+                           f"moved aside to {run.set_aside_best()}")
+    plan = (f"continuing from {BEST_MODEL} (epoch {best_epoch}) with a fresh optimizer state" if history
             else "starting again from epoch 1")
     _say_damaged(damaged, plan)
     return history, len(history)
 
 
-def _say_damaged(damaged: list[tuple[Path, str]], plan: str) -> None:
-    lines = []
-    for path, reason in damaged:
-        if path.name.startswith("epoch-"):
-            lines.append(f"  {path} (train.weights.h5 or state.json) cannot be loaded ({reason}); "
-                         f"moved aside to {_move_aside(path)}")
-        else:
-            lines.append(f"  {path} cannot be loaded ({reason}); moved aside to {path.with_name('damaged-' + path.name)}")
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _say_damaged(lines: list[str], plan: str) -> None:
     print("colorkeras train: a saved training state is damaged:\n" + "\n".join(lines)
           + f"\n  {plan}.", file=sys.stderr, flush=True)
-
-
-def _write_log(run_dir: Path, history: list[dict]) -> None:
-    keys = ["epoch"] + sorted({k for row in history for k in row} - {"epoch"})
-
-    def write(tmp):
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, keys, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(history)
-
-    write_atomic(run_dir / "log.csv", write)
-
-
-class NonFiniteLoss(RuntimeError):
-    pass
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raise (instead of finishing the epoch) so no NaN weights are ever saved."""
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise NonFiniteLoss(f"loss became {loss} at batch {batch}")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
-
-
-class ProgressLines(keras.callbacks.Callback):
-    """One line of progress at most every ``every`` seconds, for logs that are not a
-    terminal (CI, notebooks' captured output, a subprocess), where Keras' redrawn bar
-    becomes a flood of lines:
-
-        epoch 3/50 step 40/160 (25%) 1.2 s/step, ETA 2 min
-
-    The ETA is for the rest of the epoch; Keras' own epoch line (verbose=2) follows it.
-    """
-
-    def __init__(self, every: float = 10.0, stream=None):
-        super().__init__()
-        self.every = every
-        self.stream = stream
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch + 1
-        self._start = self._last = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = time.monotonic()
-        if now - self._last < self.every:
-            return
-        self._last = now
-        done, steps = batch + 1, self.params.get("steps")
-        per_step = (now - self._start) / done
-        where = f"epoch {self._epoch}/{self.params.get('epochs')} step {done}"
-        if steps:
-            where += f"/{steps} ({100 * done // steps}%)"
-        eta = f", ETA {_duration(per_step * (steps - done))}" if steps else ""
-        print(f"{where} {per_step:.2g} s/step{eta}", file=self.stream or sys.stdout, flush=True)
-
-
-def _progress(verbose, every: float):
-    """(Keras' verbose, our callbacks) for train()'s ``verbose``; see there."""
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else "lines"
-    if verbose == "lines":
-        return 2, [ProgressLines(every)]
-    if verbose in (0, 1, 2):
-        return verbose, []
-    raise InvalidArgument(f"verbose must be 'auto', 'lines', 0, 1 or 2, got {verbose!r}")
-
-
-class RunCheckpoint(keras.callbacks.Callback):
-    """After each epoch: the best end-to-end model, the resumable state and the log.
-
-    Args:
-        run: the run folder's Run.
-        end_to_end: the model to save as best.keras (shares layers with the trained graph).
-        history: per-epoch logs so far (restored on resume).
-        best: (best_val_loss, best_epoch) so far.
-        objective: what the model was trained for (recorded in best.json).
-    """
-
-    def __init__(self, run: Run, end_to_end, history, best, objective, saved_model=None):
-        super().__init__()
-        self.run = run
-        self.run_dir = run.root
-        self.objective = objective
-        self.end_to_end = end_to_end
-        self.saved_model = saved_model if saved_model is not None else end_to_end
-        self.history = history
-        self.best_val_loss, self.best_epoch = best
-        self._epoch_start = time.time()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items()}
-        if any(not math.isfinite(v) for v in logs.values()):
-            raise NonFiniteLoss(f"a non-finite value in epoch {epoch + 1}'s logs: {logs}")
-        row = {"epoch": epoch + 1, **logs, "seconds": round(time.time() - self._epoch_start, 2)}
-        self.history.append(row)
-        monitored = logs.get("val_loss", logs.get("loss"))
-        if self.best_val_loss is None or monitored < self.best_val_loss:
-            self.best_val_loss, self.best_epoch = monitored, epoch + 1
-            if self.saved_model is not self.end_to_end:
-                self.saved_model.set_weights(self.end_to_end.get_weights())
-            write_atomic(self.run.best_model_path, lambda tmp: self.saved_model.save(tmp))
-            # best.json always describes best.keras, even if a kill comes before the state.
-            self.run.write_best(self.best_epoch, self.best_val_loss, self.saved_model, self.objective)
-        self._save_state(epoch + 1)
-        _write_log(self.run_dir, self.history)
-
-    def _save_state(self, epochs_done: int) -> None:
-        states = self.run.state_dir
-        states.mkdir(exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=states))
-        try:
-            self.model.save_weights(tmp / "train.weights.h5")
-            state = {"epochs_done": epochs_done, "best_val_loss": self.best_val_loss,
-                     "best_epoch": self.best_epoch,
-                     "optimizer_iterations": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
-                     "history": self.history}
-            (tmp / "state.json").write_text(json.dumps(state, indent=2))
-            os.replace(tmp, states / f"epoch-{epochs_done:04d}")
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        for old in self.run.states()[:-1]:  # keep the newest
-            shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------
@@ -376,32 +195,26 @@ def _same_run(saved: dict, config: TrainConfig, identity: dict) -> bool:
     return True
 
 
-def _started(run: Run) -> bool:
-    """Whether a first epoch ever finished here (a state, a log or a best model)."""
-    return (run.log_path.exists() or run.best_model_path.exists() or bool(run.states())
-            or any(run.state_dir.glob(DAMAGED_PREFIX + "*")))
-
-
-def _check_run_folder(run_dir: Path, config: TrainConfig, identity: dict) -> None:
+def _check_run_folder(run: Run, config: TrainConfig, identity: dict) -> None:
     """A folder that holds another run (other model, data or recipe) is never touched.
 
     A folder whose run never finished an epoch (a start that failed on the way) holds
     nothing to keep: a new start, with other settings too, may take it over.
     """
+    run_dir = run.root
     if run_dir.exists() and not run_dir.is_dir():
         raise TrainingError(f"--out {run_dir} is a file, not a folder; choose a folder for the run.")
-    run = Run(run_dir)
     if run.config_path.exists() or run.config_path.is_symlink():
         # Only a config.json that training wrote makes the folder a run: another
         # program's file of that name (or a damaged one) says the folder is someone's.
         if not run.config_path.is_file() or not is_run_record(run.record):
             raise TrainingError(
-                f"{run_dir} is not a colorkeras run folder (its config.json is not a run's record "
+                f"{run_dir} is not a colorkeras run folder (its {CONFIG_JSON} is not a run's record "
                 "of model and config); it is left alone: choose another --out."
             )
-        if _started(run) and not _same_run(run.record, config, identity):
+        if run.started() and not _same_run(run.record, config, identity):
             raise TrainingError(
-                f"{run_dir} holds another run (its config.json differs from this one's model, "
+                f"{run_dir} holds another run (its {CONFIG_JSON} differs from this one's model, "
                 "recipe or dataset). Choose a new --out folder, or rerun that run's own command "
                 "to resume it."
             )
@@ -432,10 +245,9 @@ def train(
         progress_every: seconds between progress lines.
     """
     config = config or TrainConfig()
-    run_dir = Path(run_dir)
     run = Run(run_dir)
     objective = get_objective(config.loss)
-    keras_verbose, progress_callbacks = _progress(verbose, progress_every)
+    keras_verbose, progress_callbacks = progress_settings(verbose, progress_every)
     try:
         dataset = PreparedDataset.open(prepared)
     except DatasetError as error:
@@ -446,7 +258,7 @@ def train(
     if dataset.count("train") == 0:
         raise TrainingError(f"{prepared} has no training images")
     identity = dataset_identity(dataset)
-    _check_run_folder(run_dir, config, identity)
+    _check_run_folder(run, config, identity)
     objective = _fitted_objective(objective, run, dataset)
     if objective.output_channels != 2 and not FAMILIES[config.model].takes("output_channels"):
         raise TrainingError(
@@ -454,89 +266,109 @@ def train(
             f"but the {config.model!r} family outputs normalised ab (2): choose a family that takes "
             "output_channels, such as unet")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run.root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise TrainingError(f"cannot write the run folder {run_dir}: {error.strerror or error}") from error
+        raise TrainingError(f"cannot write the run folder {run.root}: {error.strerror or error}") from error
     # One process at a time trains into a run folder (a second one is refused, naming the
     # first's pid); the lock dies with its process, so a killed run never blocks a resume.
-    with folder_lock(run_dir):
-        _check_run_folder(run_dir, config, identity)  # again: no other process changes it now
-        _remove_stale_partials(run_dir)
+    with folder_lock(run.root):
+        _check_run_folder(run, config, identity)  # again: no other process changes it now
+        run.remove_stale_partials()
         return _fit(run, dataset, identity, config, objective, distribute, keras_verbose, progress_callbacks)
 
 
 def _fit(run: Run, dataset, identity: dict, config: TrainConfig, objective, distribute: bool,
          keras_verbose, progress_callbacks) -> TrainResult:
     """The checked start of `train` (the run folder held): build, restore, fit."""
-    run_dir = run.root
     keras.utils.set_random_seed(config.seed)
     precision = resolve_precision(config.mixed_precision)
-    # Training changes process-wide Keras settings; they are put back afterwards so that a
-    # notebook or the demo evaluates and colorizes in the state it had before.
+    try:
+        with _keras_settings(precision):
+            scope, replicas = _distribution_scope(distribute)
+            if config.batch_size % replicas:
+                raise TrainingError(f"batch_size {config.batch_size} does not split over {replicas} replicas")
+            with scope:
+                end_to_end, saved_model, trainable, embeddings_key = _build(dataset, config, objective, precision)
+                history, initial_epoch = _restore(run, trainable, end_to_end)
+                best = run.best()
+                if initial_epoch >= config.epochs:
+                    return TrainResult(run.root, initial_epoch, best[1], best[0], initial_epoch, replicas)
+                train_data, val_data, steps, val_steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
+                # Written once every check has passed, and on every start, so it shows the
+                # epochs and data location now in force.
+                run.write_record({"model": config.model, "model_args": model_arguments(saved_model),
+                                  "objective": objective.to_dict(), "config": config.to_dict(),
+                                  "dataset": identity, "backend": keras.backend.backend()})
+                checkpoint = RunCheckpoint(run, end_to_end, history, best, objective, saved_model=saved_model)
+                trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
+                              initial_epoch=initial_epoch, steps_per_epoch=steps, validation_steps=val_steps,
+                              callbacks=_callbacks(run, checkpoint, progress_callbacks), verbose=keras_verbose,
+                              shuffle=False)  # the reader shuffles
+    except (NonFiniteLoss, OSError) as error:
+        raise _stopped(run, error) from error
+    return TrainResult(run.root, len(checkpoint.history), checkpoint.best_epoch,
+                       checkpoint.best_val_loss, initial_epoch, replicas)
+
+
+@contextlib.contextmanager
+def _keras_settings(precision: str):
+    """Train under the ``precision`` dtype policy. Training changes process-wide Keras
+    settings (that policy, a JAX distribution); they are put back afterwards so that a
+    notebook or the demo evaluates and colorizes in the state it had before."""
     previous_policy = keras.mixed_precision.dtype_policy()
     previous_distribution = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
     keras.mixed_precision.set_dtype_policy(precision)
     try:
-        scope, replicas = _distribution_scope(distribute)
-        if config.batch_size % replicas:
-            raise TrainingError(f"batch_size {config.batch_size} does not split over {replicas} replicas")
-        with scope:
-            end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
-                                     input_channels=config.input_channels,
-                                     extractor_size=config.extractor_size,
-                                     output_channels=objective.output_channels, **config.architecture())
-            saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
-            trainable = compile_for_training(end_to_end, config, objective, _steps_per_epoch(dataset, config))
-            # Embeddings come from the float32 extractor: the one best.keras will run.
-            embeddings_key = (_ensure_embeddings(dataset, config, saved_model)
-                              if end_to_end.extractor is not None else None)
-
-            history, initial_epoch = _restore(run_dir, trainable, end_to_end)
-            best = run.best()
-            if initial_epoch >= config.epochs:
-                return TrainResult(run_dir, initial_epoch, best[1], best[0], initial_epoch, replicas)
-
-            train_data, val_data, steps, val_steps = _make_inputs(dataset, config, embeddings_key, initial_epoch)
-            # Written once every check has passed, and on every start, so it shows the
-            # epochs and data location now in force.
-            doc = {"model": config.model, "model_args": model_arguments(saved_model),
-                   "objective": objective.to_dict(), "config": config.to_dict(), "dataset": identity,
-                   "backend": keras.backend.backend()}
-            write_text_atomic(run.config_path, json.dumps(doc, indent=2))
-            checkpoint = RunCheckpoint(run, end_to_end, history, best, objective, saved_model=saved_model)
-            callbacks = [StopOnNonFiniteLoss(), checkpoint, *progress_callbacks]
-            # Keras writes TensorBoard logs through tf.summary: JAX-only hosts go without.
-            if importlib.util.find_spec("tensorflow") is not None:
-                callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False))
-            trainable.fit(train_data, validation_data=val_data, epochs=config.epochs,
-                          initial_epoch=initial_epoch, steps_per_epoch=steps, validation_steps=val_steps,
-                          callbacks=callbacks, verbose=keras_verbose, shuffle=False)  # the reader shuffles
-    except NonFiniteLoss as error:
-        kept = latest_state(run_dir)
-        raise TrainingError(
-            f"Training stopped: {error}. Nothing from the diverged epoch was saved; the last good "
-            f"state is {kept or 'none (it diverged in the first epoch)'}"
-            f"{' and best.keras' if (run_dir / 'best.keras').exists() else ''}. Try a lower "
-            "learning_rate or mixed_precision=float32."
-        ) from error
-    except OSError as error:
-        where = getattr(error, "filename", None) or run_dir
-        kept = latest_state(run_dir)
-        # Only states renamed into place count; whether one loads is checked on the rerun
-        # (a damaged one is then moved aside and said so), so no promise is made here.
-        kept_note = (f"the newest complete state is {kept.name}" if kept
-                     else "no complete state was saved yet")
-        raise TrainingError(
-            f"Input/output error at {where} ({error.strerror or error}); {kept_note}"
-            f"{' (best.keras is kept)' if (run_dir / 'best.keras').exists() else ''}. Fix the "
-            "cause (a full disk, a missing file) and rerun the same command to resume."
-        ) from error
+        yield
     finally:
         keras.mixed_precision.set_dtype_policy(previous_policy)
         if previous_distribution is not None or keras.backend.backend() == "jax":
             keras.distribution.set_distribution(previous_distribution)
-    return TrainResult(run_dir, len(checkpoint.history), checkpoint.best_epoch,
-                       checkpoint.best_val_loss, initial_epoch, replicas)
+
+
+def _build(dataset, config: TrainConfig, objective, precision: str):
+    """(end_to_end, saved_model, trainable, embeddings_key): the family; what is saved as
+    the best model (its float32 twin under mixed precision); the compiled training graph;
+    and the key of the cached extractor outputs (None for families without an extractor)."""
+    end_to_end = build_model(config.model, config.image_size, weights=config.extractor_weights,
+                             input_channels=config.input_channels, extractor_size=config.extractor_size,
+                             output_channels=objective.output_channels, **config.architecture())
+    saved_model = _float32_twin(end_to_end) if precision != "float32" else end_to_end
+    trainable = compile_for_training(end_to_end, config, objective, _steps_per_epoch(dataset, config))
+    # Embeddings come from the float32 extractor: the one best.keras will run.
+    embeddings_key = (_ensure_embeddings(dataset, config, saved_model)
+                      if end_to_end.extractor is not None else None)
+    return end_to_end, saved_model, trainable, embeddings_key
+
+
+def _callbacks(run: Run, checkpoint: RunCheckpoint, progress_callbacks: list) -> list:
+    callbacks = [StopOnNonFiniteLoss(), checkpoint, *progress_callbacks]
+    # Keras writes TensorBoard logs through tf.summary: JAX-only hosts go without.
+    if importlib.util.find_spec("tensorflow") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard_dir), write_graph=False))
+    return callbacks
+
+
+def _stopped(run: Run, error: Exception) -> TrainingError:
+    """What stopped training (a diverged loss, a failed read or write), what was kept and
+    what to do."""
+    kept = run.latest_state()
+    best_kept = run.best_model_path.exists()
+    if isinstance(error, NonFiniteLoss):
+        return TrainingError(
+            f"Training stopped: {error}. Nothing from the diverged epoch was saved; the last good "
+            f"state is {kept or 'none (it diverged in the first epoch)'}"
+            f"{f' and {BEST_MODEL}' if best_kept else ''}. Try a lower "
+            "learning_rate or mixed_precision=float32.")
+    where = getattr(error, "filename", None) or run.root
+    # Only states renamed into place count; whether one loads is checked on the rerun
+    # (a damaged one is then moved aside and said so), so no promise is made here.
+    kept_note = (f"the newest complete state is {kept.name}" if kept
+                 else "no complete state was saved yet")
+    return TrainingError(
+        f"Input/output error at {where} ({error.strerror or error}); {kept_note}"
+        f"{f' ({BEST_MODEL} is kept)' if best_kept else ''}. Fix the "
+        "cause (a full disk, a missing file) and rerun the same command to resume.")
 
 
 def _fitted_objective(objective, run: Run, dataset):
@@ -544,7 +376,7 @@ def _fitted_objective(objective, run: Run, dataset):
     ab bins). A resumed run keeps the fit it recorded, so it trains on the same bins."""
     if not objective.needs_fit:
         return objective
-    recorded = run.record.get("objective") if _started(run) else None
+    recorded = run.record.get("objective") if run.started() else None
     if isinstance(recorded, dict) and recorded.get("name") == objective.name and recorded.get("bins"):
         return get_objective(recorded)
     return objective.fit(dataset)
@@ -621,14 +453,12 @@ def _prefetch_device() -> str | None:
 def _make_inputs(dataset, config, embeddings_key, initial_epoch):
     """Stored uint8 batches: tf.data on the TensorFlow backend (prefetched to the GPU when
     there is one), the TF-free reader elsewhere (read ahead by threads)."""
-    from colorkeras.data import pipeline
-
     if keras.backend.backend() == "tensorflow":
-        make = pipeline.make_tf_dataset
+        make = make_tf_dataset
         train_extra = {"repeat": True, "device": _prefetch_device()}  # each pass a new seeded epoch
     else:  # the TF-free reader, with threads (gathers release the GIL); at least two, so
         # that Keras' enqueuer reads ahead while the step runs (one reads on demand).
-        make = functools.partial(pipeline.make_py_dataset, workers=max(2, min(8, os.cpu_count() or 1)))
+        make = functools.partial(make_py_dataset, workers=max(2, min(8, os.cpu_count() or 1)))
         train_extra = {}
     count = min(dataset.count("train"), config.max_train_images or dataset.count("train"))
     if count < config.batch_size:
@@ -661,8 +491,8 @@ def epochs_for_minutes(prepared, run_dir, config: TrainConfig, minutes: float, s
     them), so the same command resumes the same run."""
     if not (isinstance(minutes, (int, float)) and math.isfinite(minutes) and minutes > 0):
         raise TrainingError(f"--minutes must be a number > 0, got {minutes!r}")
-    run = Run(Path(run_dir))
-    if _started(run):
+    run = Run(run_dir)
+    if run.started():
         recorded = (run.record.get("config") or {}).get("epochs")
         if isinstance(recorded, int) and recorded > 0:
             print(f"resuming: keeps the {recorded} epochs it started with", flush=True)
