@@ -189,7 +189,7 @@ class Colorize:
     in this process: timed right after the app did the same photo, under the same load."""
 
     def __init__(self, model: str | None, warm: Path, out: Path):
-        from colorkeras.models.shipped import default_model_dir
+        from colorkeras.training.shipped import default_model_dir
         from colorkeras.inference.predictor import Predictor
 
         self.predictor = Predictor.open(model or default_model_dir(), batch_size=1)

@@ -33,7 +33,7 @@ from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
 from colorkeras.inference.video import colorize_video_paths, is_video_input
 from colorkeras.inference.video_io import MAX_VIDEO_PIXELS
 from colorkeras.models.registry import MODEL_NAMES
-from colorkeras.models.shipped import default_model_dir, exemplar_model_dir, looks_like_model
+from colorkeras.training.shipped import default_model_dir, exemplar_model_dir, looks_like_model
 from colorkeras.runtime import device_line, quiet_tensorflow_startup
 from colorkeras.training.config import TrainConfig, data_size_problem, parse_overrides
 from colorkeras.training.objectives import OBJECTIVE_NAMES

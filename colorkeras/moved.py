@@ -19,7 +19,7 @@ import warnings
 
 REMOVED_IN = "colorkeras 0.3"
 
-# old module name (under colorkeras) -> sub-package it now lives in
+# old module name (under colorkeras) -> sub-package it now lives in (under its last name)
 MOVED = {
     "streaming": "data",
     "config": "training", "objectives": "training", "train": "training", "embed": "training",
@@ -28,6 +28,7 @@ MOVED = {
     "temporal": "inference",
     "metrics": "evaluation", "evaluate": "evaluation", "report": "evaluation", "quality": "evaluation",
     "video_evaluate": "evaluation",
+    "models.shipped": "training",  # the shipped model is a run folder: its reader sits with Run
 }
 
 # (old module, name) -> (module it is in now, its name there) for names that left their module
@@ -73,7 +74,7 @@ def new_name(old: str) -> str | None:
     package, _, module = old.partition(".")
     if package != "colorkeras" or module not in MOVED:
         return None
-    return f"colorkeras.{MOVED[module]}.{module}"
+    return f"colorkeras.{MOVED[module]}.{module.rpartition('.')[2]}"
 
 
 def deprecated(old: str, new: str) -> None:

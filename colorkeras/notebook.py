@@ -35,7 +35,7 @@ from colorkeras.evaluation.metrics import LpipsScorer
 from colorkeras.images import list_images, save_rgb
 from colorkeras.inference.colorize import plan_outputs
 from colorkeras.models.registry import FAMILIES, MODEL_NAMES
-from colorkeras.models.shipped import NoShippedModel, default_model_dir, exemplar_model_dir
+from colorkeras.training.shipped import NoShippedModel, default_model_dir, exemplar_model_dir
 from colorkeras.runtime import in_colab
 from colorkeras.training.config import TrainConfig
 from colorkeras.training.recipes import RECIPE_NAMES, recipe_by_name

@@ -211,7 +211,7 @@ def test_models_are_loaded_once_and_a_toy_run_is_labelled_with_its_knob(tinted_m
 def test_without_a_shipped_model_the_app_asks_for_one(monkeypatch, tmp_path):
     from colorkeras.inference import service
     from colorkeras.inference.service import SHIPPED_LABEL, model_choices
-    from colorkeras.models.shipped import NoShippedModel
+    from colorkeras.training.shipped import NoShippedModel
 
     def missing():
         raise NoShippedModel("the default model is missing from this installation")

@@ -208,7 +208,7 @@ def test_the_cpu_form_measures_its_epochs_and_a_started_run_keeps_them(prepared_
 def test_the_shipped_model_loads_through_the_predictor_and_has_a_card():
     from colorkeras.models.flops import forward_flops
     from colorkeras.models.registry import build_model
-    from colorkeras.models.shipped import MODEL_CARD, default_model_dir
+    from colorkeras.training.shipped import MODEL_CARD, default_model_dir
     from colorkeras.inference.predictor import Predictor
 
     folder = default_model_dir()
@@ -243,6 +243,6 @@ def test_colorize_without_a_model_uses_the_shipped_one(tmp_path):
 
 
 def _shipped_copy(tmp_path):
-    from colorkeras.models.shipped import default_model_dir
+    from colorkeras.training.shipped import default_model_dir
 
     return shutil.copytree(default_model_dir(), tmp_path / "model_copy")

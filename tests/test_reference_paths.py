@@ -15,7 +15,7 @@ from colorkeras.inference.colorize import colorize_paths
 from colorkeras.inference.predictor import Predictor
 from colorkeras.inference.reference import reference_lab
 from colorkeras.inference.video import colorize_video_paths
-from colorkeras.models import shipped
+from colorkeras.training import shipped
 
 
 def striped(height: int, width: int, vertical: bool, colors) -> np.ndarray:

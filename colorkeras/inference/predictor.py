@@ -47,7 +47,7 @@ from colorkeras.images import resize_square
 from colorkeras.inference.reference import TRANSFERS, TransferColorizer, reference_inputs
 from colorkeras.inference.upsample import check_method, upsample_ab
 from colorkeras.models.registry import as_family, load_model
-from colorkeras.models.shipped import default_model_dir
+from colorkeras.training.shipped import default_model_dir
 from colorkeras.training.objectives import decode_to_numpy, get_objective
 from colorkeras.training.run import CONFIG_JSON, Run, model_file
 
@@ -203,7 +203,7 @@ class Predictor:
                 file (the run's objective when it lies in a run folder, else the default
                 regression), ``"global"`` or ``"welsh"`` (a classical transfer from a
                 reference photo, `TransferColorizer`), None (the model that ships with colorkeras,
-                `colorkeras.models.shipped`), a colorizer in memory (the default
+                `colorkeras.training.shipped`), a colorizer in memory (the default
                 regression), or a Predictor (its model, with the knobs given here).
             batch_size, chroma_upsampling, temperature, pixel_budget: the knobs (see
                 `Predictor`); None leaves a knob at its default, or, for a Predictor

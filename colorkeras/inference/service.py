@@ -33,7 +33,7 @@ from colorkeras.inference.predictor import Predictor, small_photo_warning
 from colorkeras.inference.reference import read_reference
 from colorkeras.inference.video import VideoReport, colorize_video
 from colorkeras.inference.video_io import VideoError, probe_video
-from colorkeras.models.shipped import NoShippedModel, default_model_dir, exemplar_model_dir
+from colorkeras.training.shipped import NoShippedModel, default_model_dir, exemplar_model_dir
 
 # A 24 MP camera photo and a 600 dpi scan of a 6x9 inch print pass; each megapixel costs
 # about 0.4 s and 30 MB on a 2-core CPU (colorkeras.inference.colorize), so one photo at the limit

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from colorkeras.errors import ColorkerasError
+from colorkeras.training.run import Run
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "default"
 # The exemplar family's model: what `colorize --reference` runs when no model is named.
@@ -32,9 +33,9 @@ def default_model_dir() -> Path:
     Raises:
         NoShippedModel: the weights are missing (a package built without package data).
     """
-    if not (DEFAULT_MODEL_DIR / "best.keras").is_file():
+    if not Run(DEFAULT_MODEL_DIR).best_model_path.is_file():
         raise NoShippedModel(
-            f"the default model is missing from this installation ({DEFAULT_MODEL_DIR / 'best.keras'}); "
+            f"the default model is missing from this installation ({Run(DEFAULT_MODEL_DIR).best_model_path}); "
             "reinstall colorkeras, or name a model: a run folder or a .keras file")
     return DEFAULT_MODEL_DIR
 
@@ -45,9 +46,9 @@ def exemplar_model_dir() -> Path:
     Raises:
         NoShippedModel: this installation has none.
     """
-    if not (EXEMPLAR_MODEL_DIR / "best.keras").is_file():
+    if not Run(EXEMPLAR_MODEL_DIR).best_model_path.is_file():
         raise NoShippedModel(
-            f"no exemplar model in this installation ({EXEMPLAR_MODEL_DIR / 'best.keras'}); name one "
+            f"no exemplar model in this installation ({Run(EXEMPLAR_MODEL_DIR).best_model_path}); name one "
             "(a run folder of family 'exemplar'), or a classical transfer: 'global' or 'welsh'")
     return EXEMPLAR_MODEL_DIR
 
@@ -56,4 +57,4 @@ def looks_like_model(path) -> bool:
     """Whether a command-line item names a model (a .keras file or a run folder holding
     best.keras) rather than photos to colorize."""
     path = Path(path)
-    return (path.is_file() and path.suffix.lower() == ".keras") or (path.is_dir() and (path / "best.keras").is_file())
+    return (path.is_file() and path.suffix.lower() == ".keras") or (path.is_dir() and Run(path).best_model_path.is_file())
