@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
-MAX_BYTES = 20 * 2**20
-TARGET = Path(__file__).resolve().parent.parent / "colorkeras" / "weights" / "default"
 
 CARD = """# colorkeras default model
 
@@ -80,26 +77,15 @@ def main() -> None:
     from colorkeras.models.flops import forward_flops
     from colorkeras.models.registry import build_model, load_model
     from colorkeras.training.recipes import recipe_by_name
+    from colorkeras.training.shipped import DEFAULT_MODEL_DIR, ship_run
 
-    best = args.run / "best.keras"
-    size = best.stat().st_size
-    if size > MAX_BYTES:
-        raise SystemExit(f"{best} is {size:,} bytes, over the {MAX_BYTES:,} allowed")
     selection = json.loads(args.selection.read_text())
     default_t = selection["default_temperature"]
-    records = {}
-    for name in ("config.json", "best.json"):
-        record = json.loads((args.run / name).read_text())
-        dataset = record.get("dataset") or {}
-        record["dataset"] = {**dataset, "root": dataset.get("name", "")}  # no local path in the package
-        record["objective"] = {**record["objective"], "temperature": default_t}
-        records[name] = record
-    TARGET.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, TARGET / "best.keras")
-    for name, record in records.items():
-        (TARGET / name).write_text(json.dumps(record, indent=2) + "\n")
+    shipped = ship_run(args.run, DEFAULT_MODEL_DIR, {"temperature": default_t})
+    size = shipped.best_model_path.stat().st_size
+    records = {"config.json": shipped.record, "best.json": shipped.best_record}
 
-    model = load_model(TARGET / "best.keras")
+    model = load_model(shipped.best_model_path)
     arguments = {key: value for key, value in records["config.json"]["model_args"].items()
                  if key not in ("name", "image_size", "input_channels")}
     gflop = forward_flops(build_model("efficient", 256, **{k: v for k, v in arguments.items()
@@ -117,8 +103,8 @@ def main() -> None:
             f"{key} {config[key]}" for key in ("image_size", "batch_size", "learning_rate", "schedule", "crop_scale")),
         epochs=config["epochs"], best_epoch=records["best.json"]["epoch"], val_loss=records["best.json"]["val_loss"],
         table=args.table.read_text().strip())
-    (TARGET / "MODEL_CARD.md").write_text(card)
-    print(f"shipped {best} ({size:,} bytes) to {TARGET}, default T={default_t:g}")
+    (shipped.root / "MODEL_CARD.md").write_text(card)
+    print(f"shipped {args.run} ({size:,} bytes) to {shipped.root}, default T={default_t:g}")
 
 
 if __name__ == "__main__":

@@ -246,3 +246,28 @@ def _shipped_copy(tmp_path):
     from colorkeras.training.shipped import default_model_dir
 
     return shutil.copytree(default_model_dir(), tmp_path / "model_copy")
+
+
+def test_ship_run_copies_the_best_model_and_trims_its_records(tmp_path, monkeypatch):
+    import json
+
+    from colorkeras.errors import InvalidArgument
+    from colorkeras.training import shipped
+    from colorkeras.training.run import Run
+
+    source = Run(shipped.DEFAULT_MODEL_DIR)
+    record = source.record
+    record["dataset"]["root"] = "/somewhere/local/pool160"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "best.keras").write_bytes(source.best_model_path.read_bytes())
+    Run(run_dir).write_record(record)
+    (run_dir / "best.json").write_text(json.dumps(source.best_record))
+    copy = shipped.ship_run(run_dir, tmp_path / "shipped", {"temperature": 0.9})
+    assert copy.best_model_path.read_bytes() == source.best_model_path.read_bytes()
+    assert copy.record["dataset"]["root"] == record["dataset"]["name"]  # no local path ships
+    assert copy.record["objective"]["temperature"] == copy.best_record["objective"]["temperature"] == 0.9
+    monkeypatch.setattr(shipped, "MAX_SHIPPED_BYTES", 1000)
+    with pytest.raises(InvalidArgument, match="over the 1,000 allowed"):
+        shipped.ship_run(run_dir, tmp_path / "again")
+    assert not (tmp_path / "again").exists()
