@@ -182,13 +182,14 @@ def test_the_workspace_keeps_a_session_s_latest_results_and_nothing_after_it_clo
 
 def test_models_are_loaded_once_and_a_toy_run_is_labelled_with_its_knob(tinted_model, toy_run, photos, tmp_path):
     from colorkeras.app import ColorizeApp
-    from colorkeras.inference.service import SHIPPED_LABEL
+    from colorkeras.inference.service import SHIPPED_LABEL, TRANSFER_LABELS
 
     app = ColorizeApp([toy_run, tinted_model], temp_parent=tmp_path)
     try:
         toy, tinted, *shipped = list(app.models)
         assert toy == "toy_efficient" and app.default_label == toy
-        assert shipped == [SHIPPED_LABEL]  # the model that ships comes after those given
+        # the model that ships comes after those given; the reference-photo models last
+        assert shipped[0] == SHIPPED_LABEL and shipped[-2:] == list(TRANSFER_LABELS.values())
         info = app.model_info(toy)
         assert info.family == "efficient" and info.objective == "confidence" and info.temperature == 1.0
         assert "synthetic toy city" in info.toy_warning and "**Toy model.**" in info.note()
@@ -210,19 +211,21 @@ def test_models_are_loaded_once_and_a_toy_run_is_labelled_with_its_knob(tinted_m
 
 def test_without_a_shipped_model_the_app_asks_for_one(monkeypatch, tmp_path):
     from colorkeras.inference import service
-    from colorkeras.inference.service import SHIPPED_LABEL, model_choices
+    from colorkeras.inference.service import SHIPPED_LABEL, TRANSFER_LABELS, model_choices
     from colorkeras.training.shipped import NoShippedModel
 
     def missing():
         raise NoShippedModel("the default model is missing from this installation")
 
     monkeypatch.setattr(service, "default_model_dir", missing)
+    monkeypatch.setattr(service, "exemplar_model_dir", missing)
     with pytest.raises(InvalidArgument, match="pass --model|--model RUN_OR_MODEL"):
         model_choices(None)
     with pytest.raises(InvalidArgument, match="not found"):
         model_choices([tmp_path / "nothing.keras"])
     monkeypatch.setattr(service, "default_model_dir", lambda: tmp_path)
-    assert model_choices(None) == {SHIPPED_LABEL: tmp_path}
+    transfers = {label: name for name, label in TRANSFER_LABELS.items()}
+    assert model_choices(None) == {SHIPPED_LABEL: tmp_path, **transfers}
 
 
 def test_the_command_line_takes_models_host_port_and_limits():
