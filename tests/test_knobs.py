@@ -137,11 +137,17 @@ def test_the_app_colours_photos_and_films_as_the_core_does(toy_run, frames, refe
             films[setting] = np.stack(_decoded(result.output)).astype(float)
     finally:
         app.close()
-    # H.264 is lossy: each film is nearer the core's colour for its own knobs than another's.
+    # H.264 is lossy, and more so on a busy machine: each film is nearer the core's colour
+    # for its own knobs than the core's colour for knobs that colour clearly otherwise
+    # (settings the core colours within a few levels of each other cannot be told apart
+    # through the codec), and the films' colourfulness follows the temperature as the core's does.
     for setting in SETTINGS:
         truth = np.stack(references[setting]).astype(float)
         errors = {other: np.abs(films[other] - truth).mean() for other in SETTINGS}
-        assert min(errors, key=errors.get) == setting, errors
+        distinct = [other for other in SETTINGS
+                    if np.abs(np.stack(references[other]).astype(float) - truth).mean() > 3.0]
+        assert distinct and all(errors[setting] < errors[other] for other in distinct), errors
+    assert _chroma(films[(3.0, "auto")]) < _chroma(films[(None, "auto")]) < _chroma(films[(0.5, "auto")])
 
 
 def test_the_command_line_passes_the_knobs_to_films(toy_run, frames, tmp_path, capsys):

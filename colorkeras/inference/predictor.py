@@ -331,8 +331,8 @@ class Predictor:
         """One uint8 photo (or film frame) -> its (S, S, 2) float32 un-normalised ab at the
         model's size (`upsample` brings it to the photo's size); ``reference``: its
         reference's LAB, for a model that takes one."""
-        references = None if reference is None else [reference]
-        return color.denormalize_ab(self.predict_normalized(self.model_input(rgb)[None], references)[0])
+        references = () if reference is None else ([reference],)
+        return color.denormalize_ab(self.predict_normalized(self.model_input(rgb)[None], *references)[0])
 
     def upsample(self, ab: np.ndarray, lightness: np.ndarray) -> np.ndarray:
         """An (h, w, 2) ab field -> (H, W, 2) at the size of the (H, W) ``lightness`` by this
@@ -412,8 +412,8 @@ class Predictor:
 
     def _finish(self, pending) -> list[Colorized]:
         references = [item[3] for item in pending]
-        references = None if all(reference is None for reference in references) else references
-        ab = color.denormalize_ab(self.predict_normalized(np.stack([item[2] for item in pending]), references))
+        extra = () if all(reference is None for reference in references) else (references,)
+        ab = color.denormalize_ab(self.predict_normalized(np.stack([item[2] for item in pending]), *extra))
         return [Colorized(key, lum, field, self.chroma_upsampling)
                 for (key, lum, _, _), field in zip(pending, ab)]
 
