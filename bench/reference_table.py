@@ -75,8 +75,10 @@ def scores(l_norm, pred_ab_norm, true_ab_norm) -> dict:
 
 def verdict(row: dict, grey: dict, automatic: dict) -> str:
     gap, auto_gap = row["psnr"] - grey["psnr"], row["psnr"] - automatic["psnr"]
-    return (f"{abs(gap):.2f} dB {'above' if gap >= 0 else 'below'} the grey floor, "
-            f"{abs(auto_gap):.2f} dB {'above' if auto_gap >= 0 else 'below'} the automatic default")
+    words = f"{abs(gap):.2f} dB {'above' if gap >= 0 else 'below'} the grey floor"
+    if row is automatic:
+        return words
+    return words + f", {abs(auto_gap):.2f} dB {'above' if auto_gap >= 0 else 'below'} the automatic default"
 
 
 def measure_set(name: str, root: Path, predictors: dict, automatic: Predictor, out: Path,

@@ -78,7 +78,7 @@ def main() -> None:
     model = load_model(shipped.best_model_path)
     arguments = {key: value for key, value in record["model_args"].items()
                  if key not in ("name", "image_size", "input_channels")}
-    gflop = forward_flops(build_model("exemplar", 256, **arguments)) / 1e9
+    gflop = forward_flops(build_model("exemplar", 256, **{k: v for k, v in arguments.items() if k != "key_dim"})) / 1e9
     default_args = {key: value for key, value in Run(DEFAULT_MODEL_DIR).load_best().get_config().items()
                     if key in ("base_filters", "depth", "blocks", "block", "attention", "output_channels")}
     default_gflop = forward_flops(build_model("efficient", 256, **default_args)) / 1e9
