@@ -34,7 +34,7 @@ import numpy as np
 from colorkeras import color
 from colorkeras.data.pairs import random_view
 from colorkeras.data.pipeline import PreparedDataset
-from colorkeras.evaluation.metrics import image_metrics
+from colorkeras.evaluation.metrics import batch_metrics
 from colorkeras.inference.predictor import Predictor
 from colorkeras.inference.reference import ReferenceIndex
 
@@ -67,10 +67,10 @@ def own_views(test_l, test_ab, seed: int = 0) -> list:
 
 def scores(l_norm, pred_ab_norm, true_ab_norm) -> dict:
     """Mean PSNR, SSIM, MSE and colorfulness (prediction and truth) over the images."""
-    rows = [image_metrics(l, p, t) for l, p, t in zip(l_norm[..., 0], pred_ab_norm, true_ab_norm)]
+    values = batch_metrics(l_norm, pred_ab_norm, true_ab_norm)
     keys = {"psnr": "psnr", "ssim": "ssim", "mse": "mse", "colorfulness": "colorfulness_pred",
             "truth_colorfulness": "colorfulness_true"}
-    return {out: float(np.mean([row[key] for row in rows])) for out, key in keys.items()}
+    return {out: float(np.mean(values[key])) for out, key in keys.items()}
 
 
 def verdict(row: dict, grey: dict, automatic: dict) -> str:
@@ -167,6 +167,7 @@ def film(frames_dir: Path, count: int, exemplar: Path, out: Path, fps: int = 4) 
     from colorkeras.evaluation.metrics import psnr
     from colorkeras.images import read_rgb
     from colorkeras.inference.reference import reference_lab
+    from colorkeras.inference.temporal import lightness_u8
     from colorkeras.inference.video import colorize_video
 
     paths = sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))[:count]
@@ -177,7 +178,7 @@ def film(frames_dir: Path, count: int, exemplar: Path, out: Path, fps: int = 4) 
         grey_dir = Path(tmp) / "grey"
         grey_dir.mkdir()
         for index, rgb in enumerate(truth):
-            Image.fromarray(np.rint(color.rgb_to_l(rgb) * 2.55).astype(np.uint8)).save(grey_dir / f"{index:04d}.png")
+            Image.fromarray(lightness_u8(color.rgb_to_l(rgb))).save(grey_dir / f"{index:04d}.png")
         for method, model in (("automatic default", None), ("global transfer", "global"), ("exemplar", exemplar)):
             target = Path(tmp) / method.replace(" ", "_")
             predictor = Predictor.open(model)

@@ -28,7 +28,7 @@ from colorkeras.evaluation.quality import check_sources, run_grid, setting_name
 from colorkeras.evaluation.report import write_report
 from colorkeras.evaluation.video_evaluate import check_clip_folder, evaluate_clip, write_clip_evaluation
 from colorkeras.inference.colorize import colorize_paths
-from colorkeras.inference.reference import TRANSFERS
+from colorkeras.inference.reference import is_transfer_name
 from colorkeras.inference.service import APP_MAX_PIXELS, MAX_CLIP_SECONDS
 from colorkeras.inference.video import colorize_video_paths, is_video_input
 from colorkeras.inference.video_io import MAX_VIDEO_PIXELS
@@ -164,7 +164,7 @@ def _named_model(name, reference=None) -> str:
     """The model a command runs: ``name`` (a run folder or a .keras file, checked to be
     there before anything loads; or a classical transfer, 'global' or 'welsh'), or the
     shipped default when it names none (with a ``reference``: the shipped exemplar model)."""
-    if name in TRANSFERS and not Path(name).exists():
+    if is_transfer_name(name):
         return name
     if name is not None:
         model_file(name)
@@ -182,8 +182,7 @@ def _model_and_inputs(args) -> tuple[str, list]:
     said before any work: nothing is written."""
     items = list(args.inputs)
     model = args.model
-    if model is None and len(items) > 1 and (looks_like_model(items[0]) or
-                                             (items[0] in TRANSFERS and not Path(items[0]).exists())):
+    if model is None and len(items) > 1 and (looks_like_model(items[0]) or is_transfer_name(items[0])):
         model = items.pop(0)
     missing = [item for item in items if not Path(item).exists()]
     if missing:

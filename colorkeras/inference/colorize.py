@@ -273,7 +273,8 @@ def with_reference(photos, chooser: ReferenceChooser | None, report: ColorizeRep
         if chooser is None:
             yield key, rgb
             continue
-        name, score, lab = chooser.choose(color.rgb_to_l(resize_square(rgb, INDEX_MAX_SIDE)))
+        lightness = color.rgb_to_l(resize_square(rgb, INDEX_MAX_SIDE)) if chooser.retrieves else None
+        name, score, lab = chooser.choose(lightness)
         report.references.append((key[0], name, score))
         yield key, rgb, lab
 

@@ -44,7 +44,7 @@ from colorkeras.data.synthetic import toy_city_folder
 from colorkeras.errors import InvalidArgument
 from colorkeras.fileio import read_json_object
 from colorkeras.images import resize_square
-from colorkeras.inference.reference import TRANSFERS, TransferColorizer, reference_inputs
+from colorkeras.inference.reference import TRANSFERS, TransferColorizer, is_transfer_name, reference_inputs
 from colorkeras.inference.upsample import check_method, upsample_ab
 from colorkeras.models.registry import as_family, load_model
 from colorkeras.training.shipped import default_model_dir
@@ -223,7 +223,7 @@ class Predictor:
             model = default_model_dir()
         if not isinstance(model, (str, os.PathLike)):
             return cls(model, **knobs)
-        if model in TRANSFERS and not Path(model).exists():
+        if is_transfer_name(model):
             return cls(TransferColorizer(model), **knobs)
         path = Path(model)
         folder = path if path.is_dir() else path.parent

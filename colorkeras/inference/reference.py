@@ -376,6 +376,12 @@ class TransferColorizer:
 TRANSFERS = {"global": global_transfer, "welsh": welsh_transfer}
 
 
+def is_transfer_name(name) -> bool:
+    """Whether ``name`` (a command-line item, say) names a classical transfer: "global" or
+    "welsh", and no file or folder of that name is there."""
+    return isinstance(name, str) and name in TRANSFERS and not Path(name).exists()
+
+
 class ReferenceChooser:
     """The reference photo for each input: the one photo given, or the most similar photo
     of a folder (``ReferenceIndex``), read once and kept by name.
@@ -395,9 +401,15 @@ class ReferenceChooser:
         self.skipped = self.index.skipped
         self.cache: dict = {}
 
-    def choose(self, lightness) -> tuple[Path, float, np.ndarray]:
-        """(reference path, similarity, its LAB) for an input of L ``lightness`` (H, W)."""
-        name, score = self.index.best(lightness) if len(self.index) > 1 else (self.index.names[0], 1.0)
+    @property
+    def retrieves(self) -> bool:
+        """Whether a choice depends on the input (a folder of several photos)."""
+        return len(self.index) > 1
+
+    def choose(self, lightness=None) -> tuple[Path, float, np.ndarray]:
+        """(reference path, similarity, its LAB) for an input of L ``lightness`` (H, W);
+        with one photo, that photo (``lightness`` is not needed)."""
+        name, score = self.index.best(lightness) if self.retrieves else (self.index.names[0], 1.0)
         if name not in self.cache:
             self.cache = {name: read_reference(name)}  # one reference in memory at a time
         return name, score, self.cache[name]
