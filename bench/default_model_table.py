@@ -3,7 +3,8 @@ every test set at 256 px through the full-resolution path, beside the grey floor
 historical photos colorized; a 12 MP photo timed.
 
     python bench/default_model_table.py RUN --val POOL256 --sets NAME=PREPARED ... \
-        --historical ../shared/data/historical-urban --out results/default-model
+        --historical ../shared/data/historical-urban \
+        --first-screen ../shared/data/historical-urban/1880Paris.jpg --out results/default-model
 
 RUN is the training run (evaluations are written into it). POOL256 is the training pool
 prepared at 256 px with the same sources, seed and --keep-split (so its val split is the
@@ -12,7 +13,8 @@ training run's); each test set is a source's own test folder prepared with `--va
   default: the highest PSNR (the accurate setting);
   vivid:   among settings still above the grey floor's PSNR, colourfulness closest to the
            truth's.
-Writes table.md, table.csv, selection.json, temperatures.csv, historical/ and timing.json.
+Writes table.md, table.csv, selection.json, temperatures.csv, historical/, before_after.jpg
+(the README's first screen) and timing.json.
 """
 
 from __future__ import annotations
@@ -30,18 +32,34 @@ GREY = "grey floor"
 COLUMNS = ("setting", "temperature", "dataset", "n", "psnr", "ssim", "mse", "colourfulness", "truth_colourfulness")
 
 
-def _means(record: dict, label: str) -> dict:
+def means_of(record: dict, label: str) -> dict:
     means = record["mean"][label]
     return {"psnr": means["psnr"], "ssim": means["ssim"], "mse": means["mse"],
             "colourfulness": means["colorfulness_pred"], "truth_colourfulness": means["colorfulness_true"]}
 
 
-def _evaluate(run: Path, data: Path, split: str, temperature: float) -> dict:
+def written_evaluation(run: Path, data: Path, split: str, temperature: float | None) -> dict | None:
+    """The record of ``run`` on ``data``'s ``split`` at ``temperature`` already written into
+    the run after its best.keras was (a retrained model is evaluated again), else None."""
+    model_time = (run / "best.keras").stat().st_mtime
+    for path in sorted(run.glob(f"eval/*/{split}*/evaluation.json")):
+        record = json.loads(path.read_text())
+        if (path.stat().st_mtime > model_time and record.get("split") == split
+                and Path(record.get("dataset_root", "")).resolve() == Path(data).resolve()
+                and record.get("temperature") == temperature):
+            return record
+    return None
+
+
+def evaluate_at(run: Path, data: Path, split: str, temperature: float | None, reuse: bool = False) -> dict:
+    """Means of the model and the grey floor (``reuse``: read an evaluation already written
+    into the run instead of repeating it)."""
     from colorkeras.evaluation.evaluate import evaluate_run
 
-    evaluation = evaluate_run(run, data, split, lpips_scorer=None, progress=False, temperature=temperature)
-    record = evaluation.record
-    return {"model": _means(record, record["model"]), "grey": _means(record, GREY), "n": record["count"],
+    record = written_evaluation(run, data, split, temperature) if reuse else None
+    if record is None:
+        record = evaluate_run(run, data, split, lpips_scorer=None, progress=False, temperature=temperature).record
+    return {"model": means_of(record, record["model"]), "grey": means_of(record, GREY), "n": record["count"],
             "model_size": record["model_size"], "image_size": record["image_size"]}
 
 
@@ -67,6 +85,8 @@ def main() -> None:
     parser.add_argument("--val", type=Path, required=True)
     parser.add_argument("--sets", nargs="+", required=True, metavar="NAME=PREPARED")
     parser.add_argument("--historical", type=Path, default=None)
+    parser.add_argument("--first-screen", type=Path, default=None, metavar="PHOTO",
+                        help="the README's first-screen figure: PHOTO, then its colour copies at both settings")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES))
     args = parser.parse_args()
@@ -75,7 +95,7 @@ def main() -> None:
     started = time.perf_counter()
     val_rows = []
     for temperature in args.temperatures:
-        result = _evaluate(args.run, args.val, "val", temperature)
+        result = evaluate_at(args.run, args.val, "val", temperature)
         val_rows.append({"temperature": temperature, **result["model"], "grey_psnr": result["grey"]["psnr"],
                          "grey_ssim": result["grey"]["ssim"]})
         print(f"val T={temperature:g}: PSNR {result['model']['psnr']:.3f} (grey {result['grey']['psnr']:.3f}) "
@@ -97,7 +117,7 @@ def main() -> None:
         name, path = spec.split("=", 1)
         grey_row = None
         for setting, temperature in (("default", default), ("vivid", vivid)):
-            result = _evaluate(args.run, Path(path), "test", temperature)
+            result = evaluate_at(args.run, Path(path), "test", temperature)
             rows.append({"setting": setting, "temperature": temperature, "dataset": name, "n": result["n"],
                          **result["model"]})
             grey_row = {"setting": GREY, "temperature": "", "dataset": name, "n": result["n"], **result["grey"]}
@@ -105,7 +125,23 @@ def main() -> None:
                   f"PSNR {result['model']['psnr']:.2f} SSIM {result['model']['ssim']:.4f} colourfulness "
                   f"{result['model']['colourfulness']:.1f} / {result['model']['truth_colourfulness']:.1f}", flush=True)
         rows.append(grey_row)
-    with open(args.out / "table.csv", "w", newline="") as handle:
+    write_table(rows, args.out)
+
+    if args.historical is not None:
+        _historical(args.run, args.historical, args.out / "historical", default)
+    if args.first_screen is not None:
+        first_screen(args.run, args.first_screen, args.out / "before_after.jpg", default, vivid)
+    (args.out / "timing.json").write_text(json.dumps({"table_seconds": round(time.perf_counter() - started, 1),
+                                                      **_time_12mp(args.run, default)}, indent=2) + "\n")
+
+
+def write_table(rows: list[dict], out: Path) -> None:
+    """table.csv and table.md in ``out``: each data set's model rows, then its grey floor,
+    each model row with its verdict against that floor (printed too)."""
+    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
+    rows = [row for name in datasets  # sorted is stable: the grey floor last, the rest in order
+            for row in sorted((r for r in rows if r["dataset"] == name), key=lambda r: r["setting"] == GREY)]
+    with open(out / "table.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -113,18 +149,13 @@ def main() -> None:
              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
     greys = {row["dataset"]: row for row in rows if row["setting"] == GREY}
     for row in rows:
-        temperature = f" (T={row['temperature']:g})" if row["setting"] != GREY else ""
+        temperature = f" (T={float(row['temperature']):g})" if row["temperature"] not in ("", None) else ""
         words = verdict(row, greys[row["dataset"]]) if row["setting"] != GREY else "doing nothing (ab = 0)"
         lines.append(f"| {row['dataset']} ({row['n']}) | {row['setting']}{temperature} | {row['psnr']:.2f} | "
                      f"{row['ssim']:.4f} | {row['mse']:.4f} | {row['colourfulness']:.1f} "
                      f"({row['truth_colourfulness']:.1f}) | {words} |")
-    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-    if args.historical is not None:
-        _historical(args.run, args.historical, args.out / "historical", default)
-    (args.out / "timing.json").write_text(json.dumps({"table_seconds": round(time.perf_counter() - started, 1),
-                                                      **_time_12mp(args.run, default)}, indent=2) + "\n")
 
 
 def _historical(run: Path, source: Path, out: Path, temperature: float) -> None:
@@ -159,6 +190,28 @@ def _pairs(source: Path, colorized: Path, target: Path, height: int = 300) -> No
         for tile in row:
             sheet.paste(tile, (left, index * (height + 12)))
             left += tile.width + 12
+    sheet.save(target, quality=88)
+
+
+def first_screen(run: Path, photo: Path, target: Path, default: float, vivid: float, height: int = 330) -> None:
+    """PHOTO as it is, then colorized at the default and the vivid setting, side by side
+    under one-line captions (JPEG)."""
+    from PIL import Image, ImageDraw
+
+    from colorkeras.inference.predictor import Predictor
+
+    original = Image.open(photo).convert("RGB")
+    panels = [(f"original ({photo.stem})", original)]
+    for caption, temperature in ((f"colorkeras default (T={default:g})", default),
+                                 (f"vivid (--temperature {vivid:g})", vivid)):
+        colour = Predictor.open(run, temperature=temperature).colorize(np.asarray(original))
+        panels.append((caption, Image.fromarray(colour)))
+    width = round(original.width * height / original.height)
+    sheet = Image.new("RGB", (3 * width + 12, height + 26), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (caption, image) in enumerate(panels):
+        sheet.paste(image.resize((width, height), Image.LANCZOS), (index * (width + 6), 26))
+        draw.text((index * (width + 6) + 4, 6), caption, fill="black")
     sheet.save(target, quality=88)
 
 

@@ -1,0 +1,60 @@
+"""The same CPU budget for the default model's comparison rows (issue 18): training images
+per second of each recipe's compiled step, measured in one process and interleaved, as
+ratios to the default recipe's; the epochs each gets for the default model's 72.
+
+    python bench/budget_rate.py --rounds 3 --steps 8
+
+Recipes are timed as `colorkeras train` compiles them (`training.train.training_rate`):
+the default at its own 96 px, the comparisons at the size and batch they are trained with
+here (64 px, batch 32, learning rate 1e-3). A validation pass (a third of a training pass per epoch in
+`epochs_for_minutes`) costs the same fraction for every recipe, so it drops out of the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from machine import machine_line  # bench/machine.py, beside this script
+
+DEFAULT_EPOCHS = 72  # the shipped default model's run (colorkeras/weights/default/MODEL_CARD.md)
+# The comparisons at the size, batch and learning rate they are trained with here (the
+# issue's CPU runs of the unet recipe: 64 px, batch 32, Adam 1e-3).
+COMPARED = {name: {"image_size": 64, "batch_size": 32, "learning_rate": 1e-3} for name in ("unet", "study")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=8)
+    args = parser.parse_args()
+
+    import keras
+
+    print(f"budget_rate: {time.strftime('%Y-%m-%d %H:%M')}; {machine_line()}; keras {keras.__version__} "
+          f"({keras.backend.backend()})", flush=True)
+    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.recipes import recipe_by_name
+    from colorkeras.training.train import training_rate
+
+    configs = {"default": TrainConfig().replace(**recipe_by_name("default").changes)}
+    for name, overrides in COMPARED.items():
+        configs[name] = TrainConfig().replace(**{**recipe_by_name(name).changes, **overrides})
+    rates: dict[str, list[float]] = {name: [] for name in configs}
+    for round_ in range(args.rounds):
+        for name, config in configs.items():
+            rates[name].append(training_rate(config, args.steps))
+            print(f"round {round_ + 1}: {name} at {config.image_size} px, batch {config.batch_size}: "
+                  f"{rates[name][-1]:.1f} images/s", flush=True)
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    print("| recipe | size | images/s (median) | ratio to default | epochs for the default's "
+          f"{DEFAULT_EPOCHS} |\n| --- | ---: | ---: | ---: | ---: |")
+    for name, config in configs.items():
+        ratio = median[name] / median["default"]
+        print(f"| {name} | {config.image_size} px | {median[name]:.1f} | {ratio:.2f} | "
+              f"{round(DEFAULT_EPOCHS * ratio)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The default model's candidates on validation (issue 18): each run's PSNR on the training
+pool's val split at 256 px, through the full-resolution path, beside the grey floor; a
+model with a decode temperature is swept over bench/default_model_table.py's settings.
+What ships is chosen here, never on a test split.
+
+    python bench/validation_table.py "NAME=RUN" ... --val POOL256 --out results/default-model
+
+An evaluation already written into a run (same prepared folder, split and temperature)
+is read back instead of repeated. Writes validation.csv (every setting) and validation.md
+(each run's best setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from default_model_table import TEMPERATURES, evaluate_at, verdict
+
+SWEPT = ("confidence", "classification")  # objective kinds whose output a temperature changes
+
+
+def sweep(run: Path, val: Path) -> list[dict]:
+    kind = json.loads((run / "config.json").read_text())["objective"]["kind"]
+    rows = []
+    for temperature in TEMPERATURES if kind in SWEPT else (None,):
+        result = evaluate_at(run, val, "val", temperature, reuse=True)
+        rows.append({"temperature": "" if temperature is None else temperature, "n": result["n"],
+                     **result["model"], "grey_psnr": result["grey"]["psnr"], "grey_ssim": result["grey"]["ssim"]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", metavar="NAME=RUN")
+    parser.add_argument("--val", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    val = args.val.resolve()
+
+    rows = []
+    for spec in args.runs:
+        name, run = spec.split("=", 1)
+        rows += [{"candidate": name, **row} for row in sweep(Path(run).resolve(), val)]
+        print(f"{name}: done", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "validation.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    grey = {"psnr": rows[0]["grey_psnr"], "ssim": rows[0]["grey_ssim"]}
+    lines = [f"Validation split of {args.val.name} ({rows[0]['n']} photos, 256 px), each candidate's best setting:",
+             "", "| candidate | setting | PSNR (dB) | SSIM | colourfulness (truth) | verdict |",
+             "| --- | --- | ---: | ---: | ---: | --- |"]
+    for name in dict.fromkeys(row["candidate"] for row in rows):
+        best = max((row for row in rows if row["candidate"] == name), key=lambda row: row["psnr"])
+        setting = f"T={best['temperature']:g}" if best["temperature"] != "" else "(regression)"
+        lines.append(f"| {name} | {setting} | {best['psnr']:.2f} | {best['ssim']:.4f} | "
+                     f"{best['colourfulness']:.1f} ({best['truth_colourfulness']:.1f}) | {verdict(best, grey)} |")
+    lines.append(f"| grey floor | ab = 0 | {grey['psnr']:.2f} | {grey['ssim']:.4f} | 0.0 | doing nothing |")
+    (args.out / "validation.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
