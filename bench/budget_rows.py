@@ -1,6 +1,7 @@
 """The default model's comparison rows (issue 18): other recipes trained with the default
 model's CPU budget, scored like it (each test set at 256 px through the full-resolution
-path) and added to its table beside the grey floor.
+path) and added to its table beside the grey floor; RUN@T scores a run with a decode
+temperature at T (chosen on validation: bench/validation_table.py).
 
     python bench/budget_rows.py "unet recipe=RUN" "study's baseline=RUN" \
         --sets intel-urban=PREPARED ... --table results/default-model
@@ -48,21 +49,24 @@ def run_summary(run: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", metavar="SETTING=RUN")
+    parser.add_argument("runs", nargs="+", metavar="SETTING=RUN[@T]")
     parser.add_argument("--sets", nargs="+", required=True, metavar="NAME=PREPARED")
     parser.add_argument("--table", type=Path, required=True, help="folder with table.csv")
     args = parser.parse_args()
 
-    runs = dict(spec.split("=", 1) for spec in args.runs)
+    runs = dict(spec.split("=", 1) for spec in args.runs)  # RUN@T: at decode temperature T
     rows = [row for row in read_table(args.table / "table.csv") if row["setting"] not in runs]
     record = args.table / "budget.json"
     summaries = json.loads(record.read_text()) if record.is_file() else {}
-    for setting, run in runs.items():
+    for setting, spec_run in runs.items():
+        run, _, temperature = spec_run.partition("@")
+        temperature = float(temperature) if temperature else None
         summaries[setting] = run_summary(Path(run))
         for spec in args.sets:
             name, path = spec.split("=", 1)
-            result = evaluate_at(Path(run), Path(path), "test", None, reuse=True)
-            rows.append({"setting": setting, "temperature": "", "dataset": name, "n": result["n"],
+            result = evaluate_at(Path(run), Path(path), "test", temperature, reuse=True)
+            rows.append({"setting": setting, "temperature": "" if temperature is None else temperature,
+                         "dataset": name, "n": result["n"],
                          **result["model"]})
             print(f"{name} {setting}: {verdict(result['model'], result['grey'])}; PSNR "
                   f"{result['model']['psnr']:.2f} (grey {result['grey']['psnr']:.2f})", flush=True)
