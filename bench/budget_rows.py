@@ -23,6 +23,8 @@ from pathlib import Path
 
 from default_model_table import GREY, evaluate_at, verdict, write_table
 
+from colorkeras.fileio import write_text_atomic
+
 NUMBERS = ("psnr", "ssim", "mse", "colourfulness", "truth_colourfulness")
 
 
@@ -75,7 +77,7 @@ def main() -> None:
                 raise SystemExit(f"{name}: the grey floor differs from the table's ({result['grey']['psnr']:.4f} "
                                  f"against {grey['psnr']:.4f}): not the same prepared test set")
     write_table(rows, args.table)
-    record.write_text(json.dumps(summaries, indent=2) + "\n")
+    write_text_atomic(record, json.dumps(summaries, indent=2) + "\n")
 
 
 if __name__ == "__main__":

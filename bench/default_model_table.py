@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from colorkeras.fileio import write_atomic, write_text_atomic
+
 TEMPERATURES = (0.4, 0.5, 0.6, 0.7, 0.85, 1.0, 1.3, 1.6, 2.0, 3.0)
 GREY = "grey floor"
 COLUMNS = ("setting", "temperature", "dataset", "n", "psnr", "ssim", "mse", "colourfulness", "truth_colourfulness")
@@ -102,14 +104,11 @@ def main() -> None:
               f"SSIM {result['model']['ssim']:.4f} colourfulness {result['model']['colourfulness']:.1f} "
               f"/ {result['model']['truth_colourfulness']:.1f}", flush=True)
     default, vivid = choose(val_rows)
-    with open(args.out / "temperatures.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(val_rows[0]))
-        writer.writeheader()
-        writer.writerows(val_rows)
+    write_csv(args.out / "temperatures.csv", val_rows, val_rows[0])
     selection = {"default_temperature": default, "vivid_temperature": vivid, "chosen_on": str(args.val) + " (val)",
                  "rule": "default: highest val PSNR; vivid: val colourfulness closest to the truth's among "
                          "settings above the grey floor's PSNR"}
-    (args.out / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+    write_text_atomic(args.out / "selection.json", json.dumps(selection, indent=2) + "\n")
     print(f"chosen on validation: default T={default:g}, vivid T={vivid:g}", flush=True)
 
     rows = []
@@ -131,8 +130,8 @@ def main() -> None:
         _historical(args.run, args.historical, args.out / "historical", default)
     if args.first_screen is not None:
         first_screen(args.run, args.first_screen, args.out / "before_after.jpg", default, vivid)
-    (args.out / "timing.json").write_text(json.dumps({"table_seconds": round(time.perf_counter() - started, 1),
-                                                      **_time_12mp(args.run, default)}, indent=2) + "\n")
+    timing = {"table_seconds": round(time.perf_counter() - started, 1), **_time_12mp(args.run, default)}
+    write_text_atomic(args.out / "timing.json", json.dumps(timing, indent=2) + "\n")
 
 
 def write_table(rows: list[dict], out: Path) -> None:
@@ -141,10 +140,7 @@ def write_table(rows: list[dict], out: Path) -> None:
     datasets = list(dict.fromkeys(row["dataset"] for row in rows))
     rows = [row for name in datasets  # sorted is stable: the grey floor last, the rest in order
             for row in sorted((r for r in rows if r["dataset"] == name), key=lambda r: r["setting"] == GREY)]
-    with open(out / "table.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "table.csv", rows, COLUMNS)
     lines = ["| data set (test, 256 px) | setting | PSNR (dB) | SSIM | MSE (ab) | colourfulness (truth) | verdict |",
              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
     greys = {row["dataset"]: row for row in rows if row["setting"] == GREY}
@@ -154,8 +150,19 @@ def write_table(rows: list[dict], out: Path) -> None:
         lines.append(f"| {row['dataset']} ({row['n']}) | {row['setting']}{temperature} | {row['psnr']:.2f} | "
                      f"{row['ssim']:.4f} | {row['mse']:.4f} | {row['colourfulness']:.1f} "
                      f"({row['truth_colourfulness']:.1f}) | {words} |")
-    (out / "table.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(out / "table.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def write_csv(path: Path, rows: list[dict], columns) -> None:
+    """``rows`` as CSV at ``path``, written whole or not at all (colorkeras.fileio)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(columns))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, write)
 
 
 def _historical(run: Path, source: Path, out: Path, temperature: float) -> None:
@@ -198,9 +205,10 @@ def first_screen(run: Path, photo: Path, target: Path, default: float, vivid: fl
     under one-line captions (JPEG)."""
     from PIL import Image, ImageDraw
 
+    from colorkeras.images import read_rgb
     from colorkeras.inference.predictor import Predictor
 
-    original = Image.open(photo).convert("RGB")
+    original = Image.fromarray(read_rgb(photo))  # the project's reader: EXIF orientation, size limit
     panels = [(f"original ({photo.stem})", original)]
     for caption, temperature in ((f"colorkeras default (T={default:g})", default),
                                  (f"vivid (--temperature {vivid:g})", vivid)):

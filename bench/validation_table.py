@@ -13,11 +13,12 @@ is read back instead of repeated. Writes validation.csv (every setting) and vali
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
-from default_model_table import TEMPERATURES, evaluate_at, verdict
+from default_model_table import TEMPERATURES, evaluate_at, verdict, write_csv
+
+from colorkeras.fileio import write_text_atomic
 
 SWEPT = ("confidence", "classification")  # objective kinds whose output a temperature changes
 
@@ -46,10 +47,7 @@ def main() -> None:
         rows += [{"candidate": name, **row} for row in sweep(Path(run).resolve(), val)]
         print(f"{name}: done", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "validation.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.out / "validation.csv", rows, rows[0])
     grey = {"psnr": rows[0]["grey_psnr"], "ssim": rows[0]["grey_ssim"]}
     lines = [f"Validation split of {args.val.name} ({rows[0]['n']} photos, 256 px), each candidate's best setting:",
              "", "| candidate | setting | PSNR (dB) | SSIM | colourfulness (truth) | verdict |",
@@ -60,7 +58,7 @@ def main() -> None:
         lines.append(f"| {name} | {setting} | {best['psnr']:.2f} | {best['ssim']:.4f} | "
                      f"{best['colourfulness']:.1f} ({best['truth_colourfulness']:.1f}) | {verdict(best, grey)} |")
     lines.append(f"| grey floor | ab = 0 | {grey['psnr']:.2f} | {grey['ssim']:.4f} | 0.0 | doing nothing |")
-    (args.out / "validation.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(args.out / "validation.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
