@@ -3,6 +3,10 @@ per second of each recipe's compiled step, measured in one process and interleav
 ratios to the default recipe's; the epochs each gets for the default model's 72.
 
     python bench/budget_rate.py --rounds 3 --steps 8
+    python bench/budget_rate.py --extra "default at 64 px=default,image_size=64"
+
+`--extra LABEL=RECIPE[,KEY=VALUE...]` times a further candidate (a recipe with settings
+changed) in the same rounds, so it too gets its epochs for the default model's budget.
 
 Recipes are timed as `colorkeras train` compiles them (`training.train.training_rate`):
 the default at its own 96 px, the comparisons at the size and batch they are trained with
@@ -28,24 +32,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--extra", nargs="+", default=[], metavar="LABEL=RECIPE[,KEY=VALUE...]",
+                        help="further candidates timed in the same rounds")
     args = parser.parse_args()
 
     import keras
 
     print(f"budget_rate: {time.strftime('%Y-%m-%d %H:%M')}; {machine_line()}; keras {keras.__version__} "
           f"({keras.backend.backend()})", flush=True)
-    from colorkeras.training.config import TrainConfig
+    from colorkeras.training.config import TrainConfig, parse_overrides
     from colorkeras.training.recipes import recipe_by_name
     from colorkeras.training.train import training_rate
 
     configs = {"default": TrainConfig().replace(**recipe_by_name("default").changes)}
     for name, overrides in COMPARED.items():
         configs[name] = TrainConfig().replace(**{**recipe_by_name(name).changes, **overrides})
+    for spec in args.extra:
+        label, _, recipe_and_settings = spec.partition("=")
+        if not label or not recipe_and_settings:
+            parser.error(f"--extra {spec!r}: expected LABEL=RECIPE[,KEY=VALUE...]")
+        if label in configs:
+            parser.error(f"--extra {spec!r}: the label {label!r} is already a row; give it another name")
+        recipe, *settings = recipe_and_settings.split(",")
+        configs[label] = TrainConfig().replace(**{**recipe_by_name(recipe).changes, **parse_overrides(settings)})
     rates: dict[str, list[float]] = {name: [] for name in configs}
     for round_ in range(args.rounds):
         for name, config in configs.items():
             rates[name].append(training_rate(config, args.steps))
-            print(f"round {round_ + 1}: {name} at {config.image_size} px, batch {config.batch_size}: "
+            size = "" if f"{config.image_size} px" in name else f" at {config.image_size} px"
+            print(f"round {round_ + 1}: {name}{size}, batch {config.batch_size}: "
                   f"{rates[name][-1]:.1f} images/s", flush=True)
     median = {name: statistics.median(values) for name, values in rates.items()}
     print("| recipe | size | images/s (median) | ratio to default | epochs for the default's "

@@ -21,21 +21,9 @@ import csv
 import json
 from pathlib import Path
 
-from default_model_table import GREY, evaluate_at, verdict, write_table
+from default_model_table import GREY, evaluate_at, read_table, verdict, write_table
 
 from colorkeras.fileio import write_text_atomic
-
-NUMBERS = ("psnr", "ssim", "mse", "colourfulness", "truth_colourfulness")
-
-
-def read_table(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        row.update({key: float(row[key]) for key in NUMBERS})
-        row["n"] = int(row["n"])
-    return rows
-
 
 def run_summary(run: Path) -> dict:
     """Epochs done, the best validation epoch and the training seconds of a run."""

@@ -15,6 +15,11 @@ training run's); each test set is a source's own test folder prepared with `--va
            truth's.
 Writes table.md, table.csv, selection.json, temperatures.csv, historical/, before_after.jpg
 (the README's first screen) and timing.json.
+
+`--keep SETTING ...` keeps those comparison rows (written by bench/budget_rows.py, whose
+run folders may be gone) from the table.csv already in --out, and their budget.json
+entries; every other row and entry is dropped. A kept row must sit on the same grey floor
+as this run's (the same prepared test set), or the script refuses before writing the table.
 """
 
 from __future__ import annotations
@@ -91,8 +96,11 @@ def main() -> None:
                         help="the README's first-screen figure: PHOTO, then its colour copies at both settings")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--temperatures", type=float, nargs="+", default=list(TEMPERATURES))
+    parser.add_argument("--keep", nargs="+", default=[], metavar="SETTING",
+                        help="comparison rows of the existing table.csv to keep")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    kept = kept_rows(args.out, args.keep)
 
     started = time.perf_counter()
     val_rows = []
@@ -124,7 +132,9 @@ def main() -> None:
                   f"PSNR {result['model']['psnr']:.2f} SSIM {result['model']['ssim']:.4f} colourfulness "
                   f"{result['model']['colourfulness']:.1f} / {result['model']['truth_colourfulness']:.1f}", flush=True)
         rows.append(grey_row)
+    rows += same_floor(kept, rows)
     write_table(rows, args.out)
+    keep_budget_entries(args.out / "budget.json", args.keep)
 
     if args.historical is not None:
         _historical(args.run, args.historical, args.out / "historical", default)
@@ -132,6 +142,48 @@ def main() -> None:
         first_screen(args.run, args.first_screen, args.out / "before_after.jpg", default, vivid)
     timing = {"table_seconds": round(time.perf_counter() - started, 1), **_time_12mp(args.run, default)}
     write_text_atomic(args.out / "timing.json", json.dumps(timing, indent=2) + "\n")
+
+
+def read_table(path: Path) -> list[dict]:
+    """The rows of a table.csv this script (or bench/budget_rows.py) wrote, numbers parsed."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row.update({key: float(row[key]) for key in ("psnr", "ssim", "mse", "colourfulness", "truth_colourfulness")})
+        row["n"] = int(row["n"])
+    return rows
+
+
+def kept_rows(out: Path, settings: list[str]) -> list[dict]:
+    """The rows of ``settings`` in ``out``/table.csv, with each data set's grey floor
+    (refused before any work when a setting is not there)."""
+    if not settings:
+        return []
+    rows = read_table(out / "table.csv")
+    missing = set(settings) - {row["setting"] for row in rows}
+    if missing:
+        raise SystemExit(f"--keep: not in {out / 'table.csv'}: {', '.join(sorted(missing))}")
+    return [row for row in rows if row["setting"] in settings or row["setting"] == GREY]
+
+
+def same_floor(kept: list[dict], rows: list[dict]) -> list[dict]:
+    """The kept comparison rows of the data sets measured now, after checking each one's
+    old grey floor against the new one (the same prepared test set, or they do not compare)."""
+    greys = {row["dataset"]: row for row in rows if row["setting"] == GREY}
+    for row in kept:
+        if row["setting"] == GREY and row["dataset"] in greys:
+            if abs(row["psnr"] - greys[row["dataset"]]["psnr"]) > 1e-4 or row["n"] != greys[row["dataset"]]["n"]:
+                raise SystemExit(f"--keep: {row['dataset']}'s grey floor differs from the kept rows' "
+                                 f"({greys[row['dataset']]['psnr']:.4f} against {row['psnr']:.4f} dB): "
+                                 "not the same prepared test set")
+    return [row for row in kept if row["setting"] != GREY and row["dataset"] in greys]
+
+
+def keep_budget_entries(path: Path, settings: list[str]) -> None:
+    """budget.json (bench/budget_rows.py's record of the comparison runs) cut to ``settings``."""
+    if path.is_file():
+        entries = json.loads(path.read_text())
+        write_text_atomic(path, json.dumps({k: v for k, v in entries.items() if k in settings}, indent=2) + "\n")
 
 
 def write_table(rows: list[dict], out: Path) -> None:
@@ -166,11 +218,29 @@ def write_csv(path: Path, rows: list[dict], columns) -> None:
 
 
 def _historical(run: Path, source: Path, out: Path, temperature: float) -> None:
-    """Each historical photo colorized at its own size (JPEG, for the repository)."""
+    """Each historical photo colorized at its own size (JPEG, for the repository). The
+    folder is this script's: it is made afresh beside ``out`` and swapped in whole, so a
+    rerun replaces it (colorize itself keeps files it cannot prove it wrote, and a fresh
+    clone's mtimes prove nothing); colorize's records (stamps of local paths) are left out."""
+    import shutil
+
     from colorkeras.inference.colorize import colorize_paths
 
-    report = colorize_paths(run, [source], out, fmt="jpg", temperature=temperature)
+    fresh, old = out.with_name(out.name + ".new"), out.with_name(out.name + ".old")
+    for leftover in (fresh, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    report = colorize_paths(run, [source], fresh, fmt="jpg", temperature=temperature)
     print(report.to_text())
+    if not report.ok:
+        raise SystemExit(f"{len(report.skipped)} historical photo(s) skipped; {out} left as it was")
+    for record in fresh.glob(".colorkeras*"):
+        record.unlink()
+    if out.exists():
+        out.rename(old)
+    fresh.rename(out)
+    if old.exists():
+        shutil.rmtree(old)
     _pairs(source, out, out.parent / "historical_pairs.jpg")
 
 

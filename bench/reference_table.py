@@ -1,7 +1,7 @@
 """Colour from a reference photo, measured (issue 19): results/reference/.
 
     python bench/reference_table.py EXEMPLAR_RUN --sets camvid-street=PREPARED256 \
-        intel-urban=PREPARED256 --out results/reference [--film-set camvid-street]
+        intel-urban=PREPARED256 --out results/reference [--film ../shared/data/camvid-street/test/street]
 
 Each set is a source prepared at 256 px with ``--keep-split`` (its own train and test
 folders). For every test photo, at 256 px through the full-resolution path (the models
@@ -17,7 +17,7 @@ predict at their own size; the chroma upsampling brings ab to 256 on the photo's
 
 Writes table.md / table.csv (PSNR, SSIM, MSE of ab, colorfulness and the truth's),
 retrieval.csv (each test photo's reference and similarity), grid.jpg (input, reference,
-exemplar result, truth) and, with --film-set, a film of consecutive test frames coloured
+exemplar result, truth) and, with --film, a film of consecutive test frames coloured
 from one reference frame (film.csv: per-frame PSNR against the truth; film.mp4).
 """
 

@@ -49,15 +49,18 @@ ship where the terms must be clear (same recipe: `colorkeras prepare
 default --out RUN --minutes 100`).
 
 ## Recipe
-`colorkeras train POOL --recipe default --out RUN --minutes 100` on the pool prepared with
+`colorkeras train POOL --recipe default{flags} --out RUN` on the pool prepared with
 `colorkeras prepare intel-urban camvid-street spb-facades POOL --size 160 --keep-split`:
 {recipe}. {epochs} epochs, best validation epoch {best_epoch} (val loss {val_loss:.4f}).
+`prepare` keeps each source's own test folder apart and drops exact copies, keeping the
+test copy: spb-facades' `train/` repeats all 114 of its test photos byte for byte, and
+intel-urban's repeats 2 of its own, so none of the test photos was trained on.
 
 ## Measured (256 px, through the full-resolution path; `bench/default_model_table.py`)
 {table}
 
 ## Known limits
-- Trained on {total} photos of three cities' streets in daylight: interiors, people's
+- Trained on {train} photos of three cities' streets in daylight: interiors, people's
   clothes, vehicles and signs have no reliable colour; it guesses the common case (grey
   roads, brown and beige facades, green trees, blue skies).
 - Colour is predicted at {half} px for the whole photo: small objects get their
@@ -67,6 +70,19 @@ default --out RUN --minutes 100`).
 """
 
 
+def command_flags(config: dict) -> str:
+    """The `colorkeras train` flags that made ``config`` from the default recipe: each
+    setting the run changed from the recipe's value, epochs always."""
+    from colorkeras.training.recipes import recipe_by_name
+
+    changes = recipe_by_name("default").changes
+    flags = [f" --{key.replace('_', '-')} {config[key]}" for key in ("image_size", "batch_size")
+             if config[key] != changes[key]]
+    changed = [f"{key}={config[key]}" for key in ("learning_rate", "schedule", "crop_scale")
+               if config[key] != changes[key]]
+    return "".join(flags) + f" --epochs {config['epochs']}" + "".join(f" --set {item}" for item in changed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -74,6 +90,7 @@ def main() -> None:
     parser.add_argument("--table", type=Path, required=True)
     args = parser.parse_args()
 
+    from colorkeras.fileio import write_text_atomic
     from colorkeras.models.flops import forward_flops
     from colorkeras.models.registry import build_model, load_model
     from colorkeras.training.recipes import recipe_by_name
@@ -98,12 +115,12 @@ def main() -> None:
         image_size=model.image_size, half=model.image_size // 2, default_t=default_t,
         vivid_t=selection["vivid_temperature"],
         counts=f"{counts.get('train', '?')} training and {counts.get('val', '?')} validation photos",
-        total=counts.get("train", 0) + counts.get("val", 0),
+        train=counts.get("train", "?"), flags=command_flags(config),
         recipe=recipe_by_name("default").summary + "; " + ", ".join(
             f"{key} {config[key]}" for key in ("image_size", "batch_size", "learning_rate", "schedule", "crop_scale")),
         epochs=config["epochs"], best_epoch=records["best.json"]["epoch"], val_loss=records["best.json"]["val_loss"],
         table=args.table.read_text().strip())
-    (shipped.root / "MODEL_CARD.md").write_text(card)
+    write_text_atomic(shipped.root / "MODEL_CARD.md", card)
     print(f"shipped {args.run} ({size:,} bytes) to {shipped.root}, default T={default_t:g}")
 
 

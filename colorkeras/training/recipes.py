@@ -44,7 +44,7 @@ RECIPES: tuple[Recipe, ...] = (
 # fused blocks train at ~115 images/s at 64 px here (bench/bench_efficient.py), so 96 px
 # still gives tens of epochs in an hour; crops from 160 px storage: scale variety;
 # lr 2e-3 with a cosine decay: a short run that must end converged; batch 32: small
-# steps suit two cores and few images (3,383).
+# steps suit two cores and few images (3,274).
 CPU_RECIPES: tuple[Recipe, ...] = (
     Recipe("default", "efficient U-Net (fused-MBConv, ab at half size), MSE + learnt confidence, "
            "96 px random resized crops, cosine learning rate: the CPU-trained default model",

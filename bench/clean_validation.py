@@ -1,0 +1,116 @@
+"""The default model's candidates on the validation photos none of them trained on (issue 18).
+
+The default model shipped in 0.2 was trained on a pool prepared before `prepare` dropped
+exact copies of a photo. Its split was drawn from 120 more photos than today's, so about
+half of today's validation split was in its training split and its validation figure is
+flattered. This script rebuilds that earlier split from a pool's own records (its
+manifest.csv plus the copies listed in skipped.csv, put back), checks the rebuild (today's
+split must come out of the same code unchanged, and the earlier counts must equal those the
+old run recorded), and scores every candidate only on the validation photos that were
+validation photos in both splits, from the per-photo scores its evaluations already wrote
+(run bench/validation_table.py first).
+
+    python bench/clean_validation.py POOL160 --old-run colorkeras/weights/default \
+        "NAME=RUN" ... --val POOL256 --out results/default-model
+
+POOL160 is the pool the runs were trained on (its records are read; its images are not),
+POOL256 the same pool prepared at 256 px whose val split the evaluations scored. Writes
+clean_validation.md and clean_validation.csv (every temperature) in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from dataclasses import fields
+from pathlib import Path
+
+from default_model_table import write_csv
+from validation_table import best_settings
+
+from colorkeras.data.prepare import PrepareSettings, assign_splits
+from colorkeras.fileio import write_text_atomic
+
+GREY = "grey floor"
+
+
+def _class_of(relpath: str) -> str:
+    source, _own_split, folder = relpath.split("/")[:3]
+    return f"{source}:{folder}"
+
+
+def photos_valid_for_both(pool: Path, old_counts: dict) -> tuple[set[str], int]:
+    """Today's val photos of ``pool`` that were val photos too in the split drawn before
+    exact copies were dropped (``old_counts``: that split's counts, as the old run
+    recorded), and the size of today's val split."""
+    recorded = json.loads((pool / "settings.json").read_text())
+    settings = PrepareSettings(**{f.name: recorded[f.name] for f in fields(PrepareSettings) if f.name in recorded})
+    rows = sorted(csv.DictReader(open(pool / "manifest.csv", newline="")), key=lambda row: row["relpath"])
+    own = [row["relpath"].split("/")[1] for row in rows]
+    if assign_splits([row["class"] for row in rows], settings, own) != [row["split"] for row in rows]:
+        raise SystemExit(f"{pool}: today's split does not come out of assign_splits again; cannot rebuild the old one")
+    copies = [row["relpath"] for row in csv.DictReader(open(pool / "skipped.csv", newline=""))
+              if row["reason"].startswith("same content as")]
+    before = sorted([row["relpath"] for row in rows] + copies)
+    old = dict(zip(before, assign_splits([_class_of(p) for p in before], settings, [p.split("/")[1] for p in before])))
+    counts = {split: sum(1 for s in old.values() if s == split) for split in ("train", "val", "test")}
+    if any(counts[split] != old_counts.get(split) for split in counts):
+        raise SystemExit(f"rebuilt split {counts} differs from the old run's record {old_counts}")
+    val = [row["relpath"] for row in rows if row["split"] == "val"]
+    return {relpath for relpath in val if old[relpath] == "val"}, len(val)
+
+
+def per_photo(run: Path, val: Path) -> dict[float | None, list[dict]]:
+    """Each temperature's per-photo rows of ``run``'s evaluations of ``val``'s val split."""
+    found = {}
+    for path in sorted(run.glob("eval/*/val*/evaluation.json")):
+        record = json.loads(path.read_text())
+        if record.get("split") == "val" and Path(record.get("dataset_root", "")).resolve() == val.resolve():
+            found[record.get("temperature")] = list(csv.DictReader(open(path.parent / "per_image.csv", newline="")))
+    if not found:
+        raise SystemExit(f"{run}: no evaluation of {val}'s val split: run bench/validation_table.py first")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pool", type=Path)
+    parser.add_argument("runs", nargs="+", metavar="NAME=RUN")
+    parser.add_argument("--old-run", type=Path, required=True,
+                        help="the run trained before copies were dropped (its best.json holds its split's counts)")
+    parser.add_argument("--val", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    old_counts = json.loads((args.old_run / "best.json").read_text())["dataset"]["counts"]
+    clean, len_val = photos_valid_for_both(args.pool, old_counts)
+    rows = []
+    for spec in args.runs:
+        name, run = spec.split("=", 1)
+        for temperature, photos in per_photo(Path(run), args.val).items():
+            for label in ("model", GREY):
+                chosen = [p for p in photos if p["relpath"] in clean and (p["model"] == GREY) == (label == GREY)]
+                rows.append({"candidate": name if label == "model" else GREY,
+                             "temperature": "" if temperature is None or label == GREY else temperature,
+                             "n": len(chosen), "psnr": statistics.fmean(float(p["psnr"]) for p in chosen),
+                             "ssim": statistics.fmean(float(p["ssim"]) for p in chosen),
+                             "colourfulness": statistics.fmean(float(p["colorfulness_pred"]) for p in chosen),
+                             "truth_colourfulness": statistics.fmean(float(p["colorfulness_true"]) for p in chosen)})
+    grey = next(row for row in rows if row["candidate"] == GREY)
+    if any(abs(row["psnr"] - grey["psnr"]) > 1e-6 for row in rows if row["candidate"] == GREY):
+        raise SystemExit("the grey floor differs between evaluations: not the same photos")
+    rows = [row for row in rows if row["candidate"] != GREY] + [grey]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out / "clean_validation.csv", rows, rows[0])
+    lines = [f"Validation photos of {args.val.name} that no candidate trained on: {grey['n']} of today's val "
+             f"split (the other {len_val - grey['n']} were in the training split recorded in {args.old_run}, drawn "
+             "before exact copies were dropped). Each candidate's best setting:", "",
+             *best_settings([row for row in rows if row["candidate"] != GREY], grey)]
+    write_text_atomic(args.out / "clean_validation.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
