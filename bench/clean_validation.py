@@ -10,8 +10,11 @@ old run recorded), and scores every candidate only on the validation photos that
 validation photos in both splits, from the per-photo scores its evaluations already wrote
 (run bench/validation_table.py first).
 
-    python bench/clean_validation.py POOL160 --old-run colorkeras/weights/default \
-        "NAME=RUN" ... --val POOL256 --out results/default-model
+    python bench/clean_validation.py POOL160 --old-run OLD "NAME=RUN" ... \
+        --val POOL256 --out results/default-model
+
+OLD is a folder with the old model's best.json: the model shipped in 0.2 is
+colorkeras/weights/default at commit d0b868b (`git show d0b868b:colorkeras/weights/default/best.json`).
 
 POOL160 is the pool the runs were trained on (its records are read; its images are not),
 POOL256 the same pool prepared at 256 px whose val split the evaluations scored. Writes
@@ -105,8 +108,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "clean_validation.csv", rows, rows[0])
     lines = [f"Validation photos of {args.val.name} that no candidate trained on: {grey['n']} of today's val "
-             f"split (the other {len_val - grey['n']} were in the training split recorded in {args.old_run}, drawn "
-             "before exact copies were dropped). Each candidate's best setting:", "",
+             f"split (the other {len_val - grey['n']} were in the old model's training split, drawn before exact "
+             "copies were dropped). Each candidate's best setting:", "",
              *best_settings([row for row in rows if row["candidate"] != GREY], grey)]
     write_text_atomic(args.out / "clean_validation.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -39,18 +39,20 @@ RECIPES: tuple[Recipe, ...] = (
            {"model": "unet", "attention": True, "loss": "classify"}, temperatures=(1.0, 0.6, 0.38, 0.2)),
 )
 # Recipes outside the grid. "default" makes the model that ships (issue 18; README, "The
-# default model"): the efficient family at 96 px on two CPU cores. Why each value:
-# 96 px: ab is predicted at 48 px and brought to the photo's size by its own L, and the
-# fused blocks train at ~115 images/s at 64 px here (bench/bench_efficient.py), so 96 px
-# still gives tens of epochs in an hour; crops from 160 px storage: scale variety;
-# lr 2e-3 with a cosine decay: a short run that must end converged; batch 32: small
-# steps suit two cores and few images (3,274).
+# default model"): the efficient family at 64 px on two CPU cores. Why each value:
+# 64 px: ab is predicted at 32 px and brought to the photo's size by its own L; the step
+# runs 1.56x as many images a second as at 96 px (bench/budget_rate.py), and within the
+# same compute (72 epochs at 96 px, the 0.2 model's run) 112 epochs at 64 px scored higher
+# on the validation photos no candidate trained on (results/default-model/
+# clean_validation.md); crops from 160 px storage: scale variety; lr 2e-3 with a cosine
+# decay: the run must end converged; batch 32: small steps suit two cores and few images
+# (3,274). 38 to 58 min on the 2 cores, by their load; `--minutes M` fits the epochs to M.
 CPU_RECIPES: tuple[Recipe, ...] = (
     Recipe("default", "efficient U-Net (fused-MBConv, ab at half size), MSE + learnt confidence, "
-           "96 px random resized crops, cosine learning rate: the CPU-trained default model",
-           {"model": "efficient", "loss": "confidence", "image_size": 96, "batch_size": 32,
-            "learning_rate": 2e-3, "schedule": "cosine", "crop_scale": 0.3, "epochs": 40}),
-    # "exemplar" (issue 19): the default's schedule for the exemplar family, each 96 px
+           "64 px random resized crops, cosine learning rate: the CPU-trained default model",
+           {"model": "efficient", "loss": "confidence", "image_size": 64, "batch_size": 32,
+            "learning_rate": 2e-3, "schedule": "cosine", "crop_scale": 0.3, "epochs": 112}),
+    # "exemplar" (issue 19): the default's schedule of 0.2 for the exemplar family, each 96 px
     # target with a reference (colorkeras.data.pairs: the same photo under change or another
     # of its class, 50/50); MSE (its 2 outputs); targets cropped from 0.5 of the area, so a
     # same-photo reference (itself a crop of 0.3 to 1) mostly shows what the target shows.
