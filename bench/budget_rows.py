@@ -25,6 +25,7 @@ from default_model_table import GREY, evaluate_at, read_table, verdict, write_ta
 
 from colorkeras.fileio import write_text_atomic
 
+
 def run_summary(run: Path) -> dict:
     """Epochs done, the best validation epoch and the training seconds of a run."""
     with open(run / "log.csv", newline="") as handle:

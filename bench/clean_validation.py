@@ -16,7 +16,8 @@ validation photos in both splits, from the per-photo scores its evaluations alre
 OLD is a folder with the old model's best.json: the model shipped in 0.2 is
 colorkeras/weights/default at commit d0b868b (`git show d0b868b:colorkeras/weights/default/best.json`).
 
-POOL160 is the pool the runs were trained on (its records are read; its images are not),
+POOL160 is the pool the runs were trained on (its records are read, and its source folders
+listed; no image is read),
 POOL256 the same pool prepared at 256 px whose val split the evaluations scored. Writes
 clean_validation.md and clean_validation.csv (every temperature) in --out.
 """
@@ -30,48 +31,58 @@ import statistics
 from dataclasses import fields
 from pathlib import Path
 
-from default_model_table import write_csv
+from default_model_table import TEMPERATURES, write_csv, written_evaluation_path
 from validation_table import best_settings
 
 from colorkeras.data.prepare import PrepareSettings, assign_splits
+from colorkeras.data.sources import scan_many
 from colorkeras.fileio import write_text_atomic
 
 GREY = "grey floor"
 
 
-def _class_of(relpath: str) -> str:
-    source, _own_split, folder = relpath.split("/")[:3]
-    return f"{source}:{folder}"
-
-
 def photos_valid_for_both(pool: Path, old_counts: dict) -> tuple[set[str], int]:
     """Today's val photos of ``pool`` that were val photos too in the split drawn before
     exact copies were dropped (``old_counts``: that split's counts, as the old run
-    recorded), and the size of today's val split."""
+    recorded), and the size of today's val split. The pool's source folders are listed
+    again the way `prepare` lists them (`scan_many`: order, classes, own splits); no image
+    is read."""
     recorded = json.loads((pool / "settings.json").read_text())
     settings = PrepareSettings(**{f.name: recorded[f.name] for f in fields(PrepareSettings) if f.name in recorded})
-    rows = sorted(csv.DictReader(open(pool / "manifest.csv", newline="")), key=lambda row: row["relpath"])
-    own = [row["relpath"].split("/")[1] for row in rows]
-    if assign_splits([row["class"] for row in rows], settings, own) != [row["split"] for row in rows]:
+    sources = [Path(source) for source in recorded["source_dir"].split("; ")]
+    missing = [str(source) for source in sources if not source.is_dir()]
+    if missing:
+        raise SystemExit(f"{pool}: its source folders are needed to rebuild the split: {', '.join(missing)} missing")
+    with open(pool / "manifest.csv", newline="") as handle:
+        today = {row["relpath"]: row["split"] for row in csv.DictReader(handle)}
+    with open(pool / "skipped.csv", newline="") as handle:
+        copies = {row["relpath"] for row in csv.DictReader(handle) if row["reason"].startswith("same content as")}
+    images = scan_many(sources).images
+
+    def split_of(kept: list) -> list[str]:
+        return assign_splits([image.class_name for image in kept], settings, [image.own_split for image in kept])
+
+    kept_today = [image for image in images if image.relpath in today]
+    if split_of(kept_today) != [today[image.relpath] for image in kept_today]:
         raise SystemExit(f"{pool}: today's split does not come out of assign_splits again; cannot rebuild the old one")
-    copies = [row["relpath"] for row in csv.DictReader(open(pool / "skipped.csv", newline=""))
-              if row["reason"].startswith("same content as")]
-    before = sorted([row["relpath"] for row in rows] + copies)
-    old = dict(zip(before, assign_splits([_class_of(p) for p in before], settings, [p.split("/")[1] for p in before])))
+    before = [image for image in images if image.relpath in today or image.relpath in copies]
+    old = {image.relpath: split for image, split in zip(before, split_of(before))}
     counts = {split: sum(1 for s in old.values() if s == split) for split in ("train", "val", "test")}
     if any(counts[split] != old_counts.get(split) for split in counts):
         raise SystemExit(f"rebuilt split {counts} differs from the old run's record {old_counts}")
-    val = [row["relpath"] for row in rows if row["split"] == "val"]
+    val = [relpath for relpath, split in today.items() if split == "val"]
     return {relpath for relpath in val if old[relpath] == "val"}, len(val)
 
 
 def per_photo(run: Path, val: Path) -> dict[float | None, list[dict]]:
-    """Each temperature's per-photo rows of ``run``'s evaluations of ``val``'s val split."""
+    """Each temperature's per-photo rows of ``run``'s evaluations of ``val``'s val split
+    (those bench/validation_table.py sweeps, newer than the run's model)."""
     found = {}
-    for path in sorted(run.glob("eval/*/val*/evaluation.json")):
-        record = json.loads(path.read_text())
-        if record.get("split") == "val" and Path(record.get("dataset_root", "")).resolve() == val.resolve():
-            found[record.get("temperature")] = list(csv.DictReader(open(path.parent / "per_image.csv", newline="")))
+    for temperature in (*TEMPERATURES, None):
+        path = written_evaluation_path(run, val, "val", temperature)
+        if path is not None:
+            with open(path.parent / "per_image.csv", newline="") as handle:
+                found[temperature] = list(csv.DictReader(handle))
     if not found:
         raise SystemExit(f"{run}: no evaluation of {val}'s val split: run bench/validation_table.py first")
     return found

@@ -45,17 +45,24 @@ def means_of(record: dict, label: str) -> dict:
             "colourfulness": means["colorfulness_pred"], "truth_colourfulness": means["colorfulness_true"]}
 
 
-def written_evaluation(run: Path, data: Path, split: str, temperature: float | None) -> dict | None:
-    """The record of ``run`` on ``data``'s ``split`` at ``temperature`` already written into
-    the run after its best.keras was (a retrained model is evaluated again), else None."""
+def written_evaluation_path(run: Path, data: Path, split: str, temperature: float | None) -> Path | None:
+    """The evaluation.json of ``run`` on ``data``'s ``split`` at ``temperature`` already
+    written into the run after its best.keras was (a retrained model is evaluated again),
+    else None; its per_image.csv lies beside it."""
     model_time = (run / "best.keras").stat().st_mtime
     for path in sorted(run.glob(f"eval/*/{split}*/evaluation.json")):
         record = json.loads(path.read_text())
         if (path.stat().st_mtime > model_time and record.get("split") == split
                 and Path(record.get("dataset_root", "")).resolve() == Path(data).resolve()
                 and record.get("temperature") == temperature):
-            return record
+            return path
     return None
+
+
+def written_evaluation(run: Path, data: Path, split: str, temperature: float | None) -> dict | None:
+    """The record `written_evaluation_path` finds, else None."""
+    path = written_evaluation_path(run, data, split, temperature)
+    return None if path is None else json.loads(path.read_text())
 
 
 def evaluate_at(run: Path, data: Path, split: str, temperature: float | None, reuse: bool = False) -> dict:
